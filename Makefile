@@ -1,0 +1,38 @@
+# forecaster: install, check, test, demo, benchmark.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAMPLE := data/weather_greensboro.csv
+
+.PHONY: install check test test-fast demo bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "forecaster needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python  ## create .venv and install forecaster with the training and dev extras
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+
+check:  ## lint, format check, type check
+	$(BIN)/ruff check forecaster tests
+	$(BIN)/ruff format --check forecaster tests
+	$(BIN)/mypy
+
+test:  ## the whole test suite, slow tests included
+	$(BIN)/pytest
+
+test-fast:  ## the tests that take a few seconds or less
+	$(BIN)/pytest -m "not slow"
+
+demo:  ## the main job on the sample data
+	$(BIN)/forecaster data inspect $(SAMPLE) --target temp_c
+
+bench:  ## benchmarks; writes bench/results.md and bench/results.json
+	$(BIN)/python -m bench
+
+bench-quick:  ## a two-minute subset of the benchmarks
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

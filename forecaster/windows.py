@@ -1,0 +1,161 @@
+"""Chronological split, min-max scaling fitted on the training part, and sliding windows.
+
+Windows are built with numpy's `sliding_window_view` and fed to Keras as arrays: on the 2-core
+machines we train on, numpy arrays trained about 1.6x faster per epoch than
+`keras.utils.timeseries_dataset_from_array` (see `make bench`), and they cost one copy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from forecaster.config import SplitConfig, WindowConfig
+from forecaster.data import SensorData
+from forecaster.errors import DataError
+from forecaster.scaling import MinMaxParams
+
+PARTS = ("train", "val", "test")
+_PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row ranges [start, stop) of the three chronological parts on the time grid."""
+
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+
+    def part(self, name: str) -> tuple[int, int]:
+        """The row range of 'train', 'val' or 'test'."""
+        rows: tuple[int, int] = getattr(self, name)
+        return rows
+
+
+def split_rows(n_rows: int, config: SplitConfig) -> Split:
+    """Cut rows 0..n_rows into train, validation and test parts, in time order."""
+    train_end = round(n_rows * config.train)
+    val_end = round(n_rows * (config.train + config.val))
+    return Split((0, train_end), (train_end, val_end), (val_end, n_rows))
+
+
+def fit_scaler(data: SensorData, split: Split) -> MinMaxParams:
+    """Fit scikit-learn's MinMaxScaler on the complete rows of the training part only."""
+    from sklearn.preprocessing import MinMaxScaler
+
+    start, stop = split.train
+    rows = data.values()[start:stop]
+    rows = rows[~np.isnan(rows).any(axis=1)]
+    if len(rows) == 0:
+        raise DataError(
+            f"the training part of {data.path} has no complete rows; fix the gaps or pass a "
+            "larger --max-gap"
+        )
+    scaler = MinMaxScaler().fit(rows)
+    return MinMaxParams(
+        columns=data.features,
+        data_min=tuple(float(v) for v in scaler.data_min_),
+        data_max=tuple(float(v) for v in scaler.data_max_),
+        scale=tuple(float(v) for v in scaler.scale_),
+        min=tuple(float(v) for v in scaler.min_),
+    )
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Model inputs and targets for every origin with a full window and horizon."""
+
+    x: np.ndarray  # (n, window, features), float32, scaled
+    y: np.ndarray  # (n, horizon, targets), float32, scaled
+    origins: np.ndarray  # (n,) grid row of the first forecast step
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+
+def make_windows(
+    scaled: np.ndarray,
+    segments: tuple[tuple[int, int], ...],
+    rows: tuple[int, int],
+    config: WindowConfig,
+    target_index: tuple[int, ...],
+) -> Windows:
+    """Slide a window over `rows`, never crossing a segment boundary or the ends of `rows`."""
+    xs, ys, origins = [], [], []
+    window, horizon = config.window, config.horizon
+    for seg_start, seg_stop in segments:
+        start, stop = max(seg_start, rows[0]), min(seg_stop, rows[1])
+        if stop - start < config.span:
+            continue
+        piece = scaled[start:stop]
+        # sliding_window_view puts the window axis last: (n, features, window) -> (n, window, f).
+        xs.append(sliding_window_view(piece[:-horizon], window, axis=0).transpose(0, 2, 1))
+        ys.append(
+            sliding_window_view(piece[window:, list(target_index)], horizon, axis=0).transpose(
+                0, 2, 1
+            )
+        )
+        origins.append(np.arange(start + window, stop - horizon + 1))
+    n_features = scaled.shape[1]
+    if not xs:
+        return Windows(
+            np.empty((0, window, n_features), np.float32),
+            np.empty((0, horizon, len(target_index)), np.float32),
+            np.empty(0, np.int64),
+        )
+    return Windows(
+        np.concatenate(xs).astype(np.float32),
+        np.concatenate(ys).astype(np.float32),
+        np.concatenate(origins).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A series split, scaled and windowed: everything training and evaluation need."""
+
+    data: SensorData
+    split: Split
+    scaler: MinMaxParams
+    scaled: np.ndarray  # (rows, features), float32; NaN inside long gaps
+    windows: dict[str, Windows]
+    window: WindowConfig
+
+
+def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -> Prepared:
+    """Split, fit the scaler on the training part, and window each part."""
+    if not data.targets:
+        raise DataError(f"no target column chosen for {data.path}; pass --target COLUMN")
+    split = split_rows(data.n_rows, split_config)
+    scaler = fit_scaler(data, split)
+    scaled = scaler.transform(data.values())
+    windows = {
+        name: make_windows(scaled, data.segments, split.part(name), window, data.target_index)
+        for name in PARTS
+    }
+    for name in PARTS:
+        if len(windows[name]) == 0:
+            _raise_too_short(data, split, split_config, window, name)
+    return Prepared(data, split, scaler, scaled, windows, window)
+
+
+def _raise_too_short(
+    data: SensorData, split: Split, config: SplitConfig, window: WindowConfig, name: str
+) -> None:
+    start, stop = split.part(name)
+    longest = max(
+        (min(e, stop) - max(s, start) for s, e in data.segments if min(e, stop) > max(s, start)),
+        default=0,
+    )
+    share = getattr(config, name)
+    needed = math.ceil(window.span / share)
+    gaps = " without a long gap" if longest < stop - start else ""
+    raise DataError(
+        f"the {_PART_NAMES[name]} part of {data.path} (rows {start}-{stop - 1}) has at most "
+        f"{longest} consecutive rows{gaps}, fewer than window + horizon = {window.span}; "
+        f"use a smaller --window or --horizon, or a file with at least {needed} rows"
+    )
