@@ -1,0 +1,179 @@
+"""The `Bundle`: everything that describes a trained or exported model, saved as JSON beside it.
+
+Loading a bundle only parses JSON into dataclasses: it never runs code (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forecaster import __version__
+from forecaster.errors import BundleError
+from forecaster.files import write_text_atomic
+from forecaster.scaling import MinMaxParams
+
+SCHEMA_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data a model was trained on and how it was read."""
+
+    source: str
+    source_sha256: str
+    time_col: str | None
+    features: tuple[str, ...]
+    targets: tuple[str, ...]
+    step_seconds: float | None  # sampling step; None when the file had no timestamps
+    freq: str  # the step as a person writes it, e.g. "1h"
+    max_gap: int
+    dedupe: str
+    bad_rows: str
+    split: tuple[float, float, float]
+    train_start: str
+    train_end: str
+    season: int
+    mase_scale: tuple[float, ...]  # in-sample seasonal-naive MAE per target, training part
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture, window and horizon."""
+
+    cell: str
+    units: int
+    layers: int
+    dropout: float
+    bidirectional: bool
+    learning_rate: float
+    clipnorm: float
+    window: int
+    horizon: int
+    params: int
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How training was run and how it went."""
+
+    epochs: int
+    batch_size: int
+    patience: int
+    seed: int
+    deterministic: bool
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    seconds: float
+    seconds_per_epoch: float
+    interrupted: bool
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """The exported LiteRT file and its quantization."""
+
+    file: str
+    sha256: str
+    size_bytes: int
+    quantization: str
+    batch: int | None  # fixed batch size of the model's input, or None when resizable
+    input_scale: float | None = None
+    input_zero_point: int | None = None
+    output_scale: float | None = None
+    output_zero_point: int | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A trained model's full description; `bundle.json` in a run or export directory."""
+
+    data: DataSpec
+    scaler: MinMaxParams
+    model: ModelSpec
+    training: TrainingSpec | None = None
+    baselines: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    export: ExportSpec | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    forecaster_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        """The bundle as indented JSON."""
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+
+    def save(self, directory: Path) -> Path:
+        """Write `bundle.json` into `directory` atomically."""
+        path = directory / BUNDLE_FILE
+        write_text_atomic(path, self.to_json())
+        return path
+
+    def replace(self, **changes: Any) -> Bundle:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(cls, directory: Path) -> Bundle:
+        """Read and validate `bundle.json` from a run or export directory."""
+        path = directory / BUNDLE_FILE if directory.is_dir() else directory
+        if not path.exists():
+            raise BundleError(
+                f"{directory} is not a forecaster run or bundle: {BUNDLE_FILE} is missing; pass "
+                "the directory written by `forecaster train` or `forecaster export`"
+            )
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BundleError(
+                f"{path} is corrupt ({exc}); retrain or re-export to recreate it"
+            ) from None
+        if not isinstance(raw, dict):
+            raise BundleError(f"{path} is corrupt (not a JSON object); re-export to recreate it")
+        version = raw.get("schema_version")
+        if not isinstance(version, int):
+            raise BundleError(f"{path} has no schema_version; it was not written by forecaster")
+        if version > SCHEMA_VERSION:
+            raise BundleError(
+                f"{path} has schema version {version}, newer than this forecaster "
+                f"({__version__}, schema {SCHEMA_VERSION}); upgrade forecaster to read it"
+            )
+        try:
+            return _build(cls, raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(
+                f"{path} is corrupt or incomplete ({exc}); retrain or re-export to recreate it"
+            ) from None
+
+
+def _build(kind: Any, value: Any) -> Any:
+    """Turn parsed JSON back into the typed value `kind` (dataclass, tuple, optional, ...)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        return None if value is None else _build(options[0], value)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {kind.__name__}")
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: _build(hints[k], v) for k, v in value.items() if k in known})
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        args = typing.get_args(kind)
+        item = args[0]
+        return tuple(_build(item, v) for v in value)
+    if kind is float:
+        return float(value)
+    if kind in (int, str, bool) and not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {value!r}")
+    return value
