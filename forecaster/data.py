@@ -96,12 +96,12 @@ def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
     bad = pd.Series(False, index=raw.index)
     times: pd.Series | None = None
     if time_col is not None:
-        times, bad_time = _parse_times(raw[time_col])
+        times, bad_time = parse_times(raw[time_col])
         _reject_or_flag(path, raw, time_col, bad_time, config, "timestamp")
         bad |= bad_time
     values = pd.DataFrame(index=raw.index)
     for col in features:
-        parsed, junk = _parse_numbers(raw[col])
+        parsed, junk = parse_numbers(raw[col])
         _reject_or_flag(path, raw, col, junk, config, "number")
         bad |= junk
         values[col] = parsed
@@ -131,7 +131,7 @@ def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
     else:
         frame, freq = _to_grid(path, raw, times, values, config, report)
 
-    frame, segments = _fill_gaps(frame, config.max_gap, report)
+    frame, segments = fill_gaps(frame, config.max_gap, report)
     return SensorData(
         path=path,
         frame=frame,
@@ -209,14 +209,14 @@ def _find_time_column(raw: pd.DataFrame, asked: str | None, path: Path) -> str |
         sample = raw[col][~raw[col].str.strip().str.lower().isin(NA_TOKENS)].head(50)
         if sample.empty or pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5:
             continue
-        parsed, _ = _parse_times(sample)
+        parsed, _ = parse_times(sample)
         # A column named like a timestamp may hold a few junk rows; an unnamed one must not.
         if parsed.notna().mean() >= (0.5 if col in named else 0.9):
             return col
     return None
 
 
-def _parse_times(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parse_times(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Timestamps as datetime64 (time zones converted to UTC) and a mask of unparseable cells."""
     text = raw.fillna("").str.strip()
     try:
@@ -229,7 +229,7 @@ def _parse_times(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return times, times.isna()
 
 
-def _parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Numbers as float64 and a mask of cells that are neither numbers nor missing-value tokens."""
     text = raw.fillna("").str.strip()
     missing = text.str.lower().isin(NA_TOKENS)
@@ -243,7 +243,7 @@ def _numeric_columns(raw: pd.DataFrame, time_col: str | None) -> tuple[list[str]
     for col in raw.columns:
         if col == time_col:
             continue
-        numbers, junk = _parse_numbers(raw[col])
+        numbers, junk = parse_numbers(raw[col])
         filled = numbers.notna().sum() + junk.sum()
         if filled and numbers.notna().sum() / filled >= _NUMERIC_SHARE:
             numeric.append(col)
@@ -292,7 +292,7 @@ def _select_columns(
 
 
 def _first_text_row(raw: pd.Series) -> int:
-    _, junk = _parse_numbers(raw)
+    _, junk = parse_numbers(raw)
     return file_row(junk.idxmax()) if junk.any() else 0
 
 
@@ -380,9 +380,13 @@ def nan_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(s), int(e - s)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _fill_gaps(
+def fill_gaps(
     frame: pd.DataFrame, max_gap: int, report: LoadReport
 ) -> tuple[pd.DataFrame, tuple[tuple[int, int], ...]]:
+    """Interpolate NaN runs up to `max_gap` rows long; return the frame and its complete segments.
+
+    Runs touching either end are left as they are ("trimmed"); longer runs split the series.
+    """
     frame = frame.copy()
     n = len(frame)
     found: dict[tuple[int, int, str], list[str]] = {}

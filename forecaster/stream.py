@@ -1,0 +1,254 @@
+"""Streaming a sensor CSV in chunks onto the model's time grid, yielding forecast origins.
+
+Memory stays bounded by the chunk size: only the last `window + max_gap + 1` grid rows are
+carried from one chunk to the next. Gaps and duplicates follow the policy the model was trained
+with (from the bundle), so the device sees the data exactly as training did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecaster.bundle import DataSpec
+from forecaster.data import LoadReport, file_row, fill_gaps, parse_numbers, parse_times
+from forecaster.errors import DataError
+
+Mode = Literal["last", "rolling"]
+
+
+@dataclass
+class StreamReport:
+    """What streaming a file found: rows, dropped junk, origins skipped for gaps, extra columns."""
+
+    rows: int = 0
+    rows_dropped: int = 0
+    origins_skipped: int = 0
+    ignored_columns: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OriginBatch:
+    """Windows ending at a run of forecast origins, in original units."""
+
+    last_times: np.ndarray  # time of the last observed row of each window (or its row number)
+    x: np.ndarray  # (n, window, features)
+
+
+def stream_origins(
+    path: Path,
+    spec: DataSpec,
+    window: int,
+    *,
+    mode: Mode = "rolling",
+    chunk_rows: int = 100_000,
+    report: StreamReport | None = None,
+) -> Iterator[OriginBatch]:
+    """Yield the windows of every origin (`rolling`) or of the one after the last row (`last`).
+
+    An origin is the grid slot of the first forecast step; its window is the `window` rows
+    before it, all complete after gap filling.
+    """
+    stream = _FileStream(path, spec, window, report if report is not None else StreamReport())
+    chunks = _read_chunks(path, spec, chunk_rows, stream.report)
+    current = next(chunks, None)
+    if current is None:
+        raise DataError(f"{path} has no data rows; add rows below the header line")
+    while current is not None:
+        following = next(chunks, None)
+        batch = stream.feed(current, final=following is None, mode=mode)
+        if batch is not None:
+            yield batch
+        current = following
+
+
+class _FileStream:
+    """The state carried between chunks of one file."""
+
+    def __init__(self, path: Path, spec: DataSpec, window: int, report: StreamReport):
+        self.path, self.spec, self.window, self.report = path, spec, window, report
+        self.step = round((spec.step_seconds or 1.0) * 1e9) if spec.time_col else 1
+        self.first_stamp: int | None = None
+        self.last_slot = -1
+        self.next_origin = window
+        self.slots = np.empty(0, np.int64)
+        self.values = np.empty((0, len(spec.features)))
+
+    def feed(self, chunk: pd.DataFrame, *, final: bool, mode: Mode) -> OriginBatch | None:
+        """Add a chunk; return the windows of the origins it settles."""
+        slots, values = self._to_slots(chunk)
+        all_slots = np.concatenate([self.slots, slots])
+        all_values = np.concatenate([self.values, values])
+        if len(all_slots) == 0:
+            return None
+        grid_start = int(all_slots[0])
+        grid = _grid(self.path, self.spec, all_slots - grid_start, all_values)
+        filled, _ = fill_gaps(grid, self.spec.max_gap, LoadReport())
+        grid_values = filled.to_numpy(np.float64)
+        complete = ~np.isnan(grid_values).any(axis=1)
+        end = grid_start + len(grid)  # one past the last grid slot
+        if final:
+            limit = end
+        else:
+            # The last row may still merge with a duplicate in the next chunk, and a trailing
+            # gap may still be interpolated: origins after either wait for more data.
+            settled = grid_start + len(complete) - _trailing_true(complete)
+            limit = min(end - 1, settled)
+        batch = None
+        if mode == "rolling" or final:
+            first = self.next_origin if mode == "rolling" else end
+            found = _windows(grid_values, complete, grid_start, first, limit, self.window)
+            if mode == "rolling":
+                self.report.origins_skipped += found[2]
+            origins, x, _ = found
+            if len(origins):
+                batch = OriginBatch(self._times(origins - 1), x)
+            elif mode == "last":
+                raise DataError(
+                    f"the last {self.window} rows of {self.path} are not complete (a gap or NaN "
+                    f"longer than --max-gap {self.spec.max_gap}); a forecast needs "
+                    f"{self.window} complete rows at the end of the file"
+                )
+        self.next_origin = max(self.next_origin, limit + 1)
+        keep = all_slots >= limit - (self.window + self.spec.max_gap + 1)
+        self.slots, self.values = all_slots[keep], all_values[keep]
+        return batch
+
+    def _times(self, slots: np.ndarray) -> np.ndarray:
+        """Grid slots as datetime64 timestamps, or as row numbers without a time column."""
+        if not self.spec.time_col or self.first_stamp is None:
+            return slots
+        return (self.first_stamp + slots * self.step).astype("datetime64[ns]")
+
+    def _to_slots(self, chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Grid slot of every good row (relative to the file's first timestamp) and its values."""
+        path, spec = self.path, self.spec
+        bad = np.zeros(len(chunk), bool)
+        columns = []
+        for col in spec.features:
+            numbers, junk = parse_numbers(chunk[col])
+            _refuse(path, spec, chunk, col, junk.to_numpy(), "a value that is not a number")
+            bad |= junk.to_numpy()
+            columns.append(numbers.to_numpy(np.float64))
+        values = np.column_stack(columns)
+        if spec.time_col:
+            times, bad_time = parse_times(chunk[spec.time_col])
+            _refuse(
+                path, spec, chunk, spec.time_col, bad_time.to_numpy(), "an unparseable timestamp"
+            )
+            bad |= bad_time.to_numpy()
+            stamps = pd.DatetimeIndex(times.to_numpy()).as_unit("ns").asi8
+        else:
+            stamps = chunk.index.to_numpy(np.int64)
+        rows = chunk.index
+        if bad.any():
+            self.report.rows_dropped += int(bad.sum())
+            stamps, values, rows = stamps[~bad], values[~bad], rows[~bad]
+        if len(stamps) == 0:
+            return np.empty(0, np.int64), values
+        if self.first_stamp is None:
+            self.first_stamp = int(stamps[0])
+        slots = np.rint((stamps - self.first_stamp) / self.step).astype(np.int64)
+        back = np.flatnonzero(np.diff(np.concatenate([[self.last_slot], slots])) < 0)
+        if len(back):
+            raise DataError(
+                f"{path} row {file_row(rows[back[0]])}: time goes backwards; predict streams "
+                "files in time order, so sort the file by time first"
+            )
+        self.last_slot = int(slots[-1])
+        return slots, values
+
+
+def _read_chunks(
+    path: Path, spec: DataSpec, chunk_rows: int, report: StreamReport
+) -> Iterator[pd.DataFrame]:
+    if not path.exists():
+        raise DataError(f"{path} does not exist; check the path")
+    try:
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, skipinitialspace=True, chunksize=chunk_rows
+        )
+        for i, chunk in enumerate(reader):
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            if i == 0:
+                _check_columns(path, spec, list(chunk.columns), report)
+            report.rows += len(chunk)
+            yield chunk
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty; pass a CSV with a header line and data rows") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise DataError(f"{path} is not a well-formed CSV ({detail}); fix that line") from None
+
+
+def _check_columns(path: Path, spec: DataSpec, columns: list[str], report: StreamReport) -> None:
+    needed = ([spec.time_col] if spec.time_col else []) + list(spec.features)
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise DataError(
+            f"{path} lacks column(s) {', '.join(missing)} that the model needs (inputs: "
+            f"{', '.join(spec.features)}); pass a CSV with those columns"
+        )
+    report.ignored_columns = tuple(c for c in columns if c not in needed)
+    if report.ignored_columns:
+        report.warnings.append(
+            f"{path}: ignoring column(s) the model does not use: "
+            + ", ".join(report.ignored_columns)
+        )
+
+
+def _refuse(
+    path: Path, spec: DataSpec, chunk: pd.DataFrame, col: str, bad: np.ndarray, what: str
+) -> None:
+    if bad.any() and spec.bad_rows != "drop":
+        index = chunk.index[int(np.argmax(bad))]
+        raise DataError(
+            f"{path} row {file_row(index)}, column '{col}': {what}: {chunk.at[index, col]!r}; "
+            "fix the file (the model was trained with --bad-rows error)"
+        )
+
+
+def _grid(path: Path, spec: DataSpec, slots: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    """Rows placed on their grid slots (0-based), duplicates merged, missing slots as NaN."""
+    frame = pd.DataFrame(values, columns=list(spec.features))
+    duplicated = np.diff(slots) == 0
+    if duplicated.any():
+        if spec.dedupe == "error":
+            raise DataError(
+                f"{path} has duplicate timestamps; the model was trained with --dedupe error, "
+                "so remove them or retrain with --dedupe mean or last"
+            )
+        frame = frame.groupby(slots).agg("mean" if spec.dedupe == "mean" else "last")
+    else:
+        frame.index = slots
+    return frame.reindex(range(int(slots[-1]) + 1))
+
+
+def _trailing_true(mask: np.ndarray) -> int:
+    """How many True values end the mask."""
+    falses = np.flatnonzero(~mask)
+    return len(mask) - (int(falses[-1]) + 1) if len(falses) else len(mask)
+
+
+def _windows(
+    values: np.ndarray, complete: np.ndarray, grid_start: int, first: int, limit: int, window: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Origins in [first, limit] (global slots) whose previous `window` rows are complete.
+
+    Returns the origins, their windows, and how many candidates a gap ruled out.
+    """
+    lo = max(first, grid_start + window)
+    hi = min(limit, grid_start + len(values))
+    candidates = np.arange(lo, hi + 1)
+    incomplete = np.concatenate([[0], np.cumsum(~complete)])
+    local = candidates - grid_start
+    ok = incomplete[local] - incomplete[local - window] == 0
+    origins = candidates[ok]
+    index = (origins - grid_start)[:, None] + np.arange(-window, 0)[None, :]
+    return origins, values[index], int((~ok).sum())
