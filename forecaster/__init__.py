@@ -1,3 +1,52 @@
-"""Forecast sensor time series with GRU/LSTM models and ship them to small devices."""
+"""Forecast sensor time series with GRU/LSTM models and ship them to small devices.
+
+The Python API mirrors the command line; names are imported on first use so that
+`import forecaster` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
 
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up lines are not actionable for users; real errors still raise.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+_API = {
+    "load_csv": "forecaster.data",
+    "DataConfig": "forecaster.config",
+    "SplitConfig": "forecaster.config",
+    "WindowConfig": "forecaster.config",
+    "ModelConfig": "forecaster.config",
+    "TrainConfig": "forecaster.config",
+    "prepare": "forecaster.windows",
+    "train": "forecaster.pipeline",
+    "evaluate": "forecaster.pipeline",
+    "Bundle": "forecaster.bundle",
+    "ForecasterError": "forecaster.errors",
+}
+
+__all__ = [
+    "Bundle",
+    "DataConfig",
+    "ForecasterError",
+    "ModelConfig",
+    "SplitConfig",
+    "TrainConfig",
+    "WindowConfig",
+    "evaluate",
+    "load_csv",
+    "prepare",
+    "train",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'forecaster' has no attribute {name!r}")

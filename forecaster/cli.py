@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +12,17 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from forecaster.config import BadRows, DataConfig, Dedupe
+from forecaster.config import (
+    BadRows,
+    Cell,
+    DataConfig,
+    Dedupe,
+    ModelConfig,
+    PredictMode,
+    SplitConfig,
+    TrainConfig,
+    WindowConfig,
+)
 from forecaster.errors import ForecasterError
 
 console = Console()
@@ -144,6 +156,212 @@ def data_inspect(
         console.print(table)
     else:
         console.print("No gaps or missing values.")
+
+
+SplitOpt = Annotated[str, typer.Option(help="Chronological train,validation,test fractions.")]
+SeasonOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Steps per season for the baselines and MASE (default: from frequency)."
+    ),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace the output directory if it exists.")]
+
+
+@app.command()
+def train(
+    file: FileArg,
+    target: TargetOpt = None,
+    features: FeaturesOpt = None,
+    time_col: TimeColOpt = None,
+    dedupe: DedupeOpt = "error",
+    max_gap: MaxGapOpt = 3,
+    bad_rows: BadRowsOpt = "error",
+    split: SplitOpt = "0.7,0.15,0.15",
+    cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = "gru",
+    window: Annotated[int, typer.Option(min=1, help="Input steps per window.")] = 48,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast.")] = 12,
+    units: Annotated[int, typer.Option(min=1, help="Units per recurrent layer.")] = 32,
+    layers: Annotated[int, typer.Option(min=1, max=4, help="Stacked recurrent layers.")] = 1,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Dropout after each layer.")
+    ] = 0.0,
+    bidirectional: Annotated[
+        bool, typer.Option(help="Read the input window in both directions.")
+    ] = False,
+    lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs to train.")] = 100,
+    patience: Annotated[
+        int, typer.Option(min=0, help="Stop after this many epochs without improvement.")
+    ] = 10,
+    seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 42,
+    season: SeasonOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Train a GRU or LSTM on a CSV, evaluate it on the test part against the baselines.
+
+    Writes a run directory (default models/<file>-<cell>-<time>/) with model.keras, bundle.json,
+    metrics.json, history.csv and plots.
+
+    Example: forecaster train data/weather_greensboro.csv --target temp_c --cell lstm --epochs 20
+    """
+    from forecaster.pipeline import train as train_run
+
+    data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
+    with _epoch_progress(epochs) as on_epoch:
+        outcome = train_run(
+            file,
+            data_config,
+            split=SplitConfig.parse(split),
+            window=WindowConfig(window, horizon),
+            model=ModelConfig(cell, units, layers, dropout, bidirectional, lr),
+            training=TrainConfig(epochs, batch_size, patience, seed),
+            season=season,
+            out=out,
+            overwrite=overwrite,
+            on_epoch=on_epoch,
+        )
+    result = outcome.result
+    if result.interrupted:
+        _warn(["training interrupted; kept the best weights so far"])
+    console.print(
+        f"Trained {cell.upper()} ({result.params:,} parameters): {result.epochs_run} epochs in "
+        f"{result.seconds:.1f} s, best epoch {result.best_epoch} "
+        f"(val loss {result.best_val_loss:.5f})"
+    )
+    _print_evaluation(outcome.evaluation, "Test part")
+    console.print(f"Run written to {outcome.run_dir}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `forecaster train`.")],
+    file: Annotated[
+        Path | None, typer.Argument(help="CSV to evaluate on (default: the test part).")
+    ] = None,
+    season: SeasonOpt = None,
+) -> None:
+    """Rolling-origin evaluation of a run against naive, seasonal-naive and Holt-Winters baselines.
+
+    Writes metrics.json (metrics_<file>.json for FILE) and plots into the run directory.
+
+    Example: forecaster evaluate models/weather_greensboro-gru-20261123-120000
+    """
+    from forecaster.pipeline import evaluate as evaluate_run
+
+    _, evaluation = evaluate_run(run_dir, file, season=season)
+    _print_evaluation(evaluation, f"{file}" if file else "Test part")
+
+
+@app.command()
+def predict(
+    bundle: Annotated[
+        Path, typer.Argument(help="Bundle directory written by `forecaster export`.")
+    ],
+    files: Annotated[list[Path], typer.Argument(help="CSV file(s) with the training columns.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output CSV (default: standard output).")
+    ] = None,
+    mode: Annotated[
+        PredictMode,
+        typer.Option(help="last: the steps after each file's end; rolling: every origin."),
+    ] = "last",
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1, help="Rows read at a time (bounds memory).")
+    ] = 100_000,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Interpreter threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Forecast from CSV files with an exported bundle, using LiteRT only (no TensorFlow).
+
+    Writes rows of origin, timestamp, step and one column per target.
+
+    Example: forecaster predict models/weather/bundle data/weather_greensboro.csv --out preds.csv
+    """
+    from forecaster.predict_csv import predict_files
+    from forecaster.predictor import Predictor
+
+    predictor = Predictor.load(bundle, num_threads=threads)
+    summary = predict_files(predictor, files, out, mode=mode, chunk_rows=chunk_rows)
+    _warn(summary.warnings)
+    if out is not None:
+        console.print(
+            f"{summary.forecasts:,} forecast(s) of {predictor.horizon} steps from "
+            f"{summary.rows:,} rows in {summary.files} file(s) written to {out}"
+        )
+
+
+def _print_evaluation(evaluation: Any, title: str) -> None:
+    from forecaster.plots import LABELS
+
+    table = Table(
+        title=f"{title}: {len(evaluation.origins)} origins, horizon {evaluation.truth.shape[1]}, "
+        f"season {evaluation.season}",
+        title_justify="left",
+    )
+    table.add_column("method", no_wrap=True)
+    for name in ("MAE", "RMSE", "sMAPE%", "MASE", "MASE@1", "model/it"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for method, scores in evaluation.scores.items():
+        ratio = "" if method == "model" else f"{evaluation.skill(method):.2f}"
+        table.add_row(
+            LABELS.get(method, method),
+            f"{scores['mae']:.4g}",
+            f"{scores['rmse']:.4g}",
+            f"{scores['smape']:.2f}",
+            f"{scores['mase']:.3f}",
+            f"{scores['per_step']['mase'][0][0]:.3f}",
+            ratio,
+            style="bold" if method == "model" else None,
+        )
+    console.print(table)
+    verdict = evaluation.verdict()
+    if verdict.startswith("WARNING"):
+        err_console.print(verdict, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(verdict, markup=False, highlight=False)
+    if evaluation.skipped:
+        console.print(f"{evaluation.skipped} origin(s) skipped: a baseline's input was in a gap")
+
+
+@contextmanager
+def _epoch_progress(epochs: int) -> Iterator[Any]:
+    """An epoch bar on stderr, shown from the first finished epoch so that errors before
+    training leave the terminal untouched."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("epoch"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task("train", total=epochs, stats="")
+
+    def on_epoch(epoch: int, total: int, logs: dict[str, float]) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        stats = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if "loss" in k)
+        progress.update(task, completed=epoch, stats=stats)
+
+    try:
+        yield on_epoch
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
 def main() -> None:

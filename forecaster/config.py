@@ -10,6 +10,7 @@ from forecaster.errors import ConfigError
 
 Dedupe = Literal["error", "mean", "last"]
 BadRows = Literal["error", "drop"]
+PredictMode = Literal["last", "rolling"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,51 @@ class WindowConfig:
     def span(self) -> int:
         """Rows one training example needs: the input window plus the horizon."""
         return self.window + self.horizon
+
+
+Cell = Literal["gru", "lstm"]
+CELLS: tuple[Cell, ...] = ("gru", "lstm")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture and optimiser of a recurrent forecaster; the same for GRU and LSTM."""
+
+    cell: Cell = "gru"
+    units: int = 32
+    layers: int = 1
+    dropout: float = 0.0
+    bidirectional: bool = False
+    learning_rate: float = 1e-3
+    clipnorm: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"--cell must be gru or lstm, not {self.cell!r}")
+        if self.units < 1:
+            raise ConfigError(f"--units must be at least 1, not {self.units}")
+        if not 1 <= self.layers <= 4:
+            raise ConfigError(f"--layers must be between 1 and 4, not {self.layers}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be in [0, 1), not {self.dropout}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"--lr must be positive, not {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train: epochs, batch size, early stopping, seed."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    patience: int = 10
+    seed: int = 42
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, not {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, not {self.batch_size}")
+        if self.patience < 0:
+            raise ConfigError(f"--patience must be 0 or more, not {self.patience}")

@@ -10,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from forecaster.bundle import DataSpec
+from forecaster.config import PredictMode
 from forecaster.data import LoadReport, file_row, fill_gaps, parse_numbers, parse_times
 from forecaster.errors import DataError
-
-Mode = Literal["last", "rolling"]
 
 
 @dataclass
@@ -46,7 +44,7 @@ def stream_origins(
     spec: DataSpec,
     window: int,
     *,
-    mode: Mode = "rolling",
+    mode: PredictMode = "rolling",
     chunk_rows: int = 100_000,
     report: StreamReport | None = None,
 ) -> Iterator[OriginBatch]:
@@ -80,7 +78,7 @@ class _FileStream:
         self.slots = np.empty(0, np.int64)
         self.values = np.empty((0, len(spec.features)))
 
-    def feed(self, chunk: pd.DataFrame, *, final: bool, mode: Mode) -> OriginBatch | None:
+    def feed(self, chunk: pd.DataFrame, *, final: bool, mode: PredictMode) -> OriginBatch | None:
         """Add a chunk; return the windows of the origins it settles."""
         slots, values = self._to_slots(chunk)
         all_slots = np.concatenate([self.slots, slots])

@@ -80,5 +80,5 @@ def test_newer_schema_is_refused(tmp_path):
     raw = json.loads(make_bundle().to_json())
     raw["schema_version"] = SCHEMA_VERSION + 1
     (tmp_path / "bundle.json").write_text(json.dumps(raw))
-    with pytest.raises(BundleError, match="newer than this forecaster .* upgrade forecaster"):
+    with pytest.raises(BundleError, match=r"newer than this forecaster .* upgrade forecaster"):
         Bundle.load(tmp_path)

@@ -1,0 +1,130 @@
+"""PNG plots of training and evaluation; matplotlib is imported only when a plot is drawn."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forecaster.evaluation import NAMES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from forecaster.evaluation import Evaluation
+
+# One colour per method, the same in every plot and report.
+COLORS = {
+    "model": "#1f77b4",
+    "gru": "#1f77b4",
+    "lstm": "#d62728",
+    "naive": "#7f7f7f",
+    "seasonal_naive": "#2ca02c",
+    "holt_winters": "#ff7f0e",
+    "actual": "#000000",
+}
+LABELS = {"model": "model", **NAMES}
+
+
+def _figure(width: float = 8.0, height: float = 4.0) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and devices
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Save a figure as PNG through a temporary file, so a crash leaves no half image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_history(history: dict[str, list[float]], best_epoch: int, path: Path) -> Path:
+    """Training and validation loss per epoch, with the kept epoch marked."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    ax.plot(epochs, history.get("loss", []), label="training loss (MSE, scaled)")
+    if "val_loss" in history:
+        ax.plot(epochs, history["val_loss"], label="validation loss")
+    if best_epoch:
+        ax.axvline(best_epoch, color="#999999", linestyle="--", label=f"kept: epoch {best_epoch}")
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.set_title("Loss curves")
+    return save_figure(fig, path)
+
+
+def plot_forecasts(
+    evaluation: Evaluation,
+    history: np.ndarray,
+    path: Path,
+    *,
+    examples: int = 4,
+    methods: Sequence[str] = ("model", "seasonal_naive", "holt_winters"),
+) -> Path:
+    """Forecast vs actual for a few origins spread over the evaluated part (first target)."""
+    n = len(evaluation.origins)
+    picks = np.unique(np.linspace(0, n - 1, num=min(examples, n)).astype(int))
+    fig = _figure(10.0, 2.4 * len(picks))
+    axes = fig.subplots(len(picks), 1, squeeze=False)[:, 0]
+    horizon = evaluation.truth.shape[1]
+    target = evaluation.targets[0]
+    for ax, i in zip(axes, picks, strict=True):
+        origin = int(evaluation.origins[i])
+        past = max(0, origin - 2 * horizon)
+        steps = np.arange(past - origin, 0)
+        ax.plot(steps, history[past:origin, 0], color=COLORS["actual"], linewidth=1)
+        ahead = np.arange(horizon)
+        ax.plot(ahead, evaluation.truth[i, :, 0], color=COLORS["actual"], label="actual")
+        for method in methods:
+            if method in evaluation.forecasts:
+                ax.plot(
+                    ahead,
+                    evaluation.forecasts[method][i, :, 0],
+                    color=COLORS[method],
+                    label=LABELS[method],
+                    linestyle="-" if method == "model" else "--",
+                )
+        ax.axvline(-0.5, color="#bbbbbb", linewidth=0.8)
+        ax.set_ylabel(target)
+        ax.set_title(f"origin {evaluation.labels[i]}", fontsize=9, loc="left")
+    axes[0].legend(ncol=4, fontsize=8)
+    axes[-1].set_xlabel("steps from the origin")
+    return save_figure(fig, path)
+
+
+def plot_error_by_step(evaluation: Evaluation, path: Path) -> Path:
+    """MAE per horizon step for the model and each baseline (first target, original units)."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for method, score in evaluation.scores.items():
+        per_step: Any = score["per_step"]["mae"][0]
+        ax.plot(
+            np.arange(1, len(per_step) + 1),
+            per_step,
+            marker="o",
+            markersize=3,
+            color=COLORS.get(method),
+            label=LABELS.get(method, method),
+        )
+    ax.set_xlabel("horizon step")
+    ax.set_ylabel(f"MAE ({evaluation.targets[0]})")
+    ax.set_title("Error by horizon step")
+    ax.legend()
+    return save_figure(fig, path)

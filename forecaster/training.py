@@ -1,0 +1,150 @@
+"""Training one recurrent forecaster: seeding, early stopping, progress, and clean interruption."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forecaster.config import ModelConfig, TrainConfig
+from forecaster.models import build_model
+from forecaster.windows import Prepared
+
+if TYPE_CHECKING:
+    import keras
+
+# Called after every epoch with (epoch number from 1, total epochs, logs such as loss and val_loss).
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seed Python, numpy and Keras; optionally make TensorFlow's ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  # Keras and some libraries draw from the global state.
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how its training went."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]
+    best_epoch: int  # 1-based
+    interrupted: bool
+    seconds: float
+    params: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs that finished."""
+        return len(self.epoch_seconds)
+
+    @property
+    def best_val_loss(self) -> float:
+        """The validation loss of the kept weights."""
+        losses = self.history.get("val_loss", [])
+        return float(losses[self.best_epoch - 1]) if losses else float("nan")
+
+
+def train_model(
+    prepared: Prepared,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
+    """Train on the training windows with early stopping on the validation windows.
+
+    Ctrl-C stops training after the current batch and keeps the best weights seen so far.
+    """
+    import keras
+
+    seed_everything(train_config.seed, deterministic=train_config.deterministic)
+    train, val = prepared.windows["train"], prepared.windows["val"]
+    model = build_model(
+        model_config,
+        window=prepared.window.window,
+        n_features=train.x.shape[2],
+        horizon=prepared.window.horizon,
+        n_targets=train.y.shape[2],
+    )
+    early = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=train_config.patience, restore_best_weights=True
+    )
+    timer = _EpochLog(train_config.epochs, on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [early, timer.callback()]
+    if train_config.patience >= 4:
+        # Halving the step on a plateau lets long runs keep improving instead of stalling.
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=train_config.patience // 2, min_lr=1e-5
+            )
+        )
+    interrupted = False
+    started = time.perf_counter()
+    try:
+        model.fit(
+            train.x,
+            train.y,
+            validation_data=(val.x, val.y),
+            epochs=train_config.epochs,
+            batch_size=train_config.batch_size,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        if early.best_weights is not None:
+            model.set_weights(early.best_weights)
+    seconds = time.perf_counter() - started
+    history = {k: [float(v) for v in vs] for k, vs in timer.history.items()}
+    val_losses = history.get("val_loss", [])
+    best_epoch = int(np.nanargmin(val_losses)) + 1 if val_losses else 0
+    return TrainResult(
+        model=model,
+        history=history,
+        epoch_seconds=timer.seconds,
+        best_epoch=best_epoch,
+        interrupted=interrupted,
+        seconds=seconds,
+        params=int(model.count_params()),
+    )
+
+
+class _EpochLog:
+    """Per-epoch logs and seconds, fed by a Keras LambdaCallback and passed on to `on_epoch`."""
+
+    def __init__(self, epochs: int, on_epoch: EpochCallback | None) -> None:
+        self.epochs = epochs
+        self.on_epoch = on_epoch
+        self.history: dict[str, list[float]] = {}
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        if self.on_epoch is not None:
+            self.on_epoch(epoch + 1, self.epochs, dict(logs or {}))
+
+    def callback(self) -> keras.callbacks.Callback:
+        """The Keras side of the log."""
+        import keras
+
+        return keras.callbacks.LambdaCallback(on_epoch_begin=self.begin, on_epoch_end=self.end)

@@ -1,0 +1,144 @@
+"""`forecaster train` and `forecaster evaluate` through the real CLI, on tiny data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from forecaster.bundle import Bundle
+from forecaster.cli import app
+from tests.test_cli_data import one_line_error
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--window", "24", "--horizon", "6", "--units", "4", "--epochs", "2", "--batch-size", "64"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run shared by the tests that only read it."""
+    from forecaster.synthetic import make_series, write_csv
+
+    root = tmp_path_factory.mktemp("run")
+    csv = write_csv(make_series(rows=500, seed=5, gaps=1, gap_length=5), root / "sensors.csv")
+    out = root / "run"
+    result = CliRunner().invoke(
+        app, ["train", str(csv), "--target", "temp", *TINY, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return csv, out, result
+
+
+def test_train_writes_a_complete_run(trained):
+    _, out, result = trained
+    names = {p.name for p in out.iterdir()}
+    assert {"model.keras", "bundle.json", "metrics.json", "history.csv", "loss.png"} <= names
+    assert {"forecast.png", "error_by_step.png"} <= names
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    bundle = Bundle.load(out)
+    assert bundle.model.cell == "gru" and bundle.model.window == 24
+    assert bundle.data.targets == ("temp",)
+    assert bundle.data.features == ("temp", "humidity", "load")
+    assert bundle.training is not None and bundle.training.epochs_run == 2
+    assert bundle.data.season == 24
+    assert set(bundle.metrics["test"]["scores"]) == {
+        "model",
+        "naive",
+        "seasonal_naive",
+        "holt_winters",
+    }
+    assert "Trained GRU" in result.stdout
+    for label in ("naive", "seasonal naive", "Holt-Winters", "MASE"):
+        assert label in result.stdout
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,loss") and len(history) == 3
+
+
+def test_evaluate_reproduces_the_training_metrics(trained, runner):
+    _, out, _ = trained
+    before = json.loads((out / "metrics.json").read_text())
+    result = runner.invoke(app, ["evaluate", str(out)])
+    assert result.exit_code == 0, result.output
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["scores"]["model"]["mae"] == pytest.approx(before["scores"]["model"]["mae"])
+    assert after["origins"] == before["origins"] > 0
+    assert "Holt-Winters" in result.stdout
+
+
+def test_evaluate_on_another_file(trained, runner, tmp_path):
+    from forecaster.synthetic import make_series, write_csv
+
+    _, out, _ = trained
+    other = write_csv(make_series(rows=200, seed=9), tmp_path / "other.csv")
+    result = runner.invoke(app, ["evaluate", str(out), str(other)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics_other.json").read_text())
+    assert metrics["origins"] + metrics["skipped_origins"] == 200 - 30 + 1
+
+
+def test_evaluate_file_with_other_columns(trained, runner, write_text):
+    _, out, _ = trained
+    path = write_text("time,temp\n2024-01-01 00:00,1\n")
+    assert one_line_error(runner.invoke(app, ["evaluate", str(out), str(path)])) == (
+        f"Error: {path} lacks column(s) humidity, load that the model was trained on "
+        "(inputs: temp, humidity, load); pass a CSV with those columns"
+    )
+
+
+def test_existing_output_is_refused_without_overwrite(trained, runner):
+    csv, out, _ = trained
+    result = runner.invoke(app, ["train", str(csv), "-t", "temp", *TINY, "--out", str(out)])
+    assert one_line_error(result) == (
+        f"Error: {out} already exists; pass --overwrite to replace it or choose --out"
+    )
+
+
+def test_not_a_run(runner, tmp_path):
+    assert one_line_error(runner.invoke(app, ["evaluate", str(tmp_path)])) == (
+        f"Error: {tmp_path} is not a forecaster run or bundle: bundle.json is missing; pass the "
+        "directory written by `forecaster train` or `forecaster export`"
+    )
+
+
+def test_corrupt_and_newer_bundles(trained, runner, tmp_path):
+    _, out, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    raw = json.loads((copy / "bundle.json").read_text())
+    raw["schema_version"] = 99
+    (copy / "bundle.json").write_text(json.dumps(raw))
+    assert "newer than this forecaster" in one_line_error(
+        runner.invoke(app, ["evaluate", str(copy)])
+    )
+    (copy / "bundle.json").write_text("[1, 2")
+    assert "is corrupt" in one_line_error(runner.invoke(app, ["evaluate", str(copy)]))
+
+
+def test_window_too_large_for_the_data(runner, sensor_csv, tmp_path):
+    path = sensor_csv(rows=200)
+    out = tmp_path / "never"
+    result = runner.invoke(
+        app, ["train", str(path), "-t", "temp", "--window", "60", "--out", str(out)]
+    )
+    line = one_line_error(result)
+    assert line.startswith("Error: the validation part of")
+    assert "fewer than window + horizon = 72" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--cell", "rnn"], ["--epochs", "0"], ["--window", "0"], ["--horizon", "-1"]],
+)
+def test_bad_training_options_are_usage_errors(runner, sensor_csv, args):
+    result = runner.invoke(app, ["train", str(sensor_csv()), "-t", "temp", *args])
+    assert result.exit_code == 2
+    assert "Invalid value" in result.stderr
+
+
+def test_train_needs_a_target(runner, sensor_csv, tmp_path):
+    result = runner.invoke(app, ["train", str(sensor_csv()), "--out", str(tmp_path / "x")])
+    assert one_line_error(result) == "Error: no target column chosen; pass --target COLUMN"
