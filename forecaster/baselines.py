@@ -7,17 +7,20 @@ the rows before origin o only, for many origins at once; the result has shape
 Holt-Winters is statsmodels' state-space exponential smoothing model
 (`statsmodels.tsa.statespace.exponential_smoothing.ExponentialSmoothing`): additive damped
 trend, plus an additive seasonal component when the season is at most `MAX_HW_SEASON` steps
-and the training part holds a complete warm-up block (at least two seasons). The initial state
-comes from statsmodels' heuristic on the first complete warm-up block of whichever series is
-being filtered, so the fitted smoothing parameters (plain JSON, see `fit_holt_winters`) apply
-to another file too. Forecasts come from the Kalman filter's state at row o-1 and the model's
-system matrices, for all origins in one matrix product.
+and the training part holds a gap-free stretch of two seasons. The smoothing parameters are
+fitted on the longest gap-free stretch of the training part and stored as plain JSON (see
+`fit_holt_winters`). To forecast, the same model is built on the whole series being evaluated
+(NaN rows count as missing in the Kalman filter), its initial state set by statsmodels'
+heuristic on that series' first complete warm-up block, so stored parameters apply to another
+file too. Forecasts come from the filtered state at row o-1 and the model's system matrices,
+for all origins in one matrix product.
 
-Fit times of `fit_holt_winters` on 3000 rows of `forecaster.synthetic.make_series` (2-core
-machine, statsmodels 0.15): season 24 (27 states) about 2 s, season 96 about 20 s, season 144
-about 40 s. The Kalman filter costs O(states^2) per row, and more while it re-converges after a
-gap, so longer seasons (e.g. 288 for 5-minute data, 1440 for minute data) fall back to a damped
-trend without a seasonal component; the seasonal-naive baseline still covers the cycle.
+Measured on `forecaster.synthetic.make_series` (2-core machine, statsmodels 0.15, other jobs
+running): fitting on 3000 rows took 1-2.5 s for season 24 (27 states), 17-25 s for season 96
+and 24-31 s for season 144; forecasting every origin of a 10000-row series with a 300-row gap
+took 0.1 s, 9 s and 16 s. Both grow with rows x states^2 (more while the filter settles after
+a gap), so longer seasons (288 for 5-minute data, 1440 for minute data) fall back to a damped
+trend without a seasonal component; the seasonal-naive baseline still covers their cycle.
 """
 
 from __future__ import annotations
@@ -37,14 +40,16 @@ if TYPE_CHECKING:
 # Longest seasonal period fitted with a seasonal state (period + 3 states). Fits grow with the
 # square of the states: see the module docstring for measured times.
 MAX_HW_SEASON = 144
-# Fit on at most the last rows of the training part: the fit time grows with the rows too.
+# Fit on at most this many rows: the fit time grows with the rows too.
 MAX_HW_FIT_ROWS = 3000
 # statsmodels' heuristic initialisation regresses on the first 10 (deseasonalised) values.
 _HEURISTIC_ROWS = 10
-# The Kalman filter's default convergence tolerance (1e-19) is rarely met again after a gap,
-# and then every later row costs O(states^3): one likelihood with season 96 and a 200-row gap
-# took 14 s instead of 0.6 s. 1e-9 changes the forecasts by far less than 1e-6.
-_FILTER_TOLERANCE = 1e-9
+# After a gap the Kalman filter's covariance rarely meets the default convergence test (1e-19)
+# again, and every later row then costs O(states^3): one likelihood with season 96 and a
+# 200-row gap took 14 s instead of 0.6 s. At 1e-9 the filter settles to its steady gain a
+# little early; on synthetic data (level 20, MAE 0.25) forecasts after a 300-row gap moved by
+# at most 2e-4, and not at all where there is no gap.
+HW_FILTER_TOLERANCE = 1e-9
 
 _DAY = pd.Timedelta(days=1)
 
@@ -145,6 +150,8 @@ def warmup_rows(seasonal_periods: int | None) -> int:
 
 def _first_complete_block(complete: np.ndarray, length: int) -> int | None:
     """Start of the first run of `length` True values in a 1-D mask, or None."""
+    if length <= 0:
+        return 0
     if length > len(complete):
         return None
     counts = np.concatenate(([0], np.cumsum(complete, dtype=np.int64)))
@@ -178,17 +185,30 @@ def _build_model(y: np.ndarray, spec: dict[str, Any]) -> ExponentialSmoothing:
         initial_seasonal=state[1 + int(spec["trend"]) :] if spec["seasonal_periods"] else None,
         **options,
     )
-    model.ssm.tolerance = _FILTER_TOLERANCE
+    model.ssm.tolerance = HW_FILTER_TOLERANCE
     return model
+
+
+def _longest_complete_run(y: np.ndarray) -> tuple[int, int]:
+    """[start, stop) of the longest run of non-NaN values (the latest one on a tie)."""
+    complete = np.concatenate(([False], np.isfinite(y), [False]))
+    edges = np.flatnonzero(np.diff(complete.astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2]
+    if not len(starts):
+        return 0, 0
+    lengths = stops - starts
+    best = len(lengths) - 1 - int(np.argmax(lengths[::-1]))
+    return int(starts[best]), int(stops[best])
 
 
 def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
     """Fit Holt-Winters on one target's training part; the result is a plain JSON dict.
 
-    The model has an additive damped trend and, when `season` is 2..MAX_HW_SEASON and the
-    training part holds `warmup_rows(season)` consecutive complete rows, an additive seasonal
-    component; otherwise no seasonal component, with the reason in "note". The fit uses the
-    last MAX_HW_FIT_ROWS rows, from the first complete warm-up block on. Returns::
+    The parameters are fitted on the longest gap-free stretch of `train_series` (its last
+    MAX_HW_FIT_ROWS rows when longer). The model has an additive damped trend and, when
+    `season` is 2..MAX_HW_SEASON and that stretch holds `warmup_rows(season)` rows (two
+    seasons), an additive seasonal component; otherwise none, with the reason in "note".
+    Returns::
 
         {"season": 24, "seasonal_periods": 24 or None, "trend": True, "damped_trend": True,
          "params": {"smoothing_level": ..., ...}, "fit_rows": 3000, "note": None or "..."}
@@ -196,7 +216,10 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
     y = np.asarray(train_series, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"fit_holt_winters takes one target (1-D); got shape {y.shape}")
-    y = y[-MAX_HW_FIT_ROWS:]
+    # After a gap the Kalman filter pays O(states^3) per row until it settles again, and a fit
+    # runs it ~100 times: a 300-row gap made a season-144 fit take over 4 minutes.
+    start, stop = _longest_complete_run(y)
+    y = y[max(start, stop - MAX_HW_FIT_ROWS) : stop]
     seasonal = _hw_season(season)
     note = None
     if season > MAX_HW_SEASON:
@@ -204,15 +227,13 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
             f"season {season} is longer than {MAX_HW_SEASON} steps, too slow for the "
             "state-space model; fitted without a seasonal component"
         )
-    start = _first_complete_block(np.isfinite(y), warmup_rows(seasonal))
-    if start is None and seasonal is not None:
+    elif seasonal is not None and len(y) < warmup_rows(seasonal):
         note = (
             f"the training part has no {warmup_rows(seasonal)} consecutive complete rows "
             f"(two seasons of {seasonal}); fitted without a seasonal component"
         )
         seasonal = None
-        start = _first_complete_block(np.isfinite(y), warmup_rows(None))
-    if start is None:
+    if len(y) < warmup_rows(None):
         raise DataError(
             f"the training part has no {warmup_rows(None)} consecutive complete rows to fit "
             "Holt-Winters on; use a file with fewer gaps or a larger --max-gap"
@@ -223,12 +244,11 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
         "trend": True,
         "damped_trend": True,
         "params": {},
-        "fit_rows": len(y) - start,
+        "fit_rows": len(y),
         "note": note,
     }
-    model = _build_model(y[start:], spec)
-    finite = y[start:][np.isfinite(y[start:])]
-    if np.ptp(finite) == 0:
+    model = _build_model(y, spec)
+    if np.ptp(y) == 0:
         # A constant training part has zero innovation variance and no finite optimum; every
         # parameter value forecasts the constant, so skip the (slow, failing) search.
         spec["params"] = _named(model, model.start_params)
@@ -363,7 +383,7 @@ def usable_origins(
     values = _as_2d(series)
     n_rows = len(values)
     starts = _as_origins(origins, n_rows)
-    complete = ~np.isnan(values).any(axis=1)
+    complete = np.isfinite(values).all(axis=1)
     counts = np.concatenate(([0], np.cumsum(complete, dtype=np.int64)))
 
     ends = np.minimum(starts + horizon, n_rows)

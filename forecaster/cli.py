@@ -19,6 +19,7 @@ from forecaster.config import (
     Dedupe,
     ModelConfig,
     PredictMode,
+    Quantize,
     SplitConfig,
     TrainConfig,
     WindowConfig,
@@ -256,6 +257,65 @@ def evaluate(
     _print_evaluation(evaluation, f"{file}" if file else "Test part")
 
 
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `forecaster train`.")],
+    quantize: Annotated[
+        Quantize,
+        typer.Option(help="none, dynamic, float16, int8, or all (ship the best that passes)."),
+    ] = "all",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Bundle directory (default: RUN_DIR/bundle).")
+    ] = None,
+    max_accuracy_loss: Annotated[
+        str, typer.Option(help="Refuse a mode whose MAE is worse than Keras' by more than this.")
+    ] = "2%",
+    force: Annotated[bool, typer.Option(help="Export the asked mode even if it fails.")] = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Convert a run to LiteRT, measure each quantization mode, and write the bundle to ship.
+
+    Example: forecaster export models/weather_greensboro-gru-20261123-120000 --quantize all
+    """
+    from forecaster.export import export, parse_accuracy_loss
+
+    with err_console.status("exporting") as status:
+        outcome = export(
+            run_dir,
+            quantize=quantize,
+            out=out,
+            max_accuracy_loss=parse_accuracy_loss(max_accuracy_loss),
+            force=force,
+            overwrite=overwrite,
+            on_stage=status.update,
+        )
+    table = Table(
+        title=f"LiteRT on the test windows (Keras MAE {outcome.keras_mae:.4g})",
+        title_justify="left",
+    )
+    for name in ("mode", "bytes", "÷f32", "max|Δ|", "MAE", "ΔMAE", "ms/win", ""):
+        table.add_column(name, justify="left" if name in ("mode", "") else "right", no_wrap=True)
+    for r in outcome.results:
+        if r.error:
+            table.add_row(r.mode, "", "", "", "", "", "", f"failed: {r.error}")
+            continue
+        verdict = "shipped" if r.mode == outcome.shipped else ("ok" if r.passed else "refused")
+        table.add_row(
+            r.mode,
+            f"{r.size_bytes:,}",
+            f"{r.ratio_to_float32:.0%}" if r.ratio_to_float32 else "",
+            f"{r.max_abs_vs_keras:.3g}",
+            f"{r.mae:.4g}",
+            f"{r.mae_change:+.2%}",
+            f"{r.latency_ms:.3f}",
+            verdict,
+            style="bold" if verdict == "shipped" else None,
+        )
+    console.print(table)
+    console.print(f"Shipped {outcome.shipped}: {outcome.reason}", markup=False, highlight=False)
+    console.print(f"Bundle written to {outcome.bundle_dir}")
+
+
 @app.command()
 def predict(
     bundle: Annotated[
@@ -267,14 +327,13 @@ def predict(
     ] = None,
     mode: Annotated[
         PredictMode,
+        Quantize,
         typer.Option(help="last: the steps after each file's end; rolling: every origin."),
     ] = "last",
     chunk_rows: Annotated[
         int, typer.Option("--chunk-rows", min=1, help="Rows read at a time (bounds memory).")
     ] = 100_000,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="Interpreter threads (default: all cores).")
-    ] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Forecast from CSV files with an exported bundle, using LiteRT only (no TensorFlow).
 
@@ -293,6 +352,100 @@ def predict(
             f"{summary.forecasts:,} forecast(s) of {predictor.horizon} steps from "
             f"{summary.rows:,} rows in {summary.files} file(s) written to {out}"
         )
+
+
+BundleArg = Annotated[Path, typer.Argument(help="Directory written by `forecaster export`.")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(min=1, help="Interpreter threads (default: all cores).")
+]
+
+
+@app.command()
+def inspect(bundle: BundleArg) -> None:
+    """Show an exported bundle: model, data, quantization, tensors, ops and metrics.
+
+    Example: forecaster inspect models/weather_greensboro-gru-20261123-120000/bundle
+    """
+    from forecaster.predictor import Predictor
+
+    predictor = Predictor.load(bundle)
+    b = predictor.bundle
+    assert b.export is not None  # Predictor.load refuses bundles without an export
+    io = predictor.describe()
+    table = Table(title=str(bundle), show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    rows = {
+        "model": f"{b.model.cell.upper()} {b.model.units} units x {b.model.layers} layer(s), "
+        f"{b.model.params:,} parameters",
+        "window -> horizon": f"{b.model.window} -> {b.model.horizon} steps of {b.data.freq}",
+        "inputs": ", ".join(b.data.features),
+        "targets": ", ".join(b.data.targets),
+        "trained on": f"{Path(b.data.source).name}, {b.data.train_start} .. {b.data.train_end}",
+        "quantization": b.export.quantization,
+        "file": f"{b.export.file}, {b.export.size_bytes:,} bytes, sha256 {b.export.sha256[:16]}...",
+        "input tensor": _tensor_text(io["input"]),
+        "output tensor": _tensor_text(io["output"]),
+        "resizable batch": "yes" if io["resizable_batch"] else "no",
+        "ops (main graph)": ", ".join(f"{k} x{v}" for k, v in predictor.ops().items()),
+        "versions": ", ".join(f"{k} {v}" for k, v in b.versions.items()),
+        "schema": f"{b.schema_version} (forecaster {b.forecaster_version})",
+    }
+    test = b.metrics.get("test", {})
+    if test:
+        scores = test["scores"]
+        rows["test MASE"] = ", ".join(f"{k} {v['mase']:.3f}" for k, v in scores.items())
+    for key, value in rows.items():
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command()
+def bench(
+    bundle: BundleArg,
+    threads: ThreadsOpt = None,
+    seconds: Annotated[
+        float, typer.Option(min=0.05, help="Seconds of calls per batch size.")
+    ] = 1.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Measure the bundle on this device: latency at batch 1, throughput, peak memory.
+
+    Example: forecaster bench models/weather_greensboro-gru-20261123-120000/bundle --threads 1
+    """
+    import json
+
+    from forecaster.benchmark import bench_predictor
+    from forecaster.files import write_text_atomic
+    from forecaster.predictor import Predictor
+
+    predictor = Predictor.load(bundle, num_threads=threads)
+    result = bench_predictor(predictor, seconds=seconds)
+    table = Table(
+        title=f"{result['quantization']} on {result['processor']}, {result['threads']} thread(s)",
+        title_justify="left",
+    )
+    for name in ("batch", "p50 ms", "p95 ms", "windows/s"):
+        table.add_column(name, justify="right")
+    for row in result["results"]:
+        table.add_row(
+            str(row["batch"]),
+            f"{row['p50_ms']:.3f}",
+            f"{row['p95_ms']:.3f}",
+            f"{row['windows_per_s']:,.0f}",
+        )
+    console.print(table)
+    console.print(f"peak RSS {result['peak_rss_mb']:.0f} MiB")
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(result, indent=2) + "\n")
+
+
+def _tensor_text(tensor: dict[str, Any]) -> str:
+    quant = tensor["quantization"]
+    text = f"{tensor['dtype']} {tensor['shape']}"
+    return text + (
+        f", scale {quant['scale']:.4g}, zero point {quant['zero_point']}" if quant else ""
+    )
 
 
 def _print_evaluation(evaluation: Any, title: str) -> None:

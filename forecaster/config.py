@@ -11,6 +11,7 @@ from forecaster.errors import ConfigError
 Dedupe = Literal["error", "mean", "last"]
 BadRows = Literal["error", "drop"]
 PredictMode = Literal["last", "rolling"]
+Quantize = Literal["none", "dynamic", "float16", "int8", "all"]
 
 
 @dataclass(frozen=True)

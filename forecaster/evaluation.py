@@ -91,7 +91,7 @@ def evaluate_forecasts(
     model's forecast for origin o covers rows o .. o + horizon - 1.
     """
     horizon = model_forecast.shape[1]
-    keep = usable_origins(series, origins, horizon, season)
+    keep = usable_origins(series, origins, horizon, season, hw_params=hw_params)
     origins = origins[keep]
     model_forecast = model_forecast[keep]
     truth = (

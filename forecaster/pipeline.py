@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from forecaster.data import SensorData
     from forecaster.evaluation import Evaluation
     from forecaster.training import EpochCallback, TrainResult
+    from forecaster.windows import Prepared
 
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
@@ -180,36 +181,21 @@ def evaluate(
 ) -> tuple[Bundle, Evaluation]:
     """Rolling-origin evaluation of a run on its test part, or on every window of `file`."""
     from forecaster.data import load_csv
-    from forecaster.windows import make_windows, prepare
+    from forecaster.windows import make_windows
 
     run_dir = Path(run_dir)
     bundle = Bundle.load(run_dir)
     keras_model = load_keras_model(run_dir)
     spec = bundle.data
-    config = DataConfig(
-        targets=spec.targets,
-        features=spec.features,
-        time_col=spec.time_col,
-        dedupe=spec.dedupe,  # type: ignore[arg-type]
-        max_gap=spec.max_gap,
-        bad_rows=spec.bad_rows,  # type: ignore[arg-type]
-    )
     window = WindowConfig(bundle.model.window, bundle.model.horizon)
     if file is None:
-        source = Path(spec.source)
-        if not source.exists() or sha256_of(source) != spec.source_sha256:
-            raise DataError(
-                f"the training file {source} is missing or changed since training; pass the "
-                "CSV to evaluate on: forecaster evaluate RUN_DIR FILE"
-            )
-        data = load_csv(source, config)
-        split = SplitConfig(*spec.split)
-        windows = prepare(data, split, window).windows["test"]
+        prepared = load_training_data(bundle)
+        data, windows = prepared.data, prepared.windows["test"]
         suffix = ""
     else:
         file = Path(file)
         _check_columns(file, bundle)
-        data = load_csv(file, config)
+        data = load_csv(file, bundle_data_config(bundle))
         scaled = bundle.scaler.transform(data.values())
         windows = make_windows(scaled, data.segments, (0, data.n_rows), window, data.target_index)
         if len(windows) == 0:
@@ -230,6 +216,35 @@ def evaluate(
     )
     _write_evaluation(run_dir, evaluation, data, suffix=suffix)
     return bundle, evaluation
+
+
+def bundle_data_config(bundle: Bundle) -> DataConfig:
+    """The data options a run was trained with, to read other files the same way."""
+    spec = bundle.data
+    return DataConfig(
+        targets=spec.targets,
+        features=spec.features,
+        time_col=spec.time_col,
+        dedupe=spec.dedupe,  # type: ignore[arg-type]  # written from a validated DataConfig
+        max_gap=spec.max_gap,
+        bad_rows=spec.bad_rows,  # type: ignore[arg-type]
+    )
+
+
+def load_training_data(bundle: Bundle) -> Prepared:
+    """Reload a run's training file, split and windowed exactly as in training."""
+    from forecaster.data import load_csv
+    from forecaster.windows import prepare
+
+    spec = bundle.data
+    source = Path(spec.source)
+    if not source.exists() or sha256_of(source) != spec.source_sha256:
+        raise DataError(
+            f"the training file {source} is missing or changed since training; restore it, "
+            "or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
+        )
+    window = WindowConfig(bundle.model.window, bundle.model.horizon)
+    return prepare(load_csv(source, bundle_data_config(bundle)), SplitConfig(*spec.split), window)
 
 
 def load_keras_model(run_dir: Path) -> keras.Model:

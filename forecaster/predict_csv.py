@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 import tempfile
@@ -52,7 +53,11 @@ def predict_files(
     summary = PredictSummary()
     bundle = predictor.bundle
     if out is None:
-        _write_all(predictor, files, sys.stdout, mode, chunk_rows, summary, progress)
+        # `last` output is small: hold it back so an error in a later file prints no rows.
+        sink = io.StringIO() if mode == "last" else sys.stdout
+        _write_all(predictor, files, sink, mode, chunk_rows, summary, progress)
+        if isinstance(sink, io.StringIO):
+            sys.stdout.write(sink.getvalue())
         return summary
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

@@ -8,6 +8,7 @@ to `tflite_runtime`, then to `tensorflow.lite` where TensorFlow happens to be in
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class Predictor:
 
     def __init__(self, bundle: Bundle, model_path: Path, *, num_threads: int | None = None):
         self.bundle = bundle
+        self.model_path = model_path
         self.num_threads = num_threads or os.cpu_count() or 1
         try:
             self._interpreter = interpreter_class()(
@@ -162,6 +164,24 @@ class Predictor:
         self._interpreter.invoke()
         y = self._interpreter.get_tensor(self._output["index"])
         return self._out_quant.dequantize(y) if self._out_quant is not None else y
+
+    def ops(self) -> dict[str, int]:
+        """How many times each operator appears in the model's main graph, by name.
+
+        Read with a second interpreter that applies no delegate, which would hide the ops.
+        """
+        kind = type(self._interpreter)
+        resolver = getattr(sys.modules[kind.__module__], "OpResolverType", None)
+        options = (
+            {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+            if resolver is not None
+            else {}
+        )
+        plain = kind(model_path=str(self.model_path), **options)
+        counts: dict[str, int] = {}
+        for op in plain._get_ops_details():
+            counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+        return counts
 
     def describe(self) -> dict[str, Any]:
         """Input/output tensors and interpreter settings, for `forecaster inspect`."""

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecaster.baselines import (
+    HW_FILTER_TOLERANCE,
     MAX_HW_SEASON,
     all_baselines,
     fit_holt_winters,
@@ -21,7 +22,7 @@ from forecaster.baselines import (
     usable_origins,
     warmup_rows,
 )
-from forecaster.errors import ConfigError
+from forecaster.errors import ConfigError, DataError
 from forecaster.metrics import mae
 from forecaster.synthetic import make_series
 
@@ -95,7 +96,13 @@ def test_seasonal_naive_edges():
         naive(ROWS, np.array([11]), 1)
 
 
-def _statsmodels_forecast(y: np.ndarray, origin: int, spec: dict[str, Any], horizon: int):
+def _statsmodels_forecast(
+    y: np.ndarray,
+    origin: int,
+    spec: dict[str, Any],
+    horizon: int,
+    tolerance: float | None = HW_FILTER_TOLERANCE,
+) -> np.ndarray:
     """statsmodels' own forecast from the rows before `origin`, initialised like ours."""
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
 
@@ -115,17 +122,22 @@ def _statsmodels_forecast(y: np.ndarray, origin: int, spec: dict[str, Any], hori
         initial_seasonal=state[2:],
         **options,
     )
+    if tolerance is not None:
+        model.ssm.tolerance = tolerance
     return model.filter(params).get_forecast(horizon).predicted_mean
 
 
 def test_holt_winters_equals_statsmodels_forecast(hw_spec):
     assert hw_spec["seasonal_periods"] == 24 and hw_spec["damped_trend"]
     y = HOURLY.copy()
-    y[500:530] = np.nan  # a long gap: the Kalman filter treats it as missing
-    origins = np.array([48, 49, 300, TRAIN, 531, 560, len(y)])
+    y[500:560] = np.nan  # a long gap: the Kalman filter treats it as missing
+    origins = np.array([48, 49, 300, TRAIN, 561, 600, len(y)])
     forecast = holt_winters(y[:, None], origins, 12, [hw_spec])[:, :, 0]
     for row, origin in zip(forecast, origins, strict=True):
         np.testing.assert_allclose(row, _statsmodels_forecast(y, origin, hw_spec, 12), atol=1e-6)
+        # The filter's default convergence test too: our looser one changes nothing here.
+        exact = _statsmodels_forecast(y, origin, hw_spec, 12, tolerance=None)
+        np.testing.assert_allclose(row, exact, atol=1e-6)
 
 
 def test_holt_winters_first_origin_matches_plain_heuristic_model(hw_spec):
@@ -164,6 +176,15 @@ def test_seasonal_baselines_beat_naive_on_a_daily_cycle(hw_spec):
     errors = {name: mae(truth, forecast) for name, forecast in forecasts.items()}
     assert errors["seasonal_naive"] < 0.5 * errors["naive"]
     assert errors["holt_winters"] < 0.5 * errors["naive"]
+
+
+def test_fit_uses_the_longest_gap_free_stretch():
+    y = HOURLY[:400].copy()
+    y[[50, 300]] = np.nan
+    spec = fit_holt_winters(y, 24)
+    assert spec["fit_rows"] == 300 - 51 and spec["seasonal_periods"] == 24
+    with pytest.raises(DataError, match="consecutive complete rows"):
+        fit_holt_winters(np.where(np.arange(60) % 5 == 0, np.nan, 1.0), 24)
 
 
 def test_long_or_short_seasons_fall_back_to_no_seasonal_component():
@@ -243,3 +264,5 @@ def test_no_origins():
     empty = all_baselines(ROWS, np.array([], dtype=np.int64), 3, 2, [{}, {}])
     assert all(f.shape == (0, 3, 2) for f in empty.values())
     assert usable_origins(ROWS, np.array([], dtype=np.int64), 3, 2).shape == (0,)
+    # No Holt-Winters parameters means no warm-up to wait for.
+    assert usable_origins(ROWS, np.array([2, 7]), 3, 2, []).tolist() == [True, True]

@@ -1,0 +1,228 @@
+"""Real conversions run by the real LiteRT interpreter: every mode, parity, gate, tampering."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forecaster.bundle import Bundle
+from forecaster.cli import app
+from forecaster.config import DataConfig, ModelConfig, TrainConfig, WindowConfig
+from forecaster.errors import BundleError, ExportError
+from forecaster.export import ModeResult, _choose, export, parse_accuracy_loss
+from forecaster.pipeline import load_keras_model, load_training_data, train
+from forecaster.predictor import Predictor
+from tests.test_cli_data import one_line_error
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["gru", "lstm"])
+def exported(request, tmp_path_factory):
+    """A tiny trained run per cell, exported in every mode."""
+    from forecaster.synthetic import make_series, write_csv
+
+    root = tmp_path_factory.mktemp(request.param)
+    csv = write_csv(make_series(rows=500, seed=6), root / "sensors.csv")
+    run = train(
+        csv,
+        DataConfig(targets=("temp",)),
+        window=WindowConfig(24, 6),
+        model=ModelConfig(request.param, units=8),
+        training=TrainConfig(epochs=2, batch_size=32),
+        out=root / "run",
+    )
+    outcome = export(run.run_dir, quantize="all")
+    return csv, run, outcome
+
+
+def test_every_mode_converts_builtin_only_and_runs(exported):
+    _, _, outcome = exported
+    modes = {r.mode: r for r in outcome.results}
+    assert set(modes) == {"float32", "dynamic", "float16", "int8"}
+    for result in modes.values():
+        assert result.error is None, result.error
+        assert result.builtin_only
+        assert "WHILE" in result.ops
+        assert result.size_bytes > 0
+    # float32 is the Keras model to float precision; float16 and int8 lose a little.
+    assert modes["float32"].max_abs_vs_keras < 1e-4
+    assert modes["float16"].max_abs_vs_keras < 0.05
+    assert modes["int8"].mean_abs_vs_keras < 0.25  # temp spans ~10 degrees: < 2.5% of range
+
+
+def test_bundle_describes_the_shipped_model(exported):
+    _, run, outcome = exported
+    bundle = Bundle.load(outcome.bundle_dir)
+    assert outcome.bundle_dir == run.run_dir / "bundle"
+    assert sorted(p.name for p in outcome.bundle_dir.iterdir()) == ["bundle.json", "model.tflite"]
+    assert bundle.export is not None
+    assert bundle.export.quantization == outcome.shipped
+    assert bundle.export.batch is None  # resizable
+    assert bundle.export.size_bytes == (outcome.bundle_dir / "model.tflite").stat().st_size
+    assert bundle.metrics["export"]["shipped"] == outcome.shipped
+    assert len(bundle.metrics["export"]["modes"]) == 4
+    if bundle.export.quantization == "int8":
+        assert bundle.export.input_scale is not None
+
+
+def test_predictor_matches_keras_batched_and_one_at_a_time(exported):
+    _, run, outcome = exported
+    bundle = Bundle.load(run.run_dir)
+    test = load_training_data(bundle).windows["test"]
+    keras_pred = load_keras_model(run.run_dir).predict(test.x, verbose=0)
+    predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
+    batched = predictor.predict_scaled(test.x)
+    single = np.concatenate([predictor.predict_scaled(test.x[i : i + 1]) for i in range(20)])
+    np.testing.assert_allclose(single, batched[:20], atol=1e-6)
+    tolerance = {"float32": 1e-5, "dynamic": 0.02, "float16": 0.01, "int8": 0.05}
+    assert np.abs(batched - keras_pred).max() < tolerance[outcome.shipped]
+
+
+def test_quantized_files_of_a_real_size_model_are_small(tmp_path):
+    """GRU(64)/LSTM(64) over 48x3: the size targets, measured on real conversions."""
+    import keras
+
+    from forecaster.conversion import convert
+    from forecaster.models import build_model
+
+    rng = np.random.default_rng(0)
+    calibration = rng.random((64, 48, 3), dtype=np.float32)
+    for cell, int8_limit in (("gru", 0.36), ("lstm", 0.35)):
+        keras.utils.set_random_seed(0)
+        model = build_model(
+            ModelConfig(cell, units=64), window=48, n_features=3, horizon=12, n_targets=1
+        )
+        sizes = {m: len(convert(model, m, calibration)) for m in ("float32", "float16", "int8")}
+        assert sizes["float16"] <= 0.551 * sizes["float32"], sizes
+        assert sizes["int8"] <= int8_limit * sizes["float32"], sizes
+
+
+def test_tampered_model_is_refused(exported, tmp_path, runner):
+    import shutil
+
+    csv, _, outcome = exported
+    copy = tmp_path / "bundle"
+    shutil.copytree(outcome.bundle_dir, copy)
+    data = bytearray((copy / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "model.tflite").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"does not match the checksum in bundle\.json"):
+        Predictor.load(copy)
+    line = one_line_error(runner.invoke(app, ["predict", str(copy), str(csv)]))
+    assert line.startswith(f"Error: {copy / 'model.tflite'} does not match the checksum")
+    (copy / "model.tflite").unlink()
+    assert "model.tflite is missing; re-export" in one_line_error(
+        runner.invoke(app, ["inspect", str(copy)])
+    )
+
+
+def test_a_run_is_not_a_bundle(exported, runner):
+    csv, run, _ = exported
+    line = one_line_error(runner.invoke(app, ["predict", str(run.run_dir), str(csv)]))
+    assert line == (
+        f"Error: {run.run_dir} is a training run, not an exported bundle; run "
+        f"`forecaster export {run.run_dir}` first"
+    )
+
+
+def test_predict_cli_last_and_rolling(exported, runner, tmp_path):
+    csv, _, outcome = exported
+    result = runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "origin,timestamp,step,temp"
+    assert len(lines) == 1 + 6
+    assert lines[1].startswith("2024-01-21 19:00:00,2024-01-21 20:00:00,1,")
+    out = tmp_path / "rolling.csv"
+    args = ["predict", str(outcome.bundle_dir), str(csv), str(csv), "--mode", "rolling"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = out.read_text().splitlines()
+    assert rows[0] == "file,origin,timestamp,step,temp"
+    assert len(rows) == 1 + 2 * (500 - 24 + 1) * 6
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_predict_refuses_missing_columns_and_short_files(exported, runner, write_text):
+    _, _, outcome = exported
+    path = write_text("time,temp\n2024-01-01 00:00,1\n")
+    assert "lacks column(s) humidity, load that the model needs" in one_line_error(
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(path)])
+    )
+    short = write_text(
+        "time,temp,humidity,load\n" + "".join(f"2024-01-01 {h:02d}:00,1,2,3\n" for h in range(10)),
+        name="short.csv",
+    )
+    assert "the last 24 rows of" in one_line_error(
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(short)])
+    )
+
+
+def test_export_refuses_an_existing_bundle_and_inspect_shows_it(exported, runner):
+    _, run, outcome = exported
+    line = one_line_error(runner.invoke(app, ["export", str(run.run_dir)]))
+    assert line == (
+        f"Error: {outcome.bundle_dir} already exists; pass --overwrite to replace it or "
+        "choose --out"
+    )
+    result = runner.invoke(app, ["inspect", str(outcome.bundle_dir)])
+    assert result.exit_code == 0
+    assert "resizable batch" in result.stdout and "WHILE" in result.stdout
+
+
+def test_converter_crash_is_a_clear_error(exported, tmp_path, monkeypatch):
+    _, run, _ = exported
+    crasher = tmp_path / "python"
+    crasher.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    crasher.chmod(crasher.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr("forecaster.export.sys.executable", str(crasher))
+    with pytest.raises(ExportError, match=r"float32 conversion failed: .*crashed \(signal 11\)"):
+        export(run.run_dir, quantize="none", out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_gate_refuses_a_mode_that_loses_too_much():
+    lossy = ModeResult("int8", size_bytes=10, mae_change=0.05, builtin_only=True, passed=False)
+    fine = ModeResult("float32", size_bytes=40, mae_change=0.0, builtin_only=True, passed=True)
+    with pytest.raises(ExportError, match=r"int8 loses 5.0% MAE .* more than --max-accuracy"):
+        _choose([lossy], "int8", 0.02, force=False)
+    assert _choose([lossy], "int8", 0.02, force=True)[0] == "int8"
+    mode, why = _choose([fine, lossy], "all", 0.02, force=False)
+    assert mode == "float32"
+    assert "refused: int8" in why
+
+
+@pytest.mark.parametrize(("text", "value"), [("2%", 0.02), ("0.5%", 0.005), ("0.1", 0.1)])
+def test_accuracy_loss_parsing(text, value):
+    assert parse_accuracy_loss(text) == pytest.approx(value)
+
+
+def test_predictor_imports_no_tensorflow(exported, tmp_path):
+    csv, _, outcome = exported
+    probe = (
+        "import sys\n"
+        "from forecaster.predictor import Predictor\n"
+        "from forecaster.predict_csv import predict_files\n"
+        "from pathlib import Path\n"
+        f"p = Predictor.load({str(outcome.bundle_dir)!r})\n"
+        f"predict_files(p, [Path({str(csv)!r})], Path({str(tmp_path / 'o.csv')!r}))\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'sklearn', 'keras_tuner', 'matplotlib', 'statsmodels')]\n"
+        "assert not heavy, heavy\n"
+        "print('ok')\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    assert json.loads((outcome.bundle_dir / "bundle.json").read_text())["export"]
