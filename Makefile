@@ -25,8 +25,13 @@ test:  ## the whole test suite, slow tests included
 test-fast:  ## the tests that take a few seconds or less
 	$(BIN)/pytest -m "not slow"
 
-demo:  ## the main job on the sample data
+DEMO_RUN := models/demo
+
+demo:  ## the main job on the sample data: inspect, train, export, predict
 	$(BIN)/forecaster data inspect $(SAMPLE) --target temp_c
+	$(BIN)/forecaster train $(SAMPLE) --target temp_c --epochs 30 --out $(DEMO_RUN) --overwrite
+	$(BIN)/forecaster export $(DEMO_RUN) --quantize all --overwrite
+	$(BIN)/forecaster predict $(DEMO_RUN)/bundle $(SAMPLE) --out $(DEMO_RUN)/predictions.csv
 
 bench:  ## benchmarks; writes bench/results.md and bench/results.json
 	$(BIN)/python -m bench

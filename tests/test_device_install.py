@@ -1,0 +1,54 @@
+"""The device install: forecaster without the training extra runs `predict` on a real bundle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from forecaster.config import DataConfig, ModelConfig, TrainConfig, WindowConfig
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*command: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(c) for c in command], capture_output=True, text=True, check=False, **kwargs
+    )
+
+
+def test_core_install_predicts_without_tensorflow(tmp_path):
+    from forecaster.export import export
+    from forecaster.pipeline import train
+    from forecaster.synthetic import make_series, write_csv
+
+    csv = write_csv(make_series(rows=400, seed=7), tmp_path / "sensors.csv")
+    outcome = train(
+        csv,
+        DataConfig(targets=("temp",)),
+        window=WindowConfig(24, 6),
+        model=ModelConfig("gru", units=4),
+        training=TrainConfig(epochs=1),
+        out=tmp_path / "run",
+    )
+    bundle = export(outcome.run_dir, quantize="int8").bundle_dir
+
+    venv = tmp_path / "device"
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
+    pip = run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", ROOT)
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    assert run(venv / "bin" / "python", "-c", "import tensorflow").returncode != 0
+    assert run(venv / "bin" / "python", "-c", "import sklearn").returncode != 0
+
+    out = tmp_path / "preds.csv"
+    done = run(venv / "bin" / "forecaster", "predict", bundle, csv, "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "origin,timestamp,step,temp"
+    assert len(lines) == 1 + 6
+    shown = run(venv / "bin" / "forecaster", "inspect", bundle)
+    assert shown.returncode == 0, shown.stderr
+    assert "int8" in shown.stdout
