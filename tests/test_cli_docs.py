@@ -13,8 +13,11 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def command_paths(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    paths = [(*prefix, c.name or c.callback.__name__) for c in group.registered_commands]
+    paths = [
+        (*prefix, c.name or getattr(c.callback, "__name__", "")) for c in group.registered_commands
+    ]
     for sub in group.registered_groups:
+        assert sub.typer_instance is not None and sub.name is not None
         paths += command_paths(sub.typer_instance, (*prefix, sub.name))
     return paths
 

@@ -14,7 +14,7 @@ import pytest
 
 from forecaster.bundle import Bundle
 from forecaster.cli import app
-from forecaster.config import DataConfig, ModelConfig, TrainConfig, WindowConfig
+from forecaster.config import Cell, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from forecaster.errors import BundleError, ExportError
 from forecaster.export import ModeResult, _choose, export, parse_accuracy_loss
 from forecaster.pipeline import load_keras_model, load_training_data, train
@@ -95,7 +95,8 @@ def test_quantized_files_of_a_real_size_model_are_small(tmp_path):
 
     rng = np.random.default_rng(0)
     calibration = rng.random((64, 48, 3), dtype=np.float32)
-    for cell, int8_limit in (("gru", 0.36), ("lstm", 0.35)):
+    limits: tuple[tuple[Cell, float], ...] = (("gru", 0.36), ("lstm", 0.35))
+    for cell, int8_limit in limits:
         keras.utils.set_random_seed(0)
         model = build_model(
             ModelConfig(cell, units=64), window=48, n_features=3, horizon=12, n_targets=1
