@@ -41,6 +41,7 @@ class DataSpec:
     train_end: str
     season: int
     mase_scale: tuple[float, ...]  # in-sample seasonal-naive MAE per target, training part
+    calendar: tuple[str, ...] = ()  # cycles appended as sin/cos input channels, in order
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class ModelSpec:
     window: int
     horizon: int
     params: int
+    residual: str = "none"
+    normalize: str = "none"
+    season: int = 1
 
 
 @dataclass(frozen=True)

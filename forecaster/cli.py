@@ -18,8 +18,10 @@ from forecaster.config import (
     DataConfig,
     Dedupe,
     ModelConfig,
+    Normalize,
     PredictMode,
     Quantize,
+    Residual,
     SplitConfig,
     TrainConfig,
     WindowConfig,
@@ -189,7 +191,18 @@ def train(
         float, typer.Option(min=0.0, max=0.9, help="Dropout after each layer.")
     ] = 0.0,
     bidirectional: Annotated[
-        bool, typer.Option(help="Read the input window in both directions.")
+        bool, typer.Option(help="Read the input window in both directions (not exportable).")
+    ] = False,
+    residual: Annotated[
+        Residual,
+        typer.Option(help="Forecast the change from: none, the last value, the seasonal value."),
+    ] = "last",
+    normalize: Annotated[
+        Normalize,
+        typer.Option(help="Subtract each window's last value or mean from its inputs."),
+    ] = "last",
+    calendar: Annotated[
+        bool, typer.Option(help="Add time-of-day/week/year sin-cos input channels.")
     ] = False,
     lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
@@ -217,8 +230,17 @@ def train(
             file,
             data_config,
             split=SplitConfig.parse(split),
-            window=WindowConfig(window, horizon),
-            model=ModelConfig(cell, units, layers, dropout, bidirectional, lr),
+            window=WindowConfig(window, horizon, calendar),
+            model=ModelConfig(
+                cell,
+                units,
+                layers,
+                dropout,
+                bidirectional,
+                lr,
+                residual=residual,
+                normalize=normalize,
+            ),
             training=TrainConfig(epochs, batch_size, patience, seed),
             season=season,
             out=out,

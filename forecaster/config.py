@@ -81,6 +81,7 @@ class WindowConfig:
 
     window: int = 48
     horizon: int = 12
+    calendar: bool = False  # add sin/cos time-of-day, day-of-week, day-of-year input channels
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -96,6 +97,11 @@ class WindowConfig:
 
 Cell = Literal["gru", "lstm"]
 CELLS: tuple[Cell, ...] = ("gru", "lstm")
+# What the network's output is added to: nothing, the window's last target value, or the
+# seasonal-naive forecast taken from the window.
+Residual = Literal["none", "last", "seasonal"]
+# A per-window statistic subtracted from every input channel before the recurrent layers.
+Normalize = Literal["none", "last", "mean"]
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,17 @@ class ModelConfig:
     bidirectional: bool = False
     learning_rate: float = 1e-3
     clipnorm: float = 1.0
+    # Measured on the sample weather data (README, "Forecast quality"): forecasting the change
+    # from the last value of a window normalized by its last value beat the plain network.
+    residual: Residual = "last"
+    normalize: Normalize = "last"
+    season: int = 1  # steps per season, for residual="seasonal"
 
     def __post_init__(self) -> None:
+        if self.residual not in ("none", "last", "seasonal"):
+            raise ConfigError(f"--residual must be none, last or seasonal, not {self.residual!r}")
+        if self.normalize not in ("none", "last", "mean"):
+            raise ConfigError(f"--normalize must be none, last or mean, not {self.normalize!r}")
         if self.cell not in CELLS:
             raise ConfigError(f"--cell must be gru or lstm, not {self.cell!r}")
         if self.units < 1:

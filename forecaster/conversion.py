@@ -38,9 +38,20 @@ _SIGMOID_RANGE = (0.0, 255.0 / 256.0)
 _TANH_RANGE = (-1.0, 127.0 / 128.0)
 
 
-def _structure(model: keras.Model) -> tuple[str, list[Any], Any]:
-    """The cell kind, the recurrent layers in order and the dense head of a forecaster model."""
+def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any], dict[str, Any]]:
+    """Cell kind, recurrent layers, dense head, and the normalize / reference layer configs."""
     import keras
+
+    from forecaster.models import custom_layers
+
+    layers = custom_layers()
+
+    def config_of(kind: type) -> dict[str, Any]:
+        found: list[Any] = [lay for lay in model.layers if isinstance(lay, kind)]
+        return dict(found[0].get_config()) if found else {}
+
+    normalize = config_of(layers["WindowNormalize"])
+    reference = config_of(layers["AddReference"])
 
     recurrent = [
         layer for layer in model.layers if isinstance(layer, keras.layers.GRU | keras.layers.LSTM)
@@ -62,7 +73,7 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any]:
             or (kind == "gru" and not cell.reset_after)
         ):
             raise ValueError(f"layer {layer.name} has a configuration the export does not know")
-    return kind, recurrent, dense[0]
+    return kind, recurrent, dense[0], normalize, reference
 
 
 def build_twin(
@@ -77,7 +88,9 @@ def build_twin(
     import tensorflow as tf
     from keras import ops
 
-    kind, recurrent, head = _structure(model)
+    from forecaster.models import normalize_window, window_reference
+
+    kind, recurrent, head, normalize, reference = _structure(model)
     out_shape = tuple(model.output_shape[1:])
     steps, n_features = model.input_shape[1], model.input_shape[2]
     per_layer = 1 if kind == "gru" else 2  # states per layer: h, or h and c
@@ -207,7 +220,13 @@ def build_twin(
             values = tuple(
                 tf.zeros((1, self.units[j // per_layer])) for j in range(per_layer * len(self.w))
             )
-            x = self.act("x", x)
+            # Every use of the input goes through its fake-quant, or int8 conversion leaves a
+            # float copy of the input dangling.
+            raw = x = self.act("x", x)
+            if normalize:
+                x = self.act(
+                    "x_norm", normalize_window(raw, normalize["mode"], normalize["channels"])
+                )
             xp = self.project(0, ops.reshape(x, (-1, n_features)), "l0_xp")  # all steps at once
             xp = ops.reshape(xp, (-1, steps, xp.shape[-1]))
             if self.mode == "record":
@@ -233,7 +252,19 @@ def build_twin(
             values = self.states(values)
             h = values[-1] if kind == "gru" else values[-2]
             y = self.act("y", ops.matmul(h, self.weight(self.head_kernel)) + self.head_bias)
-            return ops.reshape(y, (-1, *out_shape))
+            y = ops.reshape(y, (-1, *out_shape))
+            if reference:
+                ref = window_reference(
+                    raw,
+                    residual=reference["residual"],
+                    normalize=reference["normalize"],
+                    target_index=tuple(reference["target_index"]),
+                    horizon=reference["horizon"],
+                    season=reference["season"],
+                )
+                if ref is not None:
+                    y = self.act("out", y + ref)
+            return y
 
     inputs = keras.Input((steps, n_features), batch_size=batch, name="window")
     layer = LoopRNN()
@@ -276,8 +307,9 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
 def shrink(model_bytes: bytes) -> bytes:
     """Rewrite a flatbuffer smaller: shared identical constants, no names or unused tensors.
 
-    Also drops the optional per-tensor quantization min/max arrays (the interpreter reads only
-    scale and zero point) and the converter's metadata.
+    Also drops the optional per-tensor quantization min/max arrays and empty quantization
+    tables (the interpreter reads only scale and zero point), subgraph names, the model
+    description and the converter's metadata.
     """
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -288,11 +320,14 @@ def shrink(model_bytes: bytes) -> bytes:
         keep = _used_tensors(graph)
         new = {old: n for n, old in enumerate(keep)}
         io = set(graph.inputs) | set(graph.outputs) if index == 0 else set()
+        graph.name = None
         for old in keep:
             tensor = graph.tensors[old]
             if tensor.quantization is not None:
                 tensor.quantization.min = None
                 tensor.quantization.max = None
+                if tensor.quantization.scale is None and tensor.quantization.zeroPoint is None:
+                    tensor.quantization = None  # an empty table still costs bytes
             if old not in io:
                 tensor.name = None
                 tensor.shapeSignature = None
@@ -308,6 +343,7 @@ def shrink(model_bytes: bytes) -> bytes:
             if signature.subgraphIndex == index:
                 for item in [*(signature.inputs or []), *(signature.outputs or [])]:
                     item.tensorIndex = new[item.tensorIndex]
+    model.description = None
     model.metadata = [m for m in (model.metadata or []) if m.name != b"CONVERSION_METADATA"]
     _share_buffers(model, data)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
@@ -377,6 +413,9 @@ def main(argv: list[str]) -> int:
     """
     import keras
 
+    from forecaster.models import custom_layers
+
+    custom_layers()  # registers forecaster's layers for safe-mode loading
     model_path, out_dir, modes = Path(argv[0]), Path(argv[1]), argv[2].split(",")
     representative = np.load(argv[3]) if len(argv) > 3 else None
     model = keras.saving.load_model(model_path, compile=False, safe_mode=True)

@@ -1,13 +1,138 @@
-"""GRU and LSTM forecasters built from one recipe, so the two cells compare fairly."""
+"""GRU and LSTM forecasters built from one recipe, so the two cells compare fairly.
+
+Two options keep a recurrent network honest on real sensor data (see README, "Forecast quality"):
+window normalization subtracts a per-window statistic (the last value or the mean) from each
+sensor channel, so levels outside the training range still look familiar; residual forecasting
+adds the network's output to a reference (the last value or the seasonal-naive forecast taken
+from the window), so the network learns the change rather than the level. Both are plain tensor
+ops inside the model, so the exported LiteRT file carries them and the device needs nothing else.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
 from forecaster.config import ModelConfig
+from forecaster.errors import ConfigError
 
 if TYPE_CHECKING:
     import keras
+
+_LAYERS: dict[str, type] = {}
+
+
+def seasonal_indices(window: int, horizon: int, season: int) -> list[int]:
+    """Window rows holding the seasonal-naive value of each forecast step (latest full season)."""
+    return [window - season * math.ceil((h + 1) / season) + h for h in range(horizon)]
+
+
+def normalize_window(x: Any, mode: str, channels: int) -> Any:
+    """Subtract each window's last value or mean from its first `channels` channels."""
+    from keras import ops
+
+    if mode == "none":
+        return x
+    sensors = x[..., :channels]
+    stat = sensors[:, -1:, :] if mode == "last" else ops.mean(sensors, axis=1, keepdims=True)
+    if channels == x.shape[-1]:
+        return sensors - stat
+    return ops.concatenate([sensors - stat, x[..., channels:]], axis=-1)
+
+
+def window_reference(
+    x: Any,
+    *,
+    residual: str,
+    normalize: str,
+    target_index: tuple[int, ...],
+    horizon: int,
+    season: int,
+) -> Any | None:
+    """What the network's output is added to, or None.
+
+    Shape (batch, horizon, targets) for the seasonal reference, (batch, 1, targets) otherwise:
+    it broadcasts over the horizon, which keeps the exported graph small.
+    """
+    from keras import ops
+
+    first, last = min(target_index), max(target_index)
+    if list(target_index) == list(range(first, last + 1)):
+        targets = x[:, :, first : last + 1]  # a slice converts to fewer ops than a gather
+    else:
+        targets = ops.take(x, list(target_index), axis=2)
+    if residual == "seasonal":
+        indices = seasonal_indices(x.shape[1], horizon, season)
+        return ops.take(targets, indices, axis=1)
+    anchor = residual if residual != "none" else normalize
+    if anchor == "none":
+        return None
+    return targets[:, -1:, :] if anchor == "last" else ops.mean(targets, axis=1, keepdims=True)
+
+
+def custom_layers() -> dict[str, type]:
+    """forecaster's Keras layers, defined and registered once so safe-mode loading finds them."""
+    if _LAYERS:
+        return _LAYERS
+    import keras
+
+    @keras.saving.register_keras_serializable(package="forecaster")
+    class WindowNormalize(keras.layers.Layer):
+        """Subtract a per-window statistic from the sensor channels."""
+
+        def __init__(self, mode: str, channels: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.mode, self.channels = mode, channels
+
+        def call(self, x: Any) -> Any:
+            return normalize_window(x, self.mode, self.channels)
+
+        def get_config(self) -> dict[str, Any]:
+            return super().get_config() | {"mode": self.mode, "channels": self.channels}
+
+    @keras.saving.register_keras_serializable(package="forecaster")
+    class AddReference(keras.layers.Layer):
+        """Add the reference taken from the input window to the network's output."""
+
+        def __init__(
+            self,
+            residual: str,
+            normalize: str,
+            target_index: list[int],
+            horizon: int,
+            season: int,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(**kwargs)
+            self.residual, self.normalize = residual, normalize
+            self.target_index, self.horizon, self.season = list(target_index), horizon, season
+
+        def reference(self, x: Any) -> Any | None:
+            return window_reference(
+                x,
+                residual=self.residual,
+                normalize=self.normalize,
+                target_index=tuple(self.target_index),
+                horizon=self.horizon,
+                season=self.season,
+            )
+
+        def call(self, inputs: list[Any]) -> Any:
+            x, delta = inputs
+            ref = self.reference(x)
+            return delta if ref is None else delta + ref
+
+        def get_config(self) -> dict[str, Any]:
+            return super().get_config() | {
+                "residual": self.residual,
+                "normalize": self.normalize,
+                "target_index": self.target_index,
+                "horizon": self.horizon,
+                "season": self.season,
+            }
+
+    _LAYERS.update(WindowNormalize=WindowNormalize, AddReference=AddReference)
+    return _LAYERS
 
 
 def build_model(
@@ -17,35 +142,58 @@ def build_model(
     n_features: int,
     horizon: int,
     n_targets: int,
+    target_index: tuple[int, ...] | None = None,
+    sensor_channels: int | None = None,
     batch_size: int | None = None,
     unroll: bool = False,
     compile: bool = True,
 ) -> keras.Model:
     """A stateless recurrent encoder over a fixed-length window and a dense multi-step head.
 
-    `batch_size` and `unroll` exist for export: the same weights load into a fixed-batch or an
-    unrolled twin, which the LiteRT converter turns into builtin ops only.
+    `n_features` counts every input channel; the first `sensor_channels` are sensors (the rest,
+    calendar covariates, are not normalized). `target_index` places the targets among them.
     """
     import keras
 
+    layers = custom_layers()
+    target_index = target_index if target_index is not None else tuple(range(n_targets))
+    sensor_channels = sensor_channels if sensor_channels is not None else n_features
+    if config.residual == "seasonal":
+        if config.season < 2:
+            raise ConfigError("--residual seasonal needs a season of 2 or more steps (--season)")
+        first = min(seasonal_indices(window, horizon, config.season))
+        if first < 0:
+            raise ConfigError(
+                f"--residual seasonal with season {config.season} and horizon {horizon} needs "
+                f"--window of at least {window - first} steps, not {window}"
+            )
     inputs = keras.Input(shape=(window, n_features), batch_size=batch_size, name="window")
     x = inputs
+    if config.normalize != "none":
+        x = layers["WindowNormalize"](config.normalize, sensor_channels, name="normalize")(x)
     recurrent = keras.layers.GRU if config.cell == "gru" else keras.layers.LSTM
     for i in range(config.layers):
         last = i == config.layers - 1
         layer = recurrent(
             config.units, return_sequences=not last, unroll=unroll, name=f"{config.cell}_{i}"
         )
-        x = (
-            keras.layers.Bidirectional(layer, name=f"bi_{i}")(x)
-            if config.bidirectional
-            else layer(x)
-        )
+        if config.bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bi_{i}")
+        x = layer(x)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     x = keras.layers.Dense(horizon * n_targets, name="head")(x)
-    outputs = keras.layers.Reshape((horizon, n_targets), name="forecast")(x)
-    model = keras.Model(inputs, outputs, name=f"{config.cell}_forecaster")
+    x = keras.layers.Reshape((horizon, n_targets), name="delta")(x)
+    if config.residual != "none" or config.normalize != "none":
+        x = layers["AddReference"](
+            config.residual,
+            config.normalize,
+            list(target_index),
+            horizon,
+            config.season,
+            name="forecast",
+        )([inputs, x])
+    model = keras.Model(inputs, x, name=f"{config.cell}_forecaster")
     if compile:
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import platform
@@ -105,6 +106,7 @@ def train(
     data = load_csv(file, data_config)
     prepared = prepare(data, split, window)
     season = season or infer_season(data.freq)
+    model = dataclasses.replace(model, season=season)
     result = train_model(prepared, model, training, on_epoch)
 
     train_rows = slice(*prepared.split.train)
@@ -131,6 +133,7 @@ def train(
             train_end=position_label(data, prepared.split.train[1] - 1),
             season=season,
             mase_scale=tuple(float(v) for v in mase_scale),
+            calendar=prepared.calendar,
         ),
         scaler=prepared.scaler,
         model=ModelSpec(
@@ -144,6 +147,9 @@ def train(
             window=window.window,
             horizon=window.horizon,
             params=result.params,
+            residual=model.residual,
+            normalize=model.normalize,
+            season=model.season,
         ),
         training=TrainingSpec(
             epochs=training.epochs,
@@ -181,13 +187,13 @@ def evaluate(
 ) -> tuple[Bundle, Evaluation]:
     """Rolling-origin evaluation of a run on its test part, or on every window of `file`."""
     from forecaster.data import load_csv
-    from forecaster.windows import make_windows
+    from forecaster.windows import make_windows, model_inputs
 
     run_dir = Path(run_dir)
     bundle = Bundle.load(run_dir)
     keras_model = load_keras_model(run_dir)
     spec = bundle.data
-    window = WindowConfig(bundle.model.window, bundle.model.horizon)
+    window = bundle_window(bundle)
     if file is None:
         prepared = load_training_data(bundle)
         data, windows = prepared.data, prepared.windows["test"]
@@ -196,7 +202,7 @@ def evaluate(
         file = Path(file)
         _check_columns(file, bundle)
         data = load_csv(file, bundle_data_config(bundle))
-        scaled = bundle.scaler.transform(data.values())
+        scaled = model_inputs(data, bundle.scaler, spec.calendar)
         windows = make_windows(scaled, data.segments, (0, data.n_rows), window, data.target_index)
         if len(windows) == 0:
             raise DataError(
@@ -243,14 +249,22 @@ def load_training_data(bundle: Bundle) -> Prepared:
             f"the training file {source} is missing or changed since training; restore it, "
             "or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
         )
-    window = WindowConfig(bundle.model.window, bundle.model.horizon)
-    return prepare(load_csv(source, bundle_data_config(bundle)), SplitConfig(*spec.split), window)
+    data = load_csv(source, bundle_data_config(bundle))
+    return prepare(data, SplitConfig(*spec.split), bundle_window(bundle))
+
+
+def bundle_window(bundle: Bundle) -> WindowConfig:
+    """The window a run was trained with."""
+    return WindowConfig(bundle.model.window, bundle.model.horizon, bool(bundle.data.calendar))
 
 
 def load_keras_model(run_dir: Path) -> keras.Model:
     """Load a run's Keras model in safe mode (no code in the file is run)."""
     import keras
 
+    from forecaster.models import custom_layers
+
+    custom_layers()  # registers forecaster's layers for safe-mode loading
     path = run_dir / MODEL_FILE
     if not path.exists():
         raise BundleError(

@@ -103,7 +103,7 @@ def _write_all(
         ):
             # Each window's last row is new data exactly once in rolling mode.
             out_of_range += bundle.scaler.out_of_range(batch.x[:, -1, :])
-            forecast = predictor.forecast_windows(batch.x)
+            forecast = predictor.forecast_windows(batch.x, batch.last_times)
             last = batch.last_times
             if spec.time_col:
                 stamps = (last[:, None] + steps[None, :] * step).reshape(-1)

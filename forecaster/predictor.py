@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from forecaster.bundle import Bundle
+from forecaster.calendar import calendar_features
 from forecaster.errors import BundleError
 from forecaster.files import sha256_of
 
@@ -134,20 +135,44 @@ class Predictor:
             out[start : start + chunk] = self._invoke(part)[: n - start]
         return out
 
-    def forecast_windows(self, x: np.ndarray) -> np.ndarray:
-        """Forecasts (n, horizon, targets) in original units for windows (n, window, features)."""
-        scaled = self.bundle.scaler.transform(x)
-        return self.bundle.scaler.inverse(self.predict_scaled(scaled), self.bundle.data.targets)
+    def forecast_windows(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
+        """Forecasts (n, horizon, targets) in original units for windows (n, window, features).
 
-    def forecast(self, values: np.ndarray, origins: np.ndarray | None = None) -> np.ndarray:
+        `last_times` (datetime64, one per window: the time of its last row) is needed when the
+        model uses calendar features.
+        """
+        inputs = self.model_inputs(x, last_times)
+        return self.bundle.scaler.inverse(self.predict_scaled(inputs), self.bundle.data.targets)
+
+    def model_inputs(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
+        """Scaled windows with the calendar channels the model was trained with appended."""
+        scaled = self.bundle.scaler.transform(x)
+        parts = self.bundle.data.calendar
+        if not parts:
+            return scaled
+        if last_times is None or self.bundle.data.step_seconds is None:
+            raise BundleError(
+                "this model uses calendar features: pass the time of each window's last row"
+            )
+        step = round(self.bundle.data.step_seconds * 1e9)
+        offsets = (np.arange(self.window) - (self.window - 1)) * step
+        stamps = np.asarray(last_times, "datetime64[ns]").astype(np.int64)[:, None] + offsets
+        return np.concatenate([scaled, calendar_features(stamps, parts)], axis=-1)
+
+    def forecast(
+        self, values: np.ndarray, origins: np.ndarray | None = None, times: np.ndarray | None = None
+    ) -> np.ndarray:
         """Forecasts in original units from feature rows `values` (rows, features).
 
         `origins` are row indices of the first forecast step (default: one origin after the last
-        row); each needs `window` rows before it.
+        row); each needs `window` rows before it. `times` (datetime64 per row) is needed by
+        models with calendar features.
         """
         if origins is None:
             origins = np.array([len(values)])
-        return self.forecast_windows(np.stack([values[o - self.window : o] for o in origins]))
+        windows = np.stack([values[o - self.window : o] for o in origins])
+        last_times = None if times is None else np.asarray(times)[np.asarray(origins) - 1]
+        return self.forecast_windows(windows, last_times)
 
     def _resize(self, batch: int) -> None:
         shape = [batch, *self._input["shape"][1:]]

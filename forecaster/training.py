@@ -78,6 +78,8 @@ def train_model(
         n_features=train.x.shape[2],
         horizon=prepared.window.horizon,
         n_targets=train.y.shape[2],
+        target_index=prepared.data.target_index,
+        sensor_channels=len(prepared.data.features),
     )
     early = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train_config.patience, restore_best_weights=True

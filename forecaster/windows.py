@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from forecaster.calendar import calendar_features, calendar_parts
 from forecaster.config import SplitConfig, WindowConfig
 from forecaster.data import SensorData
 from forecaster.errors import DataError
@@ -114,6 +116,15 @@ def make_windows(
     )
 
 
+def model_inputs(data: SensorData, scaler: MinMaxParams, calendar: tuple[str, ...]) -> np.ndarray:
+    """Scaled sensor columns, followed by the calendar channels of each grid row."""
+    scaled = scaler.transform(data.values())
+    if not calendar:
+        return scaled
+    stamps = pd.DatetimeIndex(data.frame.index).as_unit("ns").asi8
+    return np.concatenate([scaled, calendar_features(stamps, calendar)], axis=1)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A series split, scaled and windowed: everything training and evaluation need."""
@@ -121,9 +132,10 @@ class Prepared:
     data: SensorData
     split: Split
     scaler: MinMaxParams
-    scaled: np.ndarray  # (rows, features), float32; NaN inside long gaps
+    scaled: np.ndarray  # (rows, features + calendar channels), float32; NaN inside long gaps
     windows: dict[str, Windows]
     window: WindowConfig
+    calendar: tuple[str, ...] = ()  # calendar cycles appended as sin/cos channels
 
 
 def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -> Prepared:
@@ -132,7 +144,15 @@ def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -
         raise DataError(f"no target column chosen for {data.path}; pass --target COLUMN")
     split = split_rows(data.n_rows, split_config)
     scaler = fit_scaler(data, split)
-    scaled = scaler.transform(data.values())
+    calendar: tuple[str, ...] = ()
+    if window.calendar:
+        calendar = calendar_parts(data.freq.total_seconds() if data.freq is not None else None)
+        if not calendar:
+            raise DataError(
+                f"{data.path} has no timestamps to derive calendar features from; train "
+                "without --calendar or pass --time-col"
+            )
+    scaled = model_inputs(data, scaler, calendar)
     windows = {
         name: make_windows(scaled, data.segments, split.part(name), window, data.target_index)
         for name in PARTS
@@ -140,7 +160,7 @@ def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -
     for name in PARTS:
         if len(windows[name]) == 0:
             _raise_too_short(data, split, split_config, window, name)
-    return Prepared(data, split, scaler, scaled, windows, window)
+    return Prepared(data, split, scaler, scaled, windows, window, calendar)
 
 
 def _raise_too_short(

@@ -24,7 +24,8 @@ def prepared(tmp_path_factory):
 
 
 def test_loss_decreases_on_a_learnable_signal(prepared):
-    result = train_model(prepared, ModelConfig(units=8), TrainConfig(epochs=4, batch_size=32))
+    plain = ModelConfig(units=8, residual="none", normalize="none")
+    result = train_model(prepared, plain, TrainConfig(epochs=4, batch_size=32))
     losses = result.history["loss"]
     assert len(losses) == 4
     assert losses[-1] < 0.8 * losses[0]
@@ -74,3 +75,37 @@ def test_lstm_has_four_gates_to_grus_three():
     # GRU (reset_after): 3 * (3*8 + 8*8 + 2*8); LSTM: 4 * (3*8 + 8*8 + 8).
     assert recurrent_params("gru") == 3 * (24 + 64 + 16)
     assert recurrent_params("lstm") == 4 * (24 + 64 + 8)
+
+
+@pytest.mark.parametrize(
+    ("residual", "normalize"),
+    [("last", "last"), ("last", "none"), ("none", "mean"), ("seasonal", "last")],
+)
+def test_with_a_silent_head_the_forecast_is_the_reference(residual, normalize):
+    """The network's output is added to the reference: zero it and the reference remains."""
+    rng = np.random.default_rng(1)
+    x = rng.random((5, 12, 3)).astype(np.float32)
+    config = ModelConfig(units=4, residual=residual, normalize=normalize, season=4)
+    model = build_model(
+        config, window=12, n_features=3, horizon=6, n_targets=1, target_index=(2,), compile=False
+    )
+    head = model.get_layer("head")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    out = model.predict(x, verbose=0)[..., 0]
+    target = x[..., 2]
+    if residual == "seasonal":
+        # step h repeats the value one season (4 steps) before it: rows 8, 9, 10, 11, 8, 9
+        expected = target[:, [8, 9, 10, 11, 8, 9]]
+    elif residual == "last":
+        expected = np.repeat(target[:, -1:], 6, axis=1)
+    else:
+        expected = np.repeat(target.mean(axis=1, keepdims=True), 6, axis=1)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_seasonal_residual_needs_a_long_enough_window():
+    from forecaster.errors import ConfigError
+
+    config = ModelConfig(units=4, residual="seasonal", season=24)
+    with pytest.raises(ConfigError, match="needs --window of at least 24 steps, not 12"):
+        build_model(config, window=12, n_features=1, horizon=6, n_targets=1)
