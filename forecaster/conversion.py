@@ -36,6 +36,11 @@ MODES = ("float32", "dynamic", "float16", "int8")
 # LiteRT's int8 LOGISTIC and TANH kernels have fixed output ranges; matching them adds no ops.
 _SIGMOID_RANGE = (0.0, 255.0 / 256.0)
 _TANH_RANGE = (-1.0, 127.0 / 128.0)
+# Inputs and forecasts in original levels leave the training range on real sensor data (trends,
+# level shifts); their int8 ranges get this share of the calibrated span on each side, trading
+# one bit of resolution for not clipping. Normalized activations inside need no margin.
+_OPEN_RANGES = ("x", "out")
+_RANGE_MARGIN = 0.5
 
 
 def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any], dict[str, Any]]:
@@ -141,6 +146,9 @@ def build_twin(
                 return x
             if self.mode == "fake_quant":
                 lo, hi = self.ranges[name]
+                if name in _OPEN_RANGES:
+                    margin = _RANGE_MARGIN * (hi - lo)
+                    lo, hi = lo - margin, hi + margin
                 lo, hi = min(lo, 0.0), max(hi, 0.0)
                 hi = max(hi, lo + 1e-6)
                 return tf.quantization.fake_quant_with_min_max_args(x, min=lo, max=hi, num_bits=8)

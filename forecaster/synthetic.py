@@ -20,12 +20,16 @@ def make_series(
     gaps: int = 0,
     gap_length: int = 6,
     nan_fraction: float = 0.0,
+    level_shift: float = 0.0,
+    shift_at: float = 0.8,
+    weekend: float = 0.0,
     start: str = "2024-01-01",
 ) -> pd.DataFrame:
     """A frame with a `time` column and three channels with daily seasonality.
 
-    `trend` is added to `temp` per day; `gaps` removes that many runs of `gap_length` rows;
-    `nan_fraction` blanks single cells at random.
+    `trend` is added to `temp` per day; `level_shift` is added to `temp` from the `shift_at`
+    fraction of the rows on; `weekend` is added to `temp` and `load` on Saturdays and Sundays;
+    `gaps` removes that many runs of `gap_length` rows; `nan_fraction` blanks cells at random.
     """
     rng = np.random.default_rng(seed)
     time = pd.date_range(start, periods=rows, freq=freq)
@@ -33,9 +37,13 @@ def make_series(
     day = 2 * np.pi * np.asarray(hours) / 24.0
     week = day / 7.0
     temp = 20 + 5 * np.sin(day) + trend * np.asarray(hours) / 24.0 + rng.normal(0, noise, rows)
+    temp[int(rows * shift_at) :] += level_shift
+    is_weekend = np.asarray(time.dayofweek >= 5)
+    temp += weekend * is_weekend
     # Humidity follows temperature with a lag, so the inputs carry information about the target.
     humidity = 60 - 2.0 * (temp - 20) + 3 * np.cos(day - 0.5) + rng.normal(0, noise * 2, rows)
     load = 50 + 10 * np.sin(day - 1.0) + 5 * np.sin(week) + rng.normal(0, noise * 5, rows)
+    load += weekend * is_weekend
     frame = pd.DataFrame({"time": time, "temp": temp, "humidity": humidity, "load": load})
     frame[list(CHANNELS)] = frame[list(CHANNELS)].round(4)
     if nan_fraction > 0:
