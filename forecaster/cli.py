@@ -363,11 +363,36 @@ def predict(
 
     Example: forecaster predict models/weather/bundle data/weather_greensboro.csv --out preds.csv
     """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
     from forecaster.predict_csv import predict_files
     from forecaster.predictor import Predictor
 
     predictor = Predictor.load(bundle, num_threads=threads)
-    summary = predict_files(predictor, files, out, mode=mode, chunk_rows=chunk_rows)
+    sizes = {path: path.stat().st_size if path.exists() else 0 for path in files}
+    # Progress by bytes read; shown only for inputs large enough to take a while.
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        console=err_console,
+        transient=True,
+        disable=sum(sizes.values()) < 20_000_000,
+    ) as progress:
+        task = progress.add_task("predict", total=sum(sizes.values()))
+        done: dict[Path, int] = {}
+
+        def on_chunk(path: Path, rows: int) -> None:
+            done[path] = rows
+            read = sum(
+                sizes[p] * min(1.0, r / max(_estimated_rows(p, sizes[p]), 1))
+                for p, r in done.items()
+            )
+            progress.update(task, completed=read, description=path.name)
+
+        summary = predict_files(
+            predictor, files, out, mode=mode, chunk_rows=chunk_rows, progress=on_chunk
+        )
     _warn(summary.warnings)
     if out is not None:
         console.print(
@@ -468,6 +493,14 @@ def _tensor_text(tensor: dict[str, Any]) -> str:
     return text + (
         f", scale {quant['scale']:.4g}, zero point {quant['zero_point']}" if quant else ""
     )
+
+
+def _estimated_rows(path: Path, size: int) -> int:
+    """Rows in a CSV estimated from its size and the length of its first lines."""
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    lines = head.count(b"\n")
+    return int(size / (len(head) / lines)) if lines else 1
 
 
 def _print_evaluation(evaluation: Any, title: str) -> None:
