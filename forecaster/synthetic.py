@@ -38,7 +38,7 @@ def make_series(
     week = day / 7.0
     temp = 20 + 5 * np.sin(day) + trend * np.asarray(hours) / 24.0 + rng.normal(0, noise, rows)
     temp[int(rows * shift_at) :] += level_shift
-    is_weekend = np.asarray(time.dayofweek >= 5)
+    is_weekend = np.asarray(time.day_of_week >= 5)
     temp += weekend * is_weekend
     # Humidity follows temperature with a lag, so the inputs carry information about the target.
     humidity = 60 - 2.0 * (temp - 20) + 3 * np.cos(day - 0.5) + rng.normal(0, noise * 2, rows)
