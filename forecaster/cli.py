@@ -27,6 +27,7 @@ from forecaster.config import (
     WindowConfig,
 )
 from forecaster.errors import ForecasterError
+from forecaster.tuning_config import Role, TunerName
 
 console = Console()
 err_console = Console(stderr=True)
@@ -257,6 +258,257 @@ def train(
     )
     _print_evaluation(outcome.evaluation, "Test part")
     console.print(f"Run written to {outcome.run_dir}")
+
+
+RangeOpt = Annotated[str | None, typer.Option(help="MIN:MAX (or one value).", show_default=False)]
+
+
+@app.command()
+def tune(
+    file: FileArg,
+    target: TargetOpt = None,
+    features: FeaturesOpt = None,
+    time_col: TimeColOpt = None,
+    dedupe: DedupeOpt = "error",
+    max_gap: MaxGapOpt = 3,
+    bad_rows: BadRowsOpt = "error",
+    split: SplitOpt = "0.7,0.15,0.15",
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast.")] = 12,
+    season: SeasonOpt = None,
+    cells: Annotated[
+        str, typer.Option(help="Cells to search and compare: gru, lstm or gru,lstm.")
+    ] = "gru,lstm",
+    tuner: Annotated[TunerName, typer.Option(help="hyperband, bayesian or random.")] = "hyperband",
+    max_trials: Annotated[
+        int | None,
+        typer.Option(min=1, help="Most trials per cell (default: Hyperband's schedule, else 10)."),
+    ] = None,
+    max_epochs: Annotated[
+        int, typer.Option(min=1, help="Most epochs per trial (Hyperband's max_epochs).")
+    ] = 30,
+    patience: Annotated[
+        int, typer.Option(min=0, help="Early stopping patience inside every trial.")
+    ] = 5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
+    time_budget: Annotated[
+        str | None, typer.Option(help="Stop starting trials after this long: 90s, 10m, 1h30m.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the search and of every trial.")] = 42,
+    space: Annotated[
+        Path | None, typer.Option(help="Search-space TOML file; the options below override it.")
+    ] = None,
+    windows: Annotated[
+        str | None,
+        typer.Option(
+            help="Window lengths: steps (24,48) or multiples (horizon:1,2,4, season:1,2)."
+        ),
+    ] = None,
+    units: RangeOpt = None,
+    layers: RangeOpt = None,
+    dropout: RangeOpt = None,
+    lr: Annotated[
+        str | None, typer.Option(help="Learning rate MIN:MAX, searched on a log scale.")
+    ] = None,
+    residual: Annotated[
+        str | None, typer.Option(help="Residual choices: none,last,seasonal.")
+    ] = None,
+    normalize: Annotated[
+        str | None, typer.Option(help="Per-window normalisation choices: none,last,mean.")
+    ] = None,
+    prefer_smaller_within: Annotated[
+        str, typer.Option(help="Take the smaller model if validation losses are this close.")
+    ] = "2%",
+    final_epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs to retrain the best models (default: max).")
+    ] = None,
+    out: OutOpt = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the search in --out; finished trials are kept.")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+    distributed: Annotated[
+        Role | None, typer.Option(help="Keras Tuner's chief (serves trials) or worker (runs them).")
+    ] = None,
+    oracle: Annotated[
+        str | None, typer.Option(help="The chief's HOST:PORT; cell i uses PORT + i.")
+    ] = None,
+    oracle_timeout: Annotated[
+        str, typer.Option(help="How long a worker waits for the chief.")
+    ] = "2m",
+) -> None:
+    """Search GRU and LSTM hyperparameters with Keras Tuner, retrain the best of each, compare them.
+
+    Writes OUT/winner/ and OUT/runner_up/ (run directories for evaluate and export),
+    OUT/comparison.json, .md and .png, OUT/search.json and OUT/tuner/ (Keras Tuner's files).
+
+    Example: forecaster tune data/weather_greensboro.csv --target temp_c --time-budget 30m
+    """
+    from forecaster.tuning import tune as tune_run
+    from forecaster.tuning_config import (
+        Distributed,
+        SpaceOverrides,
+        TuneConfig,
+        load_space_file,
+        parse_duration,
+        parse_fraction,
+    )
+
+    data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
+    options = SpaceOverrides.from_options(
+        cells=cells,
+        windows=windows,
+        units=units,
+        layers=layers,
+        dropout=dropout,
+        lr=lr,
+        residual=residual,
+        normalize=normalize,
+    )
+    overrides = load_space_file(space).merged(options) if space else options
+    config = TuneConfig(
+        tuner=tuner,
+        max_trials=max_trials,
+        max_epochs=max_epochs,
+        patience=patience,
+        batch_size=batch_size,
+        seed=seed,
+        time_budget=parse_duration(time_budget) if time_budget else None,
+        prefer_smaller_within=parse_fraction(prefer_smaller_within, "--prefer-smaller-within"),
+        final_epochs=final_epochs,
+    )
+    cluster = None
+    if distributed is not None:
+        timeout = parse_duration(oracle_timeout, "--oracle-timeout")
+        cluster = Distributed.parse(distributed, oracle, timeout)
+    elif oracle is not None:
+        raise typer.BadParameter(
+            "--oracle needs --distributed chief or worker", param_hint="--oracle"
+        )
+    with _tune_progress() as on_status:
+        outcome = tune_run(
+            file,
+            data_config,
+            split=SplitConfig.parse(split),
+            horizon=horizon,
+            season=season,
+            space=overrides,
+            config=config,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            distributed=cluster,
+            on_status=on_status,
+        )
+    if outcome.role == "worker":
+        console.print(
+            f"Worker done: {sum(outcome.trials.values())} trial(s) finished here; the chief "
+            f"writes the results to {outcome.out}"
+        )
+        return
+    if outcome.budget_spent:
+        _warn([f"the time budget was spent; no trial started after {outcome.seconds:.0f} s"])
+    _print_comparison(outcome.report)
+    console.print(f"Winner: {outcome.reason}", markup=False, highlight=False)
+    console.print(f"Search written to {outcome.out} (winner/, runner_up/, comparison.md)")
+
+
+def _print_comparison(report: dict[str, Any]) -> None:
+    from forecaster.tuning_report import ROWS, value_of
+
+    cells = report["cells"]
+    table = Table(title="Best model per cell, retrained", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for cell in cells:
+        table.add_column(cell.upper(), justify="right", no_wrap=True)
+    for label, path, fmt in ROWS:
+        table.add_row(label, *(format(value_of(c, path), fmt) for c in cells.values()))
+    for key in next(iter(cells.values()))["hyperparameters"]:
+        if key != "cell":
+            table.add_row(key, *(_hp_text(c["hyperparameters"][key]) for c in cells.values()))
+    console.print(table)
+
+
+def _hp_text(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+@contextmanager
+def _tune_progress() -> Iterator[Any]:
+    """The search on stderr: a live panel on a terminal, one line per finished trial otherwise."""
+    from rich.live import Live
+
+    panel = _StatusPanel()
+    live = Live(panel, console=err_console, transient=True, refresh_per_second=2)
+    interactive = err_console.is_terminal
+
+    def on_status(status: Any) -> None:
+        if not interactive:
+            if status.message:
+                err_console.print(status.message, markup=False, highlight=False, soft_wrap=True)
+            return
+        panel.update(status)
+        if not live.is_started:
+            live.start()
+        if status.message:
+            live.console.print(status.message, markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        yield on_status
+    finally:
+        if live.is_started:
+            live.stop()
+
+
+class _StatusPanel:
+    """The latest search status, with its clock advanced at every refresh of the live display."""
+
+    def __init__(self) -> None:
+        self.status: Any = None
+        self.received = 0.0
+
+    def update(self, status: Any) -> None:
+        import time
+
+        self.status, self.received = status, time.monotonic()
+
+    def __rich__(self) -> Table:
+        import dataclasses
+        import time
+
+        since = time.monotonic() - self.received
+        status = self.status
+        remaining = None if status.remaining is None else max(0.0, status.remaining - since)
+        return _status_panel(
+            dataclasses.replace(status, elapsed=status.elapsed + since, remaining=remaining)
+        )
+
+
+def _status_panel(status: Any) -> Table:
+    from forecaster.tuning import describe
+    from forecaster.tuning_config import format_duration
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    epoch = f", {status.cell.upper()} epoch {status.epoch}/{status.epochs}" if status.epochs else ""
+    if status.phase == "search":
+        total = f" of {status.total}" if status.total else ""
+        table.add_row(
+            "search",
+            f"{status.tuner}: trial {status.done + status.running}{total}, "
+            f"{status.done} done, {status.running} running{epoch}",
+        )
+        if status.current:
+            table.add_row("current", f"{status.cell.upper()} {describe(status.current)}")
+    else:
+        table.add_row(status.phase, f"{status.cell.upper()}{epoch}")
+    for cell, (score, values) in sorted(status.best.items()):
+        table.add_row(f"best {cell.upper()}", f"val_loss {score:.5g}  {describe(values)}")
+    clock = f"{format_duration(status.elapsed)} elapsed"
+    if status.remaining is not None:
+        clock += f", {format_duration(status.remaining)} of the time budget left"
+    table.add_row("time", clock)
+    return table
 
 
 @app.command()

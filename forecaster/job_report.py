@@ -1,0 +1,223 @@
+"""The report of `forecaster run`, assembled from the files each stage wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from forecaster.report import Code, Heading, Image, Paragraph, Report, TableBlock
+
+_METHODS = {
+    "model": "model (shipped cell, Keras)",
+    "naive": "naive",
+    "seasonal_naive": "seasonal naive",
+    "holt_winters": "Holt-Winters",
+}
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _f(value: Any, spec: str) -> str:
+    if value is None:
+        return "-"
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def build_report(out: Path, state: dict[str, Any]) -> Report:
+    """Every section of the run report, in reading order."""
+    search = out / "search"
+    summary = _read(out / "data_summary.json")
+    comparison = _read(search / "comparison.json")
+    bundle = _read(out / "bundle" / "bundle.json")
+    metrics = _read(search / "winner" / "metrics.json")
+    check = _read(out / "device_check.json")
+    winner = comparison["winner"]
+    source = Path(state["identity"]["file"]).name
+    report = Report(f"forecaster run: {source}, target {', '.join(bundle['data']['targets'])}")
+
+    best = metrics["best_baseline"]
+    ratio = metrics["skill_mase"][best]
+    verdict = metrics["verdict"]
+    model_mase, best_mase = metrics["scores"]["model"]["mase"], metrics["scores"][best]["mase"]
+    report.add(
+        Paragraph(
+            f"Shipped: {winner.upper()}, exported as {bundle['export']['quantization']} "
+            f"({bundle['export']['size_bytes']:,} bytes). Test MASE {model_mase:.3f} vs "
+            f"{_METHODS[best]} {best_mase:.3f} (ratio {ratio:.2f}): {verdict}.",
+            note=not metrics["beats_best_baseline"],
+        )
+    )
+
+    report.add(Heading("Data"))
+    overview = summary["overview"]
+    report.add(TableBlock(["", ""], [[k, str(v)] for k, v in overview.items()]))
+    report.add(
+        TableBlock(
+            ["column", "role", "min", "max", "mean", "NaN in file"],
+            [
+                [c["column"], c["role"], c["min"], c["max"], c["mean"], str(c["NaN in file"])]
+                for c in summary["columns"]
+            ],
+        )
+    )
+    for warning in summary.get("warnings", []):
+        report.add(Paragraph(f"Warning: {warning}", note=True))
+
+    s = comparison["search"]
+    report.add(Heading("Search"))
+    report.add(
+        Paragraph(
+            f"Keras Tuner ({s['tuner']}, seed {s['seed']}), up to {s['max_epochs']} epochs per "
+            f"trial, objective: validation loss on {s['validation_origins']} origins. Trials "
+            f"finished: {', '.join(f'{k.upper()} {v}' for k, v in s['trials'].items())} in "
+            f"{s['search_seconds']:.0f} s"
+            + (" (time budget spent)." if s.get("budget_spent") else ".")
+        )
+    )
+    cells = comparison["cells"]
+    names = list(cells)
+    hp_keys = sorted({k for c in cells.values() for k in c["hyperparameters"]})
+    report.add(
+        TableBlock(
+            ["best hyperparameters", *[n.upper() for n in names]],
+            [[k, *[str(cells[n]["hyperparameters"].get(k, "-")) for n in names]] for k in hp_keys],
+        )
+    )
+
+    report.add(Heading("GRU vs LSTM, measured on this data"))
+    rows = [
+        ("validation loss (selection)", "val_loss", ".5g"),
+        ("test MAE", "test.mae", ".4g"),
+        ("test RMSE", "test.rmse", ".4g"),
+        ("test MASE", "test.mase", ".3f"),
+        ("parameters", "params", ",d"),
+        ("seconds per epoch", "seconds_per_epoch", ".3f"),
+        ("seconds to best epoch", "seconds_to_best", ".2f"),
+        ("Keras ms per window (batch 1)", "keras_ms_per_window.batch1", ".3f"),
+        ("exported bytes", "device.tflite_bytes", ",d"),
+        ("exported mode", "device.quantization", ""),
+        ("LiteRT ms per window (batch 1)", "device.latency_ms", ".3f"),
+    ]
+    report.add(
+        TableBlock(
+            ["", *[n.upper() + (" (winner)" if n == winner else "") for n in names]],
+            [
+                [label, *[_f(_path(cells[n], key), spec) for n in names]]
+                for label, key, spec in rows
+            ],
+        )
+    )
+    report.add(Paragraph(comparison["reason"]))
+    if (search / "comparison.png").exists():
+        report.add(Image(search / "comparison.png", "GRU vs LSTM side by side"))
+
+    report.add(Heading("Against the baselines (test part, original units)"))
+    report.add(
+        Paragraph(
+            f"{metrics['origins']} rolling origins from {metrics['first_origin']} to "
+            f"{metrics['last_origin']}, horizon {bundle['model']['horizon']}, season "
+            f"{metrics['season']}; every method on the same origins."
+        )
+    )
+    table = []
+    for method, scores in metrics["scores"].items():
+        table.append(
+            [
+                _METHODS.get(method, method),
+                _f(scores["mae"], ".4g"),
+                _f(scores["rmse"], ".4g"),
+                _f(scores["smape"], ".2f"),
+                _f(scores["mase"], ".3f"),
+                _f(scores["per_step"]["mase"][0][0], ".3f"),
+                "" if method == "model" else _f(metrics["skill_mase"][method], ".2f"),
+            ]
+        )
+    report.add(
+        TableBlock(
+            ["method", "MAE", "RMSE", "sMAPE %", "MASE", "MASE 1-step", "model / it"], table, 0
+        )
+    )
+    for name, caption in (
+        ("forecast.png", "Forecast vs actual at a few test origins"),
+        ("error_by_step.png", "MAE by horizon step"),
+    ):
+        if (search / "winner" / name).exists():
+            report.add(Image(search / "winner" / name, caption))
+
+    export = bundle["metrics"]["export"]
+    report.add(Heading("Quantization"))
+    modes = export["modes"]
+    shipped_row = next((i for i, m in enumerate(modes) if m["mode"] == export["shipped"]), None)
+    report.add(
+        TableBlock(
+            [
+                "mode",
+                "bytes",
+                "of float32",
+                "max |diff| vs Keras",
+                "MAE",
+                "MAE change",
+                "ms/window",
+                "",
+            ],
+            [
+                [
+                    m["mode"],
+                    _f(m["size_bytes"], ",d"),
+                    _f(m["ratio_to_float32"], ".0%"),
+                    _f(m["max_abs_vs_keras"], ".3g"),
+                    _f(m["mae"], ".4g"),
+                    _f(m["mae_change"], "+.2%"),
+                    _f(m["latency_ms"], ".3f"),
+                    m["error"]
+                    or (
+                        "shipped"
+                        if m["mode"] == export["shipped"]
+                        else "ok"
+                        if m["passed"]
+                        else "refused"
+                    ),
+                ]
+                for m in modes
+            ],
+            shipped_row,
+        )
+    )
+    report.add(Paragraph(f"Shipped {export['shipped']}: {export['reason']}."))
+
+    report.add(Heading("On-device check"))
+    report.add(
+        Paragraph(
+            f"The shipped bundle run by `forecaster predict --mode rolling` (LiteRT, no "
+            f"TensorFlow) on the input CSV, compared with the Keras model at the "
+            f"{check['origins']} test origins: largest difference {check['max_abs_vs_keras']:.3g}, "
+            f"mean {check['mean_abs_vs_keras']:.3g} (tolerance {check['tolerance']:.3g}): "
+            + ("passed." if check["passed"] else "FAILED."),
+            note=not check["passed"],
+        )
+    )
+
+    report.add(Heading("Reproduce and deploy"))
+    report.add(Code(state.get("command") or "forecaster run ..."))
+    report.add(
+        Code(
+            "pip install forecaster          # on the device: no TensorFlow\n"
+            f"forecaster predict {out / 'bundle'} sensor-log.csv --out forecasts.csv"
+        )
+    )
+    return report
+
+
+def _path(cell: dict[str, Any], dotted: str) -> Any:
+    value: Any = cell
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value

@@ -1,0 +1,1452 @@
+"""The Keras Tuner search over GRU/LSTM forecasters, and the job that ends in a GRU-vs-LSTM verdict.
+
+`tune` loads the data, resolves the search space, runs one sub-search per cell (the cell fixed,
+the same seed, so both cells see the same draws of every other hyperparameter), retrains the best
+model of each cell with `forecaster.pipeline.train` (a normal run directory), and writes the
+comparison. The search itself is Keras Tuner's, with these repairs:
+
+- every trial is seeded with the base seed plus a stable hash of its hyperparameters, so a trial
+  gives the same result in any process: after a resume, on any worker;
+- Bayesian optimisation draws its restarts from a random state derived from (seed, trial count)
+  instead of one that is not saved (a resumed search re-proposed a trial it had run), and falls
+  back to an untried random point when the Gaussian process proposes a tried one
+  (keras-team/keras-tuner#227, #608);
+- oracle, trial and tuner files are written atomically, so `kill -9` cannot leave half a JSON;
+- Hyperband's bookkeeping values (tuner/epochs, tuner/bracket, ...) are stripped before retraining;
+- a time budget stops new trials (never a running one).
+
+Heavy imports (keras, keras_tuner, tensorflow) stay inside functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forecaster import __version__
+from forecaster.config import CELLS, DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
+from forecaster.errors import ConfigError, DataError, ForecasterError
+from forecaster.files import sha256_of, write_text_atomic
+from forecaster.tuning_config import (
+    Distributed,
+    SearchSpace,
+    SpaceOverrides,
+    TuneConfig,
+    TuningError,
+    default_space,
+    format_duration,
+)
+from forecaster.tuning_report import CellResult, choose_winner, comparison_json, write_comparison
+from forecaster.windows import Split, Windows, make_windows
+
+if TYPE_CHECKING:
+    import keras
+
+    from forecaster.data import SensorData
+    from forecaster.scaling import MinMaxParams
+
+SEARCH_FILE = "search.json"
+TUNER_DIR = "tuner"
+WINNER_DIR = "winner"
+RUNNER_UP_DIR = "runner_up"
+SEARCH_SCHEMA = 1
+OBJECTIVE = "val_loss"
+# Hyperparameter names in declaration order (the TOML keys are their plurals for lists).
+HP_ORDER = (
+    "cell",
+    "window",
+    "units",
+    "layers",
+    "dropout",
+    "learning_rate",
+    "residual",
+    "normalize",
+)
+_SEED_MODULUS = 2**31 - 1
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuningData:
+    """The series split and scaled once, windowed on demand for any window length.
+
+    Validation windows of every length end at the same origins (those with `max_window` steps of
+    history in one segment and `horizon` steps ahead inside the validation part), so every window
+    length is scored on the same targets. A long window may read rows of the training part as
+    input: they are the past of the validation targets, not a leak.
+    """
+
+    data: SensorData
+    split: Split
+    scaler: MinMaxParams
+    scaled: np.ndarray
+    horizon: int
+    max_window: int
+    val_origins: np.ndarray
+    _cache: dict[tuple[str, int], Windows] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_features(self) -> int:
+        """Input columns."""
+        return int(self.scaled.shape[1])
+
+    @property
+    def n_targets(self) -> int:
+        """Forecast columns."""
+        return len(self.data.targets)
+
+    def train(self, window: int) -> Windows:
+        """Training windows of this length (as `forecaster train` builds them)."""
+        return self._cached("train", window, lambda: self._part("train", window))
+
+    def test(self, window: int) -> Windows:
+        """Test windows of this length (as `forecaster train` builds them)."""
+        return self._cached("test", window, lambda: self._part("test", window))
+
+    def val(self, window: int) -> Windows:
+        """Validation windows of this length at the shared origins."""
+
+        def build() -> Windows:
+            origins = self.val_origins
+            x = self.scaled[origins[:, None] + np.arange(-window, 0)]
+            y = self.scaled[origins[:, None] + np.arange(self.horizon)]
+            y = y[:, :, list(self.data.target_index)]
+            return Windows(x.astype(np.float32), y.astype(np.float32), origins)
+
+        return self._cached("val", window, build)
+
+    def _part(self, name: str, window: int) -> Windows:
+        return make_windows(
+            self.scaled,
+            self.data.segments,
+            self.split.part(name),
+            WindowConfig(window, self.horizon),
+            self.data.target_index,
+        )
+
+    def _cached(self, part: str, window: int, build: Callable[[], Windows]) -> Windows:
+        key = (part, window)
+        if key not in self._cache:
+            # Keep only the current window length's arrays: long series have large windows.
+            for old in [k for k in self._cache if k[1] != window]:
+                del self._cache[old]
+            self._cache[key] = build()
+        return self._cache[key]
+
+
+def longest_run(data: SensorData, rows: tuple[int, int]) -> int:
+    """The most consecutive complete rows inside `rows`."""
+    start, stop = rows
+    return max(
+        (min(e, stop) - max(s, start) for s, e in data.segments if min(e, stop) > max(s, start)),
+        default=0,
+    )
+
+
+def prepare_tuning_data(
+    data: SensorData, split: Split, horizon: int, max_window: int
+) -> TuningData:
+    """Fit the scaler on the training part, scale, and find the shared validation origins."""
+    from forecaster.windows import fit_scaler, model_inputs
+
+    scaler = fit_scaler(data, split)
+    scaled = model_inputs(data, scaler, ())  # as `forecaster train` without --calendar
+    start, stop = split.val
+    origins = [
+        np.arange(max(seg_start + max_window, start), min(seg_stop, stop) - horizon + 1)
+        for seg_start, seg_stop in data.segments
+    ]
+    val_origins = np.concatenate(origins).astype(np.int64) if origins else np.empty(0, np.int64)
+    if len(val_origins) == 0:
+        raise DataError(
+            f"the validation part of {data.path} has no origin with {max_window} steps of history "
+            f"and {horizon} steps ahead without a long gap; use shorter --windows or more data"
+        )
+    return TuningData(data, split, scaler, scaled, horizon, max_window, val_origins)
+
+
+def check_windows_fit(space: SearchSpace, data: SensorData, split: Split, horizon: int) -> None:
+    """Every window must leave training windows and fit the validation and test parts."""
+    window = max(space.windows)
+    for name, label in (("train", "training"), ("val", "validation"), ("test", "test")):
+        rows = longest_run(data, split.part(name))
+        if rows < window + horizon:
+            raise DataError(
+                f"window {window} is too long for {data.path}: the {label} part has at most "
+                f"{rows} consecutive rows, fewer than window + horizon = {window + horizon}; drop "
+                "it from --windows or use a longer file"
+            )
+
+
+# --- hyperparameters ---------------------------------------------------------------------------
+
+
+def clean_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyperparameter values without Hyperband's bookkeeping (tuner/epochs, tuner/bracket, ...)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
+def trial_seed(base_seed: int, values: Mapping[str, Any]) -> int:
+    """The seed of one trial: base seed plus a stable hash of its hyperparameters.
+
+    The cell is left out, so a GRU and an LSTM with the same other values start from the same
+    seed (the same shuffling): a matched comparison. Hyperband's bookkeeping is left out too.
+    """
+    items = {k: v for k, v in clean_values(values).items() if k != "cell"}
+    text = json.dumps(items, sort_keys=True, default=str)
+    digest = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+    return (base_seed + digest) % _SEED_MODULUS
+
+
+def declare(hp: Any, space: SearchSpace, cell: str) -> dict[str, Any]:
+    """Register the search space on a Keras Tuner `HyperParameters` and return this trial's values.
+
+    The order is fixed (see SPACE_KEYS): random draws follow it.
+    """
+
+    def choice(name: str, values: tuple[Any, ...]) -> Any:
+        if len(values) == 1:
+            return hp.Fixed(name, values[0])
+        return hp.Choice(name, list(values), ordered=not isinstance(values[0], str))
+
+    def number(name: str, pair: tuple[float, float], **kwargs: Any) -> Any:
+        low, high = pair
+        if low == high:
+            return hp.Fixed(name, low)
+        kind = hp.Int if isinstance(low, int) and isinstance(high, int) else hp.Float
+        return kind(name, low, high, **kwargs)
+
+    dropout_step = 0.1 if space.dropout[1] - space.dropout[0] >= 0.1 else None
+    return {
+        "cell": hp.Fixed("cell", cell),
+        "window": choice("window", space.windows),
+        "units": choice("units", space.unit_choices),
+        "layers": number("layers", space.layers),
+        "dropout": number(
+            "dropout", (float(space.dropout[0]), float(space.dropout[1])), step=dropout_step
+        ),
+        "learning_rate": number(
+            "learning_rate",
+            (float(space.learning_rate[0]), float(space.learning_rate[1])),
+            sampling="log",
+        ),
+        "residual": choice("residual", space.residual),
+        "normalize": choice("normalize", space.normalize),
+    }
+
+
+def model_config(values: Mapping[str, Any], season: int) -> ModelConfig:
+    """The model recipe of a set of hyperparameter values."""
+    return ModelConfig(
+        cell=values["cell"],
+        units=int(values["units"]),
+        layers=int(values["layers"]),
+        dropout=float(values["dropout"]),
+        learning_rate=float(values["learning_rate"]),
+        residual=values.get("residual", "none"),
+        normalize=values.get("normalize", "none"),
+        season=season,
+    )
+
+
+@cache
+def builder_support() -> tuple[bool, bool]:
+    """Whether `build_model` honours ModelConfig.residual and .normalize yet.
+
+    Two tiny models with the same seed, one with the option set, must give different outputs;
+    an option the builder ignores would only waste trials, so the default space leaves it out.
+    """
+    import keras
+
+    from forecaster.models import build_model
+
+    x = np.linspace(0.2, 1.0, 8, dtype=np.float32).reshape(1, 4, 2)
+
+    def output(**changes: Any) -> np.ndarray:
+        keras.utils.set_random_seed(0)
+        options = {"residual": "none", "normalize": "none", **changes}
+        config = ModelConfig(units=2, season=2, **options)
+        model = build_model(config, window=4, n_features=2, horizon=2, n_targets=1, compile=False)
+        return np.asarray(model(x, training=False))
+
+    base = output()
+    try:
+        residual = not np.allclose(output(residual="last"), base)
+        normalize = not np.allclose(output(normalize="mean"), base)
+    except Exception:  # a builder mid-change must not stop tuning: search without them
+        residual = normalize = False
+    keras.backend.clear_session()
+    return residual, normalize
+
+
+def resolve_space(
+    data: SensorData, split: Split, horizon: int, season: int, overrides: SpaceOverrides
+) -> SearchSpace:
+    """The default space for this data, with the user's overrides, checked against the data.
+
+    The user's values are checked before the model builder is probed (which loads TensorFlow),
+    so a bad option fails at once.
+    """
+    train_rows = longest_run(data, split.train)
+    eval_rows = min(longest_run(data, split.val), longest_run(data, split.test))
+
+    def base(residual_ok: bool, normalize_ok: bool) -> SearchSpace:
+        return default_space(
+            train_rows=train_rows,
+            longest_eval_rows=eval_rows,
+            horizon=horizon,
+            season=season,
+            residual_supported=residual_ok,
+            normalize_supported=normalize_ok,
+        )
+
+    space = overrides.apply(base(False, False), horizon=horizon, season=season)
+    check_windows_fit(space, data, split, horizon)
+    if overrides.residual is None or overrides.normalize is None:
+        space = overrides.apply(base(*builder_support()), horizon=horizon, season=season)
+    return space
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchStatus:
+    """A snapshot of the search for a progress display; `message` is set when a line is due."""
+
+    phase: str  # "search", "retrain" or "done"
+    role: str  # "local", "chief" or "worker"
+    tuner: str
+    cell: str  # the cell of the latest event
+    done: int  # finished trials, all cells, including those before a resume
+    running: int
+    total: int | None  # planned trials, all cells (None on a worker)
+    current: dict[str, Any]  # hyperparameters of the latest trial started
+    epoch: int
+    epochs: int
+    best: dict[str, tuple[float, dict[str, Any]]]  # cell -> (validation loss, values)
+    elapsed: float
+    remaining: float | None  # seconds of --time-budget left
+    message: str = ""
+
+
+StatusCallback = Callable[[SearchStatus], None]
+
+
+class SearchProgress:
+    """Collects trial events (from the tuner, or from the oracle on a chief) into `SearchStatus`."""
+
+    def __init__(
+        self,
+        *,
+        role: str,
+        tuner: str,
+        total: int | None,
+        budget: float | None,
+        on_status: StatusCallback | None,
+    ) -> None:
+        self.role, self.tuner, self.total, self.budget = role, tuner, total, budget
+        self.on_status = on_status
+        self.start = time.monotonic()
+        self.lock = threading.RLock()
+        self.done = 0
+        self.running: dict[tuple[str, str], float] = {}  # (cell, trial id) -> start time
+        self.durations: dict[str, list[float]] = {}
+        self.best: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.finished: dict[str, int] = {}
+        self.phase, self.cell = "search", ""
+        self.current: dict[str, Any] = {}
+        self.epoch = self.epochs = 0
+
+    def restart_clock(self) -> None:
+        """Start the elapsed time and the budget now."""
+        self.start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the search started."""
+        return time.monotonic() - self.start
+
+    def resumed(self, cell: str, trials: list[Any]) -> None:
+        """Count the trials a previous run finished."""
+        with self.lock:
+            ended = [t for t in trials if t.status in ("COMPLETED", "FAILED")]
+            self.done += len(ended)
+            self.finished[cell] = sum(t.status == "COMPLETED" for t in ended)
+            for trial in ended:
+                if trial.status == "COMPLETED" and trial.score is not None:
+                    self._record_best(cell, float(trial.score), trial.hyperparameters.values)
+
+    def trial_started(self, cell: str, trial_id: str, values: Mapping[str, Any]) -> None:
+        """A trial was handed out (chief) or began (local, worker)."""
+        with self.lock:
+            if (cell, trial_id) in self.running:
+                return
+            self.running[(cell, trial_id)] = time.monotonic()
+            self.cell, self.current = cell, clean_values(values)
+            self.epoch, self.epochs = 0, 0
+            self._emit()
+
+    def epoch_ended(self, cell: str, epoch: int, epochs: int) -> None:
+        """An epoch of the trial running in this process finished."""
+        with self.lock:
+            self.cell, self.epoch, self.epochs = cell, epoch, epochs
+            self._emit()
+
+    def trial_ended(
+        self,
+        cell: str,
+        trial_id: str,
+        values: Mapping[str, Any],
+        status: str,
+        score: float | None,
+    ) -> None:
+        """A trial finished (or failed)."""
+        with self.lock:
+            started = self.running.pop((cell, trial_id), None)
+            seconds = time.monotonic() - started if started is not None else float("nan")
+            self.durations.setdefault(cell, []).append(seconds)
+            self.done += 1
+            values = clean_values(values)
+            if status == "COMPLETED" and score is not None and math.isfinite(score):
+                self.finished[cell] = self.finished.get(cell, 0) + 1
+                self._record_best(cell, float(score), values)
+                outcome = f"val_loss {score:.5g}"
+            else:
+                outcome = f"{status.lower()}"
+            total = f"/{self.total}" if self.total else ""
+            self.cell = cell
+            self._emit(
+                f"trial {self.done}{total} {cell.upper()} {describe(values)}: {outcome} "
+                f"({seconds:.1f} s)"
+            )
+
+    def set_phase(self, phase: str, cell: str, message: str) -> None:
+        """Retraining, done."""
+        with self.lock:
+            self.phase, self.cell, self.epoch, self.epochs = phase, cell, 0, 0
+            self._emit(message)
+
+    def retrain_epoch(self, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        """An epoch of a retrain (an `EpochCallback` of forecaster.training)."""
+        with self.lock:
+            self.epoch, self.epochs = epoch, epochs
+            self._emit()
+
+    def _record_best(self, cell: str, score: float, values: Mapping[str, Any]) -> None:
+        if cell not in self.best or score < self.best[cell][0]:
+            self.best[cell] = (score, clean_values(values))
+
+    def status(self, message: str = "") -> SearchStatus:
+        """The current snapshot."""
+        remaining = None if self.budget is None else max(0.0, self.budget - self.elapsed)
+        return SearchStatus(
+            phase=self.phase,
+            role=self.role,
+            tuner=self.tuner,
+            cell=self.cell,
+            done=self.done,
+            running=len(self.running),
+            total=self.total,
+            current=dict(self.current),
+            epoch=self.epoch,
+            epochs=self.epochs,
+            best=dict(self.best),
+            elapsed=self.elapsed,
+            remaining=remaining,
+            message=message,
+        )
+
+    def _emit(self, message: str = "") -> None:
+        if self.on_status is not None:
+            self.on_status(self.status(message))
+
+
+def describe(values: Mapping[str, Any]) -> str:
+    """Hyperparameters as a short line: 'window 24, units 8, layers 1, dropout 0.1, lr 0.0012'."""
+    names = {"learning_rate": "lr"}
+    parts = []
+    ordered = {k: values[k] for k in HP_ORDER if k in values} | clean_values(values)
+    for key, value in ordered.items():
+        if key == "cell":
+            continue
+        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        parts.append(f"{names.get(key, key)} {text}")
+    return ", ".join(parts)
+
+
+def hyperband_trials(max_epochs: int, factor: int) -> int:
+    """Trials one Hyperband iteration runs (Keras Tuner's bracket sizes)."""
+    brackets, epochs = 0, float(max_epochs)
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end_size = math.ceil(1 + math.log(max_epochs, factor))
+    return sum(
+        math.ceil(end_size / (b + 1) * factor ** (b - r))
+        for b in range(brackets)
+        for r in range(b + 1)
+    )
+
+
+# --- Keras Tuner classes (built on first use: keras_tuner imports TensorFlow) ------------------
+
+
+class _Fatal(Exception):
+    """Carries a ForecasterError through Keras Tuner, which marks other errors as failed trials."""
+
+
+@cache
+def _kt_classes() -> dict[str, Any]:
+    import keras
+    import keras_tuner as kt
+    from keras_tuner.src import errors as kt_errors
+    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.src.engine.hyperparameters import Float
+
+    from forecaster.models import build_model
+    from forecaster.training import seed_everything
+
+    class FatalForecasterError(kt_errors.FatalError, _Fatal):
+        """Stops the search: Keras Tuner re-raises FatalError subclasses."""
+
+    class OracleMixin:
+        """Atomic saves, a deadline for new trials, and progress events on the chief."""
+
+        cell: str = ""
+        deadline: float | None = None
+        budget_spent: bool = False
+        progress: SearchProgress | None = None
+
+        @kt.synchronized
+        def create_trial(self, tuner_id: str) -> Any:
+            this: Any = self
+            deadline = self.deadline
+            if (
+                deadline is not None
+                and time.monotonic() >= deadline
+                and tuner_id not in this.ongoing_trials
+            ):
+                self.budget_spent = True
+                this.tuner_ids.discard(tuner_id)
+                return trial_module.Trial(this.get_space(), status=trial_module.TrialStatus.STOPPED)
+            trial = super().create_trial(tuner_id)  # type: ignore[misc]
+            if trial.status == trial_module.TrialStatus.RUNNING and self.progress is not None:
+                self.progress.trial_started(self.cell, trial.trial_id, trial.hyperparameters.values)
+            return trial
+
+        @kt.synchronized
+        def end_trial(self, trial: Any) -> None:
+            super().end_trial(trial)  # type: ignore[misc]
+            if self.progress is not None:
+                this: Any = self
+                ended = this.trials[trial.trial_id]
+                if ended.status in ("COMPLETED", "FAILED"):
+                    self.progress.trial_ended(
+                        self.cell,
+                        ended.trial_id,
+                        ended.hyperparameters.values,
+                        ended.status,
+                        ended.score,
+                    )
+
+        def save(self) -> None:
+            this: Any = self
+            _write_json(this._get_oracle_fname(), this.get_state())
+
+        def reload(self) -> None:
+            # Keras Tuner writes trial.json, then oracle.json; a kill between the two leaves:
+            this: Any = self
+            super().reload()  # type: ignore[misc]
+            for trial_id in [t for t in this.trials if t not in this.start_order]:
+                # a trial file the oracle never recorded: it is created again, same id and values;
+                del this.trials[trial_id]
+            for trial_id in list(this._retry_queue):
+                # or a trial that finished but was still "ongoing" in oracle.json: keep its result.
+                if this.trials[trial_id].status in ("COMPLETED", "FAILED"):
+                    this._retry_queue.remove(trial_id)
+                    this._run_times[trial_id] += 1
+                    if trial_id not in this.end_order:
+                        this.end_order.append(trial_id)
+
+        def _save_trial(self, trial: Any) -> None:
+            this: Any = self
+            path = Path(this._get_trial_dir(trial.trial_id)) / "trial.json"
+            _write_json(str(path), trial.get_state())
+
+    class RandomOracle(OracleMixin, kt.oracles.RandomSearchOracle):
+        pass
+
+    class HyperbandOracle(OracleMixin, kt.oracles.HyperbandOracle):
+        pass
+
+    class BayesianOracle(OracleMixin, kt.oracles.BayesianOptimizationOracle):
+        def populate_space(self, trial_id: str) -> dict[str, Any]:
+            # Keras Tuner keeps the restarts' RandomState in memory only, so a resumed search
+            # started it over and re-proposed a trial it had already run. Derive it from the
+            # seed and the number of trials instead: the same proposals with or without a resume.
+            this: Any = self
+            this._random_state = np.random.RandomState(
+                (this.seed * 1_000_003 + len(this.trials)) % 2**32
+            )
+            response: dict[str, Any] = super().populate_space(trial_id)
+            if response["status"] != "RUNNING" or not response.get("values"):
+                return response
+            values = self._rounded(response["values"])
+            if this._duplicate(values):
+                # The Gaussian process proposed a tried point (keras-team/keras-tuner#227).
+                values = this._random_values()
+                if values is None:
+                    return {"status": "STOPPED", "values": None}
+                values = self._rounded(values)
+            return {"status": "RUNNING", "values": values}
+
+        def _rounded(self, values: dict[str, Any]) -> dict[str, Any]:
+            # The optimiser's last bits vary with BLAS threading, and the trial seed hashes the
+            # values: round continuous ones to 3 significant digits to keep trials stable.
+            this: Any = self
+            values = dict(values)
+            for hp in this.hyperparameters.space:
+                if isinstance(hp, Float) and hp.step is None and hp.name in values:
+                    rounded = float(f"{values[hp.name]:.3g}")
+                    values[hp.name] = min(max(rounded, hp.min_value), hp.max_value)
+            return values
+
+    class ForecastHyperModel(kt.HyperModel):
+        """Builds a forecaster from a trial's values; `fit` windows the data for its window."""
+
+        def __init__(self, search: _Search, cell: str) -> None:
+            super().__init__(name=f"forecaster_{cell}")
+            self.search, self.cell = search, cell
+
+        def build(self, hp: Any) -> keras.Model:
+            values = declare(hp, self.search.space, self.cell)
+            seed_everything(trial_seed(self.search.config.seed, hp.values))
+            data = self.search.data
+            try:
+                return build_model(
+                    model_config(values, self.search.season),
+                    window=int(values["window"]),
+                    n_features=data.n_features,
+                    horizon=data.horizon,
+                    n_targets=data.n_targets,
+                    target_index=data.data.target_index,
+                    sensor_channels=len(data.data.features),
+                )
+            except ForecasterError as exc:
+                raise FatalForecasterError(exc) from exc
+
+        def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+            search = self.search
+            window = int(hp.get("window"))
+            train, val = search.data.train(window), search.data.val(window)
+            epochs = int(kwargs.pop("epochs", search.config.max_epochs))
+            kwargs.pop("verbose", None)
+            callbacks = [*kwargs.pop("callbacks", []), *trial_callbacks(search.config.patience)]
+            progress = search.progress if search.role != "chief" else None
+            if progress is not None:
+                callbacks.append(
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda epoch, logs: progress.epoch_ended(
+                            self.cell, epoch + 1, epochs
+                        )
+                    )
+                )
+            return model.fit(
+                train.x,
+                train.y,
+                validation_data=(val.x, val.y),
+                epochs=epochs,
+                batch_size=search.config.batch_size,
+                shuffle=True,
+                callbacks=callbacks,
+                verbose=0,
+                **kwargs,
+            )
+
+    class ForecastTuner(kt.Tuner):
+        """Keras Tuner's Tuner with Hyperband's epoch handling for any oracle, atomic saves and
+        progress events (local and worker; the chief's come from its oracle)."""
+
+        progress: SearchProgress | None = None
+        cell: str = ""
+
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+            values = trial.hyperparameters.values
+            if "tuner/epochs" in values:  # Hyperband: train on from the promoted trial's epoch
+                kwargs["epochs"] = values["tuner/epochs"]
+                kwargs["initial_epoch"] = values["tuner/initial_epoch"]
+            try:
+                return super().run_trial(trial, *args, **kwargs)
+            finally:
+                # Free the trial's graph before the next one (Keras Tuner also clears on build).
+                keras.backend.clear_session()
+                gc.collect()
+
+        def _build_hypermodel(self, hp: Any) -> Any:
+            model = super()._build_hypermodel(hp)
+            if "tuner/trial_id" in hp.values:  # Hyperband promotion: start from that checkpoint
+                trial_id = hp.values["tuner/trial_id"]
+                config_path = Path(self._get_build_config_fname(trial_id))
+                model.build_from_config(json.loads(config_path.read_text(encoding="utf-8")))
+                # Build Adam's slots first, or Keras 3 skips the saved optimizer state ("Skipping
+                # variable loading for optimizer") and the promoted trial restarts its moments.
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(self._get_checkpoint_fname(trial_id))
+            return model
+
+        def on_trial_begin(self, trial: Any) -> None:
+            super().on_trial_begin(trial)
+            if self.progress is not None:
+                self.progress.trial_started(self.cell, trial.trial_id, trial.hyperparameters.values)
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            if self.progress is not None:
+                ended = self.oracle.get_trial(trial.trial_id)
+                if ended.status in ("COMPLETED", "FAILED"):
+                    self.progress.trial_ended(
+                        self.cell,
+                        trial.trial_id,
+                        trial.hyperparameters.values,
+                        ended.status,
+                        ended.score,
+                    )
+
+        def save(self) -> None:
+            if not self._is_worker():
+                self.oracle.save()
+            _write_json(self._get_tuner_fname(), self.get_state())
+
+    return {
+        "kt": kt,
+        "oracles": {
+            "random": RandomOracle,
+            "hyperband": HyperbandOracle,
+            "bayesian": BayesianOracle,
+        },
+        "HyperModel": ForecastHyperModel,
+        "Tuner": ForecastTuner,
+        "Fatal": FatalForecasterError,
+    }
+
+
+def trial_callbacks(patience: int) -> list[Any]:
+    """The recipe of `forecaster train`: early stopping, and halving the step on a plateau."""
+    import keras
+
+    callbacks: list[Any] = [
+        keras.callbacks.EarlyStopping(
+            monitor=OBJECTIVE, patience=patience, restore_best_weights=True
+        )
+    ]
+    if patience >= 4:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=OBJECTIVE, factor=0.5, patience=patience // 2, min_lr=1e-5
+            )
+        )
+    return callbacks
+
+
+def _write_json(path: str, state: Any) -> None:
+    write_text_atomic(Path(path), json.dumps(state))
+
+
+# --- the search -------------------------------------------------------------------------------
+
+
+class _Search:
+    """One sub-search per cell, run here, served to workers (chief), or worked on (worker)."""
+
+    def __init__(
+        self,
+        *,
+        out: Path,
+        data: TuningData,
+        space: SearchSpace,
+        config: TuneConfig,
+        season: int,
+        distributed: Distributed | None,
+        progress: SearchProgress,
+    ) -> None:
+        self.out, self.data, self.space, self.config = out, data, space, config
+        self.season, self.distributed, self.progress = season, distributed, progress
+        self.role = distributed.role if distributed is not None else "local"
+        self.tuners: dict[str, Any] = {}
+        self.servers: list[Any] = []
+
+    def tuner(self, cell: str) -> Any:
+        """Build (or reload from the output directory) one cell's tuner."""
+        classes = _kt_classes()
+        kt = classes["kt"]
+        hp = kt.HyperParameters()
+        declare(hp, self.space, cell)
+        # Keras Tuner replaces a seed of 0 with a random one.
+        seed = self.config.seed % (_SEED_MODULUS - 1) + 1
+        common = {
+            "objective": kt.Objective(OBJECTIVE, direction="min"),
+            "seed": seed,
+            "hyperparameters": hp,
+            "allow_new_entries": False,
+        }
+        trials = self.config.trials_per_cell
+        if self.config.tuner == "hyperband":
+            oracle = classes["oracles"]["hyperband"](
+                max_epochs=self.config.max_epochs, factor=self.config.hyperband_factor, **common
+            )
+            oracle.max_trials = trials  # Hyperband has no cap of its own
+        elif self.config.tuner == "bayesian":
+            oracle = classes["oracles"]["bayesian"](
+                max_trials=trials, num_initial_points=max(3, (trials or 10) // 3), **common
+            )
+        else:
+            oracle = classes["oracles"]["random"](max_trials=trials, **common)
+        oracle.cell = cell
+        oracle.verbose = 0  # the chief never calls search(verbose=0); progress is ours
+        # Keras Tuner prints "Reloading Tuner from ..." on stdout, which is for results.
+        with contextlib.redirect_stdout(io.StringIO()):
+            tuner = classes["Tuner"](
+                oracle=oracle,
+                hypermodel=classes["HyperModel"](self, cell),
+                directory=str(self.out / TUNER_DIR),
+                project_name=cell,
+                overwrite=False,  # never wipe: workers and resumes share the directory
+            )
+        tuner.cell = cell
+        return tuner
+
+    def deadline(self, index: int) -> float | None:
+        """Cell i may start trials until (i + 1) / cells of the budget is spent."""
+        if self.config.time_budget is None:
+            return None
+        share = self.config.time_budget * (index + 1) / len(self.space.cells)
+        return self.progress.start + share
+
+    def run(self) -> None:
+        """Run the search in this process's role."""
+        if importlib.util.find_spec("tensorboard") is None:
+            # keras-tuner imports tensorboard in every trial.
+            raise TuningError(
+                "keras-tuner needs tensorboard, which is not installed; install the training "
+                "extra: pip install 'forecaster[train]'"
+            )
+        if self.role == "worker":
+            self._run_worker()
+        elif self.role == "chief":
+            self._run_chief()
+        else:
+            self._run_local()
+
+    def _run_local(self) -> None:
+        from forecaster.tuning_distributed import environment
+
+        with environment(None, 0):
+            for cell in self.space.cells:
+                self.tuners[cell] = self.tuner(cell)
+                self.progress.resumed(cell, list(self.tuners[cell].oracle.trials.values()))
+            self.progress.restart_clock()
+            for index, cell in enumerate(self.space.cells):
+                tuner = self.tuners[cell]
+                tuner.progress = self.progress
+                tuner.oracle.deadline = self.deadline(index)
+                self._search(tuner, cell)
+
+    def _run_chief(self) -> None:
+        from forecaster.tuning_distributed import (
+            OracleServer,
+            environment,
+            serve_until_finished,
+        )
+
+        assert self.distributed is not None
+        with environment(self.distributed, 0):
+            for cell in self.space.cells:
+                self.tuners[cell] = self.tuner(cell)
+                self.progress.resumed(cell, list(self.tuners[cell].oracle.trials.values()))
+            self.progress.restart_clock()
+            for index, cell in enumerate(self.space.cells):
+                oracle = self.tuners[cell].oracle
+                oracle.deadline = self.deadline(index)
+                oracle.progress = self.progress
+                self.tuners[cell].save()
+                self.servers.append(OracleServer(oracle, self.distributed, index))
+            try:
+                serve_until_finished(self.servers)
+            except KeyboardInterrupt:
+                self.close()
+                raise self._interrupted() from None
+        self._check_failures()
+
+    def _run_worker(self) -> None:
+        import grpc
+
+        from forecaster.tuning_distributed import (
+            environment,
+            rpc_error,
+            set_call_timeout,
+            wait_for_oracle,
+        )
+
+        assert self.distributed is not None
+        set_call_timeout(self.distributed.timeout)
+        for index, cell in enumerate(self.space.cells):
+            with environment(self.distributed, index):
+                wait_for_oracle(self.distributed, index, cell)
+                tuner = self.tuner(cell)
+                tuner.progress = self.progress
+                _pace_idle(tuner)
+                try:
+                    self._search(tuner, cell)
+                except grpc.RpcError as exc:
+                    raise rpc_error(exc, self.distributed, index) from None
+
+    def _search(self, tuner: Any, cell: str) -> None:
+        try:
+            tuner.search(verbose=0)
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+        except _Fatal as exc:
+            cause = exc.args[0] if exc.args and isinstance(exc.args[0], ForecasterError) else exc
+            raise cause from None
+        except RuntimeError as exc:
+            if "consecutive failures" not in str(exc):
+                raise
+            last = [line for line in str(exc).splitlines() if line.strip()][-1]
+            raise TuningError(
+                f"{cell.upper()} trials failed {tuner.oracle.max_consecutive_failed_trials} times "
+                f"in a row; the last error: {last.strip()}"
+            ) from None
+
+    def _interrupted(self) -> TuningError:
+        return TuningError(
+            f"search interrupted after {self.progress.done} finished trial(s); rerun the same "
+            "command with --resume to continue (finished trials are kept)"
+        )
+
+    def _check_failures(self) -> None:
+        failed = {
+            cell: [t for t in tuner.oracle.trials.values() if t.status == "FAILED"]
+            for cell, tuner in self.tuners.items()
+        }
+        for cell, trials in failed.items():
+            if trials and not any(
+                t.status == "COMPLETED" for t in self.tuners[cell].oracle.trials.values()
+            ):
+                last = (trials[-1].message or "").strip().splitlines()
+                raise TuningError(
+                    f"every {cell.upper()} trial failed; the last error: "
+                    f"{last[-1] if last else 'unknown'}"
+                )
+
+    def best_trials(self) -> dict[str, Any]:
+        """The best completed trial of each cell; an error names why a cell has none."""
+        best: dict[str, Any] = {}
+        for cell, tuner in self.tuners.items():
+            completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
+            if completed:
+                best[cell] = min(completed, key=lambda t: (t.score, t.trial_id))
+                continue
+            if tuner.oracle.budget_spent and self.config.time_budget is not None:
+                took = [s for durations in self.progress.durations.values() for s in durations]
+                longest = max((s for s in took if math.isfinite(s)), default=0.0)
+                budget = format_duration(self.config.time_budget)
+                if not longest:
+                    raise TuningError(
+                        f"--time-budget {budget} ran out before any {cell.upper()} trial ran; "
+                        "pass a budget long enough to train a few models, such as 10m"
+                    )
+                needed = format_duration(longest * len(self.space.cells) * 1.2)
+                raise TuningError(
+                    f"--time-budget {budget} ran out before any {cell.upper()} trial ran (a "
+                    f"trial took {longest:.1f} s); pass at least --time-budget {needed}, or "
+                    "fewer --cells. Finished trials are kept: rerun with --resume"
+                )
+            self._check_failures()
+            raise TuningError(
+                f"no {cell.upper()} trial finished; rerun with --resume or a larger --max-trials"
+            )
+        return best
+
+    def close(self) -> None:
+        """Stop serving (chief)."""
+        for server in self.servers:
+            server.stop()
+        self.servers = []
+
+
+def _pace_idle(tuner: Any) -> None:
+    """A Hyperband worker waiting for a bracket asks again at once; make it wait a little."""
+    create = tuner.oracle.create_trial
+
+    def create_trial(tuner_id: str) -> Any:
+        trial = create(tuner_id)
+        if trial.status == "IDLE":
+            time.sleep(0.5)
+        return trial
+
+    tuner.oracle.create_trial = create_trial
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneOutcome:
+    """What `tune` produced."""
+
+    out: Path
+    role: str
+    space: SearchSpace
+    trials: dict[str, int]  # finished trials per cell
+    best: dict[str, tuple[float, dict[str, Any]]]  # cell -> best trial's val loss and values
+    results: list[CellResult]  # retrained best model per cell; empty on a worker
+    winner: str | None
+    reason: str
+    budget_spent: bool
+    seconds: float  # wall time of the search (without retraining)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+IDENTITY_LABELS = {
+    "file_sha256": "data file (its SHA-256 checksum)",
+    "data": "data options",
+    "split": "--split",
+    "horizon": "--horizon",
+    "season": "--season",
+    "space": "search space",
+    "tuner": "--tuner",
+    "seed": "--seed",
+    "max_epochs": "--max-epochs",
+    "patience": "--patience",
+    "batch_size": "--batch-size",
+    "hyperband_factor": "Hyperband factor",
+}
+
+
+def search_identity(
+    file: Path,
+    data: SensorData,
+    data_config: DataConfig,
+    split: SplitConfig,
+    horizon: int,
+    season: int,
+    space: SearchSpace,
+    config: TuneConfig,
+) -> dict[str, Any]:
+    """Everything a resumed search or a worker must share with the search in the directory."""
+    return {
+        "file_sha256": sha256_of(file),
+        "data": {
+            "targets": list(data.targets),
+            "features": list(data.features),
+            "time_col": data.time_col,
+            "dedupe": data_config.dedupe,
+            "max_gap": data_config.max_gap,
+            "bad_rows": data_config.bad_rows,
+        },
+        "split": [split.train, split.val, split.test],
+        "horizon": horizon,
+        "season": season,
+        "space": space.to_json(),
+        "tuner": config.tuner,
+        "seed": config.seed,
+        "max_epochs": config.max_epochs,
+        "patience": config.patience,
+        "batch_size": config.batch_size,
+        "hyperband_factor": config.hyperband_factor,
+    }
+
+
+def compare_identity(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """The first difference between two identities, in words; None when they match."""
+    for key, label in IDENTITY_LABELS.items():
+        old, new = stored.get(key), current.get(key)
+        if old == new:
+            continue
+        if key == "file_sha256":
+            return f"{label} ({str(old)[:12]}... then, {str(new)[:12]}... now)"
+        if isinstance(old, dict) and isinstance(new, dict):
+            for sub in new:
+                if old.get(sub) != new.get(sub):
+                    return f"{label}: {sub} ({_text(old.get(sub))} then, {_text(new.get(sub))} now)"
+        return f"{label} ({_text(old)} then, {_text(new)} now)"
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
+def default_out(file: Path) -> Path:
+    """models/<file stem>-tune-<UTC time>."""
+    from forecaster.pipeline import DEFAULT_MODELS_DIR
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return DEFAULT_MODELS_DIR / f"{file.stem}-tune-{stamp}"
+
+
+def _check_out(out: Path | None, file: Path, *, resume: bool, overwrite: bool, role: str) -> Path:
+    """Refuse contradictory or unsafe output options before any work."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
+    if role == "worker":
+        if overwrite:
+            raise ConfigError(
+                "a worker never overwrites the shared search directory; pass --overwrite to the "
+                "chief only"
+            )
+        if out is None:
+            raise ConfigError("a worker needs --out, the search directory it shares with the chief")
+        return out
+    if out is None:
+        if resume:
+            raise ConfigError("--resume needs --out, the directory of the search to continue")
+        out = default_out(file)
+    if resume and not (out / SEARCH_FILE).exists():
+        raise ConfigError(
+            f"nothing to resume in {out}: {SEARCH_FILE} is missing; run without --resume to start "
+            "a search there"
+        )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory; choose another --out")
+    if out.exists() and not resume and not overwrite:
+        raise ConfigError(
+            f"{out} already exists; pass --resume to continue its search, --overwrite to start "
+            "again, or choose another --out"
+        )
+    if overwrite and out.exists() and any(out.iterdir()) and not (out / SEARCH_FILE).exists():
+        raise ConfigError(
+            f"{out} is not a forecaster search directory ({SEARCH_FILE} is missing), so "
+            "--overwrite will not delete it; choose another --out"
+        )
+    return out
+
+
+def _open_out(out: Path, identity: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    """Create the search directory and search.json, or check search.json on --resume."""
+    path = out / SEARCH_FILE
+    if resume:
+        stored = _read_search_file(path)
+        difference = compare_identity(stored.get("identity", {}), identity)
+        if difference:
+            raise ConfigError(
+                f"cannot resume {out}: it was searched with a different {difference}; rerun with "
+                "the original options, or start a new search with another --out"
+            )
+        return
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "schema_version": SEARCH_SCHEMA,
+        "identity": identity,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "forecaster_version": __version__,
+    }
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+
+
+def _read_search_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing; run the chief (or a search) there first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is corrupt ({exc}); start a new search with another --out"
+        ) from None
+    if not isinstance(raw, dict) or raw.get("schema_version") != SEARCH_SCHEMA:
+        raise ConfigError(f"{path} was not written by this forecaster; start a new search")
+    return raw
+
+
+def _check_worker_identity(out: Path, identity: dict[str, Any]) -> None:
+    stored = _read_search_file(out / SEARCH_FILE)
+    difference = compare_identity(stored.get("identity", {}), identity)
+    if difference:
+        raise ConfigError(
+            f"the chief's search in {out} uses a different {difference}; start the worker with "
+            "the chief's data and search options"
+        )
+
+
+def tune(
+    file: str | Path,
+    data_config: DataConfig,
+    *,
+    split: SplitConfig | None = None,
+    horizon: int = 12,
+    season: int | None = None,
+    space: SpaceOverrides | None = None,
+    config: TuneConfig | None = None,
+    out: Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    distributed: Distributed | None = None,
+    on_status: StatusCallback | None = None,
+) -> TuneOutcome:
+    """Search GRU and LSTM hyperparameters on a CSV, retrain the best of each, and compare them.
+
+    Writes OUT/search.json, OUT/tuner/<cell>/ (Keras Tuner's files), OUT/winner/ and
+    OUT/runner_up/ (normal run directories) and OUT/comparison.{json,md,png}. A worker only runs
+    trials for the chief and returns without retraining.
+    """
+    from forecaster.baselines import infer_season
+    from forecaster.data import load_csv
+    from forecaster.windows import split_rows
+
+    file = Path(file)
+    split = split or SplitConfig()
+    config = config or TuneConfig()
+    overrides = space or SpaceOverrides()
+    if not data_config.targets:
+        raise ConfigError("no target column chosen; pass --target COLUMN")
+    if horizon < 1:
+        raise ConfigError(f"--horizon must be at least 1 step, not {horizon}")
+    role = distributed.role if distributed is not None else "local"
+    out = _check_out(out, file, resume=resume, overwrite=overwrite, role=role)
+    if distributed is not None and role == "worker":
+        from forecaster.tuning_distributed import wait_for_oracle
+
+        # Before loading TensorFlow: an unreachable chief is reported within the timeout.
+        wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
+
+    data = load_csv(file, data_config)
+    season = season or infer_season(data.freq)
+    rows = split_rows(data.n_rows, split)
+    resolved = resolve_space(data, rows, horizon, season, overrides)
+    identity = search_identity(file, data, data_config, split, horizon, season, resolved, config)
+    tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows))
+    if role == "worker":
+        _check_worker_identity(out, identity)
+    else:
+        _open_out(out, identity, resume=resume, overwrite=overwrite)
+
+    per_cell = config.trials_per_cell
+    if config.tuner == "hyperband":
+        planned = hyperband_trials(config.max_epochs, config.hyperband_factor)
+        per_cell = min(planned, per_cell) if per_cell else planned
+    progress = SearchProgress(
+        role=role,
+        tuner=config.tuner,
+        total=None if role == "worker" or per_cell is None else per_cell * len(resolved.cells),
+        budget=config.time_budget,
+        on_status=on_status,
+    )
+    search = _Search(
+        out=out,
+        data=tuning_data,
+        space=resolved,
+        config=config,
+        season=season,
+        distributed=distributed,
+        progress=progress,
+    )
+    try:
+        with _quiet_retracing():
+            search.run()
+            if role != "worker":
+                return _finish(search, file, data_config, split, progress.elapsed)
+        return TuneOutcome(
+            out=out,
+            role=role,
+            space=resolved,
+            trials=dict(progress.finished),
+            best=dict(progress.best),
+            results=[],
+            winner=None,
+            reason="this worker's trials are done; the chief retrains and compares",
+            budget_spent=False,
+            seconds=progress.elapsed,
+        )
+    finally:
+        search.close()
+
+
+@contextlib.contextmanager
+def _quiet_retracing() -> Iterator[None]:
+    """Each trial builds a new model, so TensorFlow's "excessive retracing" warning always fires."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+
+
+def _finish(
+    search: _Search, file: Path, data_config: DataConfig, split: SplitConfig, seconds: float
+) -> TuneOutcome:
+    """Retrain the best of each cell, pick the winner, write the comparison."""
+    config, progress = search.config, search.progress
+    best = search.best_trials()
+    budget_spent = any(t.oracle.budget_spent for t in search.tuners.values())
+    results = _retrain_and_measure(
+        search, file, data_config, split, best, on_epoch=progress.retrain_epoch
+    )
+    winner, reason = choose_winner(results, config.prefer_smaller_within)
+    _place_runs(search.out, results, winner)
+    finished = {
+        cell: sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+        for cell, tuner in search.tuners.items()
+    }
+    report = comparison_json(
+        results,
+        winner,
+        reason,
+        {
+            "tuner": config.tuner,
+            "seed": config.seed,
+            "max_epochs": config.max_epochs,
+            "max_trials_per_cell": config.trials_per_cell,
+            "time_budget_seconds": config.time_budget,
+            "budget_spent": budget_spent,
+            "prefer_smaller_within": config.prefer_smaller_within,
+            "trials": finished,
+            "space": search.space.to_json(),
+            "search_seconds": round(seconds, 2),
+            "validation_origins": len(search.data.val_origins),
+        },
+    )
+    write_comparison(search.out, report)
+    progress.set_phase("done", winner, reason)
+    return TuneOutcome(
+        out=search.out,
+        role=search.role,
+        space=search.space,
+        trials=finished,
+        best={
+            cell: (float(t.score), clean_values(t.hyperparameters.values))
+            for cell, t in best.items()
+        },
+        results=results,
+        winner=winner,
+        reason=reason,
+        budget_spent=budget_spent,
+        seconds=seconds,
+        report=report,
+    )
+
+
+def _retrain_and_measure(
+    search: _Search,
+    file: Path,
+    data_config: DataConfig,
+    split: SplitConfig,
+    best: dict[str, Any],
+    *,
+    on_epoch: Callable[[int, int, dict[str, float]], None],
+) -> list[CellResult]:
+    """Retrain each cell's best trial with `forecaster.pipeline.train` and measure it."""
+    from forecaster.pipeline import train
+
+    config, data = search.config, search.data
+    results = []
+    for cell, trial in best.items():
+        values = clean_values(trial.hyperparameters.values)
+        window = int(values["window"])
+        search.progress.set_phase(
+            "retrain", cell, f"retraining the best {cell.upper()}: {describe(values)}"
+        )
+        outcome = train(
+            file,
+            data_config,
+            split=split,
+            window=WindowConfig(window, data.horizon),
+            model=model_config(values, search.season),
+            training=TrainConfig(
+                epochs=config.final_epochs or config.max_epochs,
+                batch_size=config.batch_size,
+                patience=config.patience,
+                seed=trial_seed(config.seed, values),
+            ),
+            season=search.season,
+            out=search.out / f".best-{cell}",
+            overwrite=True,
+            on_epoch=on_epoch,
+        )
+        result = outcome.result
+        val = data.val(window)
+        val_loss = float(
+            result.model.evaluate(val.x, val.y, batch_size=1024, verbose=0, return_dict=True)[
+                "loss"
+            ]
+        )
+        scores = outcome.evaluation.scores["model"]
+        seconds = result.epoch_seconds
+        results.append(
+            CellResult(
+                cell=cell,
+                run_dir=f".best-{cell}",
+                hyperparameters=values,
+                trial_id=str(trial.trial_id),
+                trials=sum(
+                    t.status == "COMPLETED" for t in search.tuners[cell].oracle.trials.values()
+                ),
+                search_val_loss=float(trial.score),
+                val_loss=val_loss,
+                params=result.params,
+                test={k: float(scores[k]) for k in ("mae", "rmse", "mase")},
+                test_skill={
+                    b: float(outcome.evaluation.skill(b))
+                    for b in ("naive", "seasonal_naive", "holt_winters")
+                },
+                seconds_per_epoch=float(np.median(seconds)) if seconds else 0.0,
+                epochs_run=result.epochs_run,
+                best_epoch=result.best_epoch,
+                seconds_to_best=float(sum(seconds[: result.best_epoch])),
+                keras_ms_per_window=keras_latency(result.model, data.test(window).x),
+            )
+        )
+    return results
+
+
+def keras_latency(model: keras.Model, x: np.ndarray, calls: int = 20) -> dict[str, float]:
+    """Milliseconds per window with Keras: one window per call (median), and all in one batch."""
+    one = x[:1]
+    for _ in range(3):
+        model.predict_on_batch(one)
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        model.predict_on_batch(one)
+        times.append(time.perf_counter() - started)
+    model.predict(x, batch_size=1024, verbose=0)
+    started = time.perf_counter()
+    model.predict(x, batch_size=1024, verbose=0)
+    batched = (time.perf_counter() - started) / max(len(x), 1)
+    return {"batch1": float(np.median(times)) * 1000, "batched": batched * 1000}
+
+
+def _place_runs(out: Path, results: list[CellResult], winner: str) -> None:
+    """Move the retrained runs to OUT/winner and OUT/runner_up."""
+    for name in (WINNER_DIR, RUNNER_UP_DIR):
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+    for result in results:
+        name = WINNER_DIR if result.cell == winner else RUNNER_UP_DIR
+        (out / result.run_dir).rename(out / name)
+        result.run_dir = name

@@ -1,0 +1,516 @@
+"""Settings of a hyperparameter search: the search space, its defaults, TOML files, option syntax.
+
+Nothing here imports Keras or Keras Tuner, so the command line can parse and check every option
+before the heavy libraries load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from forecaster.config import CELLS, Cell, Normalize, Residual
+from forecaster.errors import ConfigError, ForecasterError
+
+TunerName = Literal["hyperband", "bayesian", "random"]
+TUNERS: tuple[TunerName, ...] = ("hyperband", "bayesian", "random")
+Role = Literal["chief", "worker"]
+RESIDUALS: tuple[Residual, ...] = ("none", "last", "seasonal")
+NORMALIZES: tuple[Normalize, ...] = ("none", "last", "mean")
+
+# Keys of a search-space TOML file, in the order the tuner declares them. The order matters:
+# random draws follow it, so two sub-searches that differ only in the cell see the same draws.
+
+
+class TuningError(ForecasterError):
+    """A search that cannot start, continue or finish: unreachable chief, budget too small, ..."""
+
+
+SPACE_KEYS = (
+    "cells",
+    "windows",
+    "units",
+    "layers",
+    "dropout",
+    "learning_rate",
+    "residual",
+    "normalize",
+)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What the tuner may choose from; ranges are inclusive (min, max) pairs.
+
+    `windows` are input lengths in steps. `units` takes powers of two from min to max (min itself
+    when it is not a power of two, then doubling). `learning_rate` is searched on a log scale,
+    `dropout` in steps of 0.1 (or its min when min == max).
+    """
+
+    cells: tuple[Cell, ...] = CELLS
+    windows: tuple[int, ...] = (48,)
+    units: tuple[int, int] = (16, 64)
+    layers: tuple[int, int] = (1, 2)
+    dropout: tuple[float, float] = (0.0, 0.3)
+    learning_rate: tuple[float, float] = (1e-4, 1e-2)
+    residual: tuple[Residual, ...] = ("none",)
+    normalize: tuple[Normalize, ...] = ("none",)
+
+    def __post_init__(self) -> None:
+        if not self.cells:
+            raise ConfigError("the search space has no cell; pass --cells gru,lstm")
+        for cell in self.cells:
+            if cell not in CELLS:
+                raise ConfigError(f"cells: unknown cell {cell!r}; choose from gru, lstm")
+        if len(set(self.cells)) != len(self.cells):
+            raise ConfigError(f"cells: {', '.join(self.cells)} lists a cell twice")
+        if not self.windows:
+            raise ConfigError("the search space has no window length; pass e.g. --windows 24,48")
+        if any(w < 1 for w in self.windows):
+            raise ConfigError(f"windows: every window must be at least 1 step, got {self.windows}")
+        _check_range("units", self.units, low=1)
+        _check_range("layers", self.layers, low=1, high=4)
+        _check_range("dropout", self.dropout, low=0.0, high=0.9)
+        _check_range("learning_rate", self.learning_rate, low=1e-7, high=1.0)
+        for name, values, allowed in (
+            ("residual", self.residual, RESIDUALS),
+            ("normalize", self.normalize, NORMALIZES),
+        ):
+            if not values:
+                raise ConfigError(f"{name}: the choice list is empty; pass e.g. none")
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise ConfigError(
+                    f"{name}: unknown choice {bad[0]!r}; choose from {', '.join(allowed)}"
+                )
+
+    @property
+    def unit_choices(self) -> tuple[int, ...]:
+        """The unit counts searched: min, then doubling up to max (max always included)."""
+        low, high = self.units
+        values = []
+        value = low
+        while value < high:
+            values.append(value)
+            value *= 2
+        values.append(high)
+        return tuple(values)
+
+    def check_against(self, *, horizon: int, season: int) -> None:
+        """Refuse windows the data's horizon or season make meaningless."""
+        short = [w for w in self.windows if w < horizon]
+        if short:
+            raise ConfigError(
+                f"windows: {', '.join(map(str, short))} shorter than the horizon ({horizon} "
+                "steps); a window must see at least as many steps as it forecasts, e.g. "
+                f"--windows horizon:1,2,4 or --windows {horizon},{2 * horizon}"
+            )
+        if "seasonal" in self.residual and season < 2:
+            raise ConfigError(
+                "residual=seasonal needs a season of 2 or more steps; pass --season or drop "
+                "seasonal from --residual"
+            )
+        if "seasonal" in self.residual:
+            short = [w for w in self.windows if w < season]
+            if short:
+                raise ConfigError(
+                    f"residual=seasonal needs windows of at least one season ({season} steps) "
+                    f"but the space has {', '.join(map(str, short))}; drop seasonal from "
+                    "--residual or the short windows"
+                )
+
+    def replace(self, **changes: Any) -> SearchSpace:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The space as plain JSON values, in declaration order."""
+        return {key: list(getattr(self, key)) for key in SPACE_KEYS}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SearchSpace:
+        """Read back `to_json`."""
+        return cls(**{key: tuple(raw[key]) for key in SPACE_KEYS})
+
+
+def _check_range(
+    name: str, pair: tuple[float, float], *, low: float, high: float | None = None
+) -> None:
+    lo, hi = pair
+    if lo > hi:
+        raise ConfigError(
+            f"{name}: the minimum {lo:g} is above the maximum {hi:g}; pass MIN:MAX with MIN <= MAX"
+        )
+    if lo < low or (high is not None and hi > high):
+        limits = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ConfigError(f"{name}: {lo:g}:{hi:g} is out of range; values must be {limits}")
+
+
+def default_space(
+    *,
+    train_rows: int,
+    longest_eval_rows: int,
+    horizon: int,
+    season: int,
+    residual_supported: bool = False,
+    normalize_supported: bool = False,
+) -> SearchSpace:
+    """A search space scaled to the data.
+
+    Windows: 1, 2 and 4 horizons and 1 and 2 seasons, keeping those that leave at least three
+    quarters of the training windows and fit the validation and test parts. Units, layers:
+    larger models only when there are enough training windows to fit them (fewer than 1,000
+    windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
+    32-128 and up to three). Residual and normalize choices only when the model builder honours
+    them (seasonal only when every window spans a season).
+    """
+    candidates = {horizon, 2 * horizon, 4 * horizon}
+    if season > 1:
+        candidates |= {season, 2 * season}
+    limit = min(train_rows // 4, longest_eval_rows - horizon)
+    windows = tuple(sorted(w for w in candidates if horizon <= w <= limit)) or (horizon,)
+    windows_count = max(train_rows - max(windows) - horizon + 1, 0)
+    if windows_count < 1_000:
+        units, layers = (8, 16), (1, 1)
+    elif windows_count < 10_000:
+        units, layers = (16, 64), (1, 2)
+    else:
+        units, layers = (32, 128), (1, 3)
+    residual: tuple[Residual, ...] = ("none",)
+    if residual_supported:
+        residual = ("none", "last") + (
+            ("seasonal",) if season > 1 and min(windows) >= season else ()
+        )
+    normalize: tuple[Normalize, ...] = NORMALIZES if normalize_supported else ("none",)
+    return SearchSpace(
+        windows=windows,
+        units=units,
+        layers=layers,
+        dropout=(0.0, 0.3),
+        learning_rate=(1e-4, 1e-2),
+        residual=residual,
+        normalize=normalize,
+    )
+
+
+@dataclass(frozen=True)
+class SpaceOverrides:
+    """Parts of the search space the user set, from a TOML file and/or options; None = default.
+
+    `windows` is kept as written ("24,48", "horizon:1,2,4", "season:1,2" or a list of steps)
+    until the horizon and season are known.
+    """
+
+    cells: tuple[Cell, ...] | None = None
+    windows: str | tuple[int, ...] | None = None
+    units: tuple[int, int] | None = None
+    layers: tuple[int, int] | None = None
+    dropout: tuple[float, float] | None = None
+    learning_rate: tuple[float, float] | None = None
+    residual: tuple[Residual, ...] | None = None
+    normalize: tuple[Normalize, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # Check every range and choice now, before any data or TensorFlow is loaded.
+        given = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None and f.name != "windows"
+        }
+        SearchSpace(**given)
+        if isinstance(self.windows, tuple):
+            SearchSpace(windows=self.windows)
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        cells: str | None = None,
+        windows: str | None = None,
+        units: str | None = None,
+        layers: str | None = None,
+        dropout: str | None = None,
+        lr: str | None = None,
+        residual: str | None = None,
+        normalize: str | None = None,
+    ) -> SpaceOverrides:
+        """Overrides from command-line text: '--units 8:64', '--residual none,last', ..."""
+        return cls(
+            cells=canonical_cells(parse_choices(cells, "--cells", CELLS)) if cells else None,
+            windows=windows,
+            units=parse_range(units, "--units", int) if units else None,
+            layers=parse_range(layers, "--layers", int) if layers else None,
+            dropout=parse_range(dropout, "--dropout", float) if dropout else None,
+            learning_rate=parse_range(lr, "--lr", float) if lr else None,
+            residual=cast("tuple[Residual, ...]", parse_choices(residual, "--residual", RESIDUALS))
+            if residual
+            else None,
+            normalize=cast(
+                "tuple[Normalize, ...]", parse_choices(normalize, "--normalize", NORMALIZES)
+            )
+            if normalize
+            else None,
+        )
+
+    def merged(self, other: SpaceOverrides) -> SpaceOverrides:
+        """These overrides with `other`'s set fields on top (options over a file)."""
+        changes = {
+            f.name: getattr(other, f.name)
+            for f in dataclasses.fields(other)
+            if getattr(other, f.name) is not None
+        }
+        return dataclasses.replace(self, **changes)
+
+    def apply(self, base: SearchSpace, *, horizon: int, season: int) -> SearchSpace:
+        """`base` with these overrides, windows resolved against the horizon and season."""
+        changes: dict[str, Any] = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None and f.name != "windows"
+        }
+        if self.windows is not None:
+            changes["windows"] = resolve_windows(self.windows, horizon=horizon, season=season)
+        space = base.replace(**changes)
+        # The default space offers seasonal residuals only when every window spans a season.
+        if self.residual is None and "seasonal" in space.residual and min(space.windows) < season:
+            space = space.replace(residual=tuple(r for r in space.residual if r != "seasonal"))
+        space.check_against(horizon=horizon, season=season)
+        return space
+
+
+def canonical_cells(cells: tuple[str, ...]) -> tuple[Cell, ...]:
+    """Cells in a fixed order (gru, lstm): the same search whatever order they were given in."""
+    return tuple(c for c in CELLS if c in cells)
+
+
+def resolve_windows(spec: str | tuple[int, ...], *, horizon: int, season: int) -> tuple[int, ...]:
+    """Window lengths in steps from '24,48', 'horizon:1,2,4' or 'season:1,2'."""
+    if not isinstance(spec, str):
+        return tuple(sorted(set(spec)))
+    text = spec.strip()
+    unit, factor_text = 1, text
+    if ":" in text:
+        kind, factor_text = (part.strip() for part in text.split(":", 1))
+        if kind not in ("horizon", "season"):
+            raise ConfigError(
+                f"windows: {spec!r} names {kind!r}; write steps (24,48) or multiples of the "
+                "horizon or season (horizon:1,2,4 or season:1,2)"
+            )
+        unit = horizon if kind == "horizon" else season
+    try:
+        factors = [float(v) for v in factor_text.split(",") if v.strip()]
+    except ValueError:
+        factors = []
+    if not factors:
+        raise ConfigError(
+            f"windows: cannot read {spec!r}; write steps (24,48) or multiples of the horizon "
+            "or season (horizon:1,2,4 or season:1,2)"
+        )
+    windows = [f * unit for f in factors]
+    fractional = [w for w in windows if not float(w).is_integer()]
+    if fractional:
+        raise ConfigError(
+            f"windows: {spec!r} gives {fractional[0]:g} steps, not a whole number; use whole "
+            "multiples"
+        )
+    if any(w < 1 for w in windows):
+        raise ConfigError(f"windows: every window must be at least 1 step, got {spec!r}")
+    return tuple(sorted({int(w) for w in windows}))
+
+
+def parse_range(text: str, name: str, kind: type[int] | type[float]) -> tuple[Any, Any]:
+    """'MIN:MAX' (or one value, meaning MIN == MAX) as a pair of `kind`."""
+    parts = [p.strip() for p in text.split(":")]
+    try:
+        values = [kind(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2:
+        example = "8:64" if kind is int else "1e-4:1e-2"
+        raise ConfigError(f"{name} takes MIN:MAX such as {example} (or one value), not {text!r}")
+    return values[0], values[1]
+
+
+def parse_choices(text: str, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of choices, each one of `allowed`."""
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in values if v not in allowed]
+    if not values or bad:
+        raise ConfigError(
+            f"{name} takes a comma-separated list of {', '.join(allowed)}, not {text!r}"
+        )
+    return values
+
+
+def load_space_file(path: Path) -> SpaceOverrides:
+    """Read a search-space TOML file (any subset of the keys; ranges as [min, max])."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"search space file {path} does not exist; check --space") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"search space file {path} is not valid TOML ({exc})") from None
+    raw = raw.get("space", raw)  # a [space] table or top-level keys
+    unknown = sorted(set(raw) - set(SPACE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"search space file {path}: unknown key {unknown[0]!r}; known keys are "
+            f"{', '.join(SPACE_KEYS)}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"search space file {path}: {key}"
+        if key in ("cells", "residual", "normalize"):
+            allowed = {"cells": CELLS, "residual": RESIDUALS, "normalize": NORMALIZES}[key]
+            items = value if isinstance(value, list) else [value]
+            values[key] = parse_choices(",".join(map(str, items)), where, allowed)
+            if key == "cells":
+                values[key] = canonical_cells(values[key])
+        elif key == "windows":
+            if isinstance(value, str):
+                values[key] = value
+            elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+                values[key] = tuple(value)
+            else:
+                raise ConfigError(
+                    f"{where} must be a list of steps such as [24, 48] or a string such as "
+                    f'"horizon:1,2,4", not {value!r}'
+                )
+        else:
+            kind: type[int] | type[float] = int if key in ("units", "layers") else float
+            items = value if isinstance(value, list) else [value, value]
+            if len(items) != 2 or not all(isinstance(v, int | float) for v in items):
+                raise ConfigError(f"{where} must be [min, max], not {value!r}")
+            if kind is int and not all(isinstance(v, int) for v in items):
+                raise ConfigError(f"{where} must be whole numbers, not {value!r}")
+            values[key] = (kind(items[0]), kind(items[1]))
+    return SpaceOverrides(**values)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
+
+
+def parse_duration(text: str, name: str = "--time-budget") -> float:
+    """Seconds from '90', '90s', '10m', '1h30m' or '2h'."""
+    cleaned = text.strip().lower()
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        parts = _DURATION.findall(cleaned)
+        if not parts or _DURATION.sub("", cleaned).strip():
+            raise ConfigError(
+                f"{name} takes a duration such as 90s, 10m or 1h30m, not {text!r}"
+            ) from None
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{name} must be a positive duration such as 10m, not {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """'42s', '3m05s' or '1h02m'."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def parse_fraction(text: str, name: str) -> float:
+    """'2%' or '0.02' as 0.02."""
+    cleaned = text.strip()
+    try:
+        value = float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
+    except ValueError:
+        raise ConfigError(
+            f"{name} takes a percentage such as 2% or a fraction such as 0.02, not {text!r}"
+        ) from None
+    if not 0 <= value < 1:
+        raise ConfigError(f"{name} must be between 0% and 100%, not {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """Keras Tuner's chief/worker mode: one chief serves the oracle, workers run the trials.
+
+    Cell i of the search is served on `port + i`. `timeout` bounds how long a worker waits for
+    the chief (at start and for every call) before giving up with an error.
+    """
+
+    role: Role
+    host: str
+    port: int
+    timeout: float = 120.0
+    tuner_id: str | None = None  # a worker's id; default worker-<host>-<pid>
+
+    def __post_init__(self) -> None:
+        if self.role not in ("chief", "worker"):
+            raise ConfigError(f"--distributed must be chief or worker, not {self.role!r}")
+        if not 1 <= self.port <= 65535 - len(CELLS) + 1:
+            raise ConfigError(f"--oracle port must be between 1 and 65534, not {self.port}")
+        if self.timeout <= 0:
+            raise ConfigError("--oracle-timeout must be positive, such as 2m")
+
+    @classmethod
+    def parse(cls, role: str, oracle: str | None, timeout: float = 120.0) -> Distributed:
+        """From --distributed ROLE --oracle HOST:PORT."""
+        if not oracle:
+            raise ConfigError(f"--distributed {role} needs --oracle HOST:PORT, the chief's address")
+        host, _, port_text = oracle.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise ConfigError(f"--oracle takes HOST:PORT such as 127.0.0.1:8000, not {oracle!r}")
+        return cls(cast(Role, role), host.strip("[]"), int(port_text), timeout)
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """How to search: tuner, trial and epoch limits, time budget, seed, and the winner rule."""
+
+    tuner: TunerName = "hyperband"
+    max_trials: int | None = None  # per cell; None: Hyperband's own schedule, 10 for the others
+    max_epochs: int = 30
+    patience: int = 5
+    batch_size: int = 64
+    seed: int = 42
+    time_budget: float | None = None  # seconds of search; None for no limit
+    prefer_smaller_within: float = 0.02
+    final_epochs: int | None = None  # epochs to retrain the best models; default max_epochs
+    hyperband_factor: int = 3
+
+    def __post_init__(self) -> None:
+        if self.tuner not in TUNERS:
+            raise ConfigError(f"--tuner must be hyperband, bayesian or random, not {self.tuner!r}")
+        if self.max_trials is not None and self.max_trials < 1:
+            raise ConfigError(f"--max-trials must be at least 1, not {self.max_trials}")
+        if self.max_epochs < 1:
+            raise ConfigError(f"--max-epochs must be at least 1, not {self.max_epochs}")
+        if self.patience < 0:
+            raise ConfigError(f"--patience must be 0 or more, not {self.patience}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, not {self.batch_size}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ConfigError("--time-budget must be positive, such as 10m")
+        if not 0 <= self.prefer_smaller_within < 1:
+            raise ConfigError("--prefer-smaller-within must be between 0% and 100%")
+        if self.final_epochs is not None and self.final_epochs < 1:
+            raise ConfigError(f"--final-epochs must be at least 1, not {self.final_epochs}")
+        if self.hyperband_factor < 2:
+            raise ConfigError("the Hyperband factor must be at least 2")
+
+    @property
+    def trials_per_cell(self) -> int | None:
+        """The trial cap of each cell's sub-search."""
+        if self.max_trials is not None:
+            return self.max_trials
+        return None if self.tuner == "hyperband" else 10

@@ -1,0 +1,141 @@
+"""`forecaster run` as a library job: every stage, the report in a real browser, resume."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from forecaster.config import DataConfig
+from forecaster.errors import ConfigError, ExportError
+from forecaster.job import JobOutcome, StageError, run_job
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_job(csv: Path, out: Path, **kwargs) -> JobOutcome:
+    from forecaster.tuning_config import SpaceOverrides, TuneConfig
+
+    return run_job(
+        csv,
+        DataConfig(targets=("temp",)),
+        horizon=6,
+        space=SpaceOverrides.from_options(units="4:8", windows="24"),
+        tune_config=TuneConfig(tuner="random", max_trials=1, max_epochs=2),
+        out=out,
+        command=f"forecaster run {csv} --target temp",
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    from forecaster.synthetic import make_series, write_csv
+
+    root = tmp_path_factory.mktemp("job")
+    csv = write_csv(make_series(rows=500, seed=8), root / "sensors.csv")
+    return csv, tiny_job(csv, root / "run")
+
+
+def test_every_stage_leaves_its_results(job):
+    _, outcome = job
+    out = outcome.out
+    for name in ("run.json", "data_summary.json", "device_check.json", "report.md", "report.html"):
+        assert (out / name).exists(), name
+    assert (out / "bundle" / "model.tflite").exists()
+    assert (out / "search" / "comparison.json").exists()
+    assert outcome.winner in ("gru", "lstm")
+    md = outcome.report_md.read_text()
+    for section in (
+        "## Data",
+        "## Search",
+        "## GRU vs LSTM",
+        "## Against the baselines",
+        "## Quantization",
+        "## On-device check",
+        "## Reproduce and deploy",
+    ):
+        assert section in md
+    assert "Holt-Winters" in md and "seasonal naive" in md
+    assert "forecaster run " in md and "forecaster predict" in md
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_opens_in_a_real_browser_without_errors(job, tmp_path):
+    _, outcome = job
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    html = outcome.report_html.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    url = outcome.report_html.resolve().as_uri()
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "CONSOLE" not in dom.stderr and "Uncaught" not in dom.stderr
+    assert len(re.findall(r"<table", dom.stdout)) >= 6
+    images = re.findall(r'<img src="data:image/png;base64,', dom.stdout)
+    assert len(images) >= 3
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1100,2400", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[0] == 2400
+    assert pixels[..., :3].std() > 0.05  # tables and plots, not a blank page
+
+
+def test_existing_output_needs_resume_or_overwrite(job):
+    csv, outcome = job
+    with pytest.raises(ConfigError, match="already exists; pass --resume to continue"):
+        tiny_job(csv, outcome.out)
+
+
+def test_failed_stage_keeps_earlier_results_and_resume_finishes(job, tmp_path, monkeypatch):
+    csv, _ = job
+    out = tmp_path / "run"
+
+    def broken(*args, **kwargs):
+        raise ExportError("the converter crashed (signal 11)")
+
+    monkeypatch.setattr("forecaster.job._export", broken)
+    with pytest.raises(StageError, match=r"stage 'export' failed: the converter crashed"):
+        tiny_job(csv, out)
+    assert (out / "search" / "winner" / "model.keras").exists()
+    assert not (out / "bundle").exists()
+    monkeypatch.undo()
+    finished = tiny_job(csv, out, resume=True)
+    assert finished.skipped == ["inspect", "search"]
+    assert (out / "report.html").exists()
