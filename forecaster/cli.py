@@ -512,6 +512,95 @@ def _status_panel(status: Any) -> Table:
 
 
 @app.command()
+def run(
+    file: FileArg,
+    target: TargetOpt = None,
+    features: FeaturesOpt = None,
+    time_col: TimeColOpt = None,
+    dedupe: DedupeOpt = "error",
+    max_gap: MaxGapOpt = 3,
+    bad_rows: BadRowsOpt = "error",
+    split: SplitOpt = "0.7,0.15,0.15",
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast.")] = 12,
+    season: SeasonOpt = None,
+    cells: Annotated[
+        str, typer.Option(help="Cells to compare: gru, lstm or gru,lstm.")
+    ] = "gru,lstm",
+    tuner: Annotated[TunerName, typer.Option(help="hyperband, bayesian or random.")] = "hyperband",
+    max_trials: Annotated[int | None, typer.Option(min=1, help="Most trials per cell.")] = None,
+    max_epochs: Annotated[int, typer.Option(min=1, help="Most epochs per trial.")] = 30,
+    budget: Annotated[
+        str, typer.Option(help="Time budget of the search (retraining and export come after).")
+    ] = "10m",
+    seed: Annotated[int, typer.Option(help="Seed of the search and of every trial.")] = 42,
+    quantize: Annotated[
+        Quantize, typer.Option(help="Quantization modes to try; all ships the best that passes.")
+    ] = "all",
+    max_accuracy_loss: Annotated[
+        str, typer.Option(help="Refuse a mode whose MAE is worse than Keras' by more than this.")
+    ] = "2%",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (default models/<file>-run)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a run in --out from its first unfinished stage.")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """The main job: inspect, tune GRU vs LSTM, export, check on the device, write the report.
+
+    Writes OUT/report.html and report.md, OUT/bundle/ (ready for the device) and OUT/search/.
+
+    Example: forecaster run data/weather_greensboro.csv --target temp_c --budget 5m
+    """
+    import shlex
+    import sys
+
+    from forecaster.export import parse_accuracy_loss
+    from forecaster.job import run_job
+    from forecaster.tuning_config import SpaceOverrides, TuneConfig, parse_duration
+
+    data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
+    config = TuneConfig(
+        tuner=tuner,
+        max_trials=max_trials,
+        max_epochs=max_epochs,
+        seed=seed,
+        time_budget=parse_duration(budget, "--budget"),
+    )
+    command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+    def on_stage(stage: str, state: str) -> None:
+        if state == "started":
+            err_console.print(f"[bold]stage {stage}[/bold]", highlight=False)
+
+    with _tune_progress() as on_status:
+        outcome = run_job(
+            file,
+            data_config,
+            split=SplitConfig.parse(split),
+            horizon=horizon,
+            season=season,
+            space=SpaceOverrides.from_options(cells=cells),
+            tune_config=config,
+            quantize=quantize,
+            max_accuracy_loss=parse_accuracy_loss(max_accuracy_loss),
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            command=command if sys.argv[0].endswith("forecaster") else "",
+            on_stage=on_stage,
+            on_status=on_status,
+        )
+    if outcome.skipped:
+        console.print(f"Resumed: stages already done: {', '.join(outcome.skipped)}")
+    console.print(f"Winner: {outcome.reason}", markup=False, highlight=False)
+    console.print(f"Bundle for the device: {outcome.bundle_dir}")
+    console.print(f"Report: {outcome.report_html} (and {outcome.report_md.name})")
+
+
+@app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `forecaster train`.")],
     file: Annotated[

@@ -139,3 +139,16 @@ def test_failed_stage_keeps_earlier_results_and_resume_finishes(job, tmp_path, m
     finished = tiny_job(csv, out, resume=True)
     assert finished.skipped == ["inspect", "search"]
     assert (out / "report.html").exists()
+
+
+def test_run_cli_refuses_an_existing_directory_and_a_bad_budget(job, runner):
+    from forecaster.cli import app
+    from tests.test_cli_data import one_line_error
+
+    csv, outcome = job
+    line = one_line_error(
+        runner.invoke(app, ["run", str(csv), "-t", "temp", "--out", str(outcome.out)])
+    )
+    assert line.startswith(f"Error: {outcome.out} already exists; pass --resume")
+    bad = runner.invoke(app, ["run", str(csv), "-t", "temp", "--budget", "soon"])
+    assert "--budget" in one_line_error(bad)
