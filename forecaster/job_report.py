@@ -86,7 +86,7 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     report.add(
         TableBlock(
             ["best hyperparameters", *[n.upper() for n in names]],
-            [[k, *[str(cells[n]["hyperparameters"].get(k, "-")) for n in names]] for k in hp_keys],
+            [[k, *[_hp(cells[n]["hyperparameters"].get(k, "-")) for n in names]] for k in hp_keys],
         )
     )
 
@@ -160,7 +160,7 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
                 "mode",
                 "bytes",
                 "of float32",
-                "max |diff| vs Keras",
+                "max abs diff vs Keras",
                 "MAE",
                 "MAE change",
                 "ms/window",
@@ -212,6 +212,10 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
         )
     )
     return report
+
+
+def _hp(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _path(cell: dict[str, Any], dotted: str) -> Any:
