@@ -695,7 +695,7 @@ def predict(
     ] = "last",
     chunk_rows: Annotated[
         int, typer.Option("--chunk-rows", min=1, help="Rows read at a time (bounds memory).")
-    ] = 100_000,
+    ] = 20_000,
     threads: ThreadsOpt = None,
 ) -> None:
     """Forecast from CSV files with an exported bundle, using LiteRT only (no TensorFlow).

@@ -42,7 +42,7 @@ def predict_files(
     out: Path | None,
     *,
     mode: PredictMode = "last",
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 20_000,
     progress: ProgressCallback | None = None,
 ) -> PredictSummary:
     """Forecast every file and write one long CSV: origin, timestamp, step, one column per target.

@@ -45,7 +45,7 @@ def stream_origins(
     window: int,
     *,
     mode: PredictMode = "rolling",
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 20_000,
     report: StreamReport | None = None,
 ) -> Iterator[OriginBatch]:
     """Yield the windows of every origin (`rolling`) or of the one after the last row (`last`).
@@ -96,7 +96,7 @@ class _FileStream:
         else:
             # The last row may still merge with a duplicate in the next chunk, and a trailing
             # gap may still be interpolated: origins after either wait for more data.
-            settled = grid_start + len(complete) - _trailing_true(complete)
+            settled = grid_start + len(complete) - _trailing_false(complete)
             limit = min(end - 1, settled)
         batch = None
         if mode == "rolling" or final:
@@ -228,10 +228,10 @@ def _grid(path: Path, spec: DataSpec, slots: np.ndarray, values: np.ndarray) -> 
     return frame.reindex(range(int(slots[-1]) + 1))
 
 
-def _trailing_true(mask: np.ndarray) -> int:
-    """How many True values end the mask."""
-    falses = np.flatnonzero(~mask)
-    return len(mask) - (int(falses[-1]) + 1) if len(falses) else len(mask)
+def _trailing_false(mask: np.ndarray) -> int:
+    """How many False values end the mask."""
+    trues = np.flatnonzero(mask)
+    return len(mask) - (int(trues[-1]) + 1) if len(trues) else len(mask)
 
 
 def _windows(
