@@ -15,8 +15,8 @@ install: $(BIN)/python  ## create .venv and install forecaster with the training
 	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
 
 check:  ## lint, format check, type check
-	$(BIN)/ruff check forecaster tests
-	$(BIN)/ruff format --check forecaster tests
+	$(BIN)/ruff check forecaster tests bench
+	$(BIN)/ruff format --check forecaster tests bench
 	$(BIN)/mypy
 
 test:  ## the whole test suite, slow tests included

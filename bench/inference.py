@@ -1,0 +1,204 @@
+"""4. Inference: forecaster's LiteRT Predictor vs Keras, and vs the CPU's arithmetic limit.
+
+One trained GRU(64) model (forecaster's recipe), converted in-process with
+forecaster.conversion.convert to every quantization mode. At each batch size every contender
+runs side by side in rotating order: Keras `model.predict`, a direct `model(x)` call, a
+`tf.function` of the model, the Predictor in each mode (threads chosen by the Predictor), the
+float32 Predictor with one thread, and a large float32 numpy matmul whose FLOP/s is the
+machine's arithmetic peak in that same round. Inputs are scaled training windows; the Predictor
+is timed on `predict_scaled`, the same work as Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from bench import fixtures
+from bench.fixtures import Context
+from bench.flops import forward_flops, matmul_flops, matmul_operands
+from bench.results import Section, Table, Target
+from bench.timing import interleave, median, ratio
+
+MODES = ("float32", "dynamic", "float16", "int8")
+PREDICT = "Keras model.predict"
+CALL = "Keras model(x)"
+FUNCTION = "tf.function(model)"
+ONE_THREAD = "LiteRT float32, 1 thread"
+MATMUL = "numpy float32 matmul (peak)"
+CALIBRATION_WINDOWS = 300
+
+
+def lite(mode: str) -> str:
+    """The contender name of the Predictor in a mode."""
+    return f"LiteRT {mode}"
+
+
+def run(ctx: Context) -> Section:
+    """Convert, then time every contender at every batch size."""
+    import tensorflow as tf
+
+    from forecaster.bundle import Bundle
+    from forecaster.conversion import convert
+    from forecaster.pipeline import load_keras_model
+    from forecaster.predictor import Predictor
+
+    settings = ctx.settings
+    run_dir = fixtures.ensure_run(ctx, "gru")
+    model = load_keras_model(run_dir)
+    bundle = Bundle.load(run_dir)
+    windows = fixtures.prepared(ctx).windows["train"].x
+    largest = max(settings.infer_batches)
+    x_all = np.ascontiguousarray(np.resize(windows, (largest, *windows.shape[1:])))
+    picks = np.linspace(0, len(windows) - 1, CALIBRATION_WINDOWS).astype(int)
+
+    folder = ctx.work / "inference"
+    folder.mkdir(exist_ok=True)
+    predictors = {}
+    for mode in MODES:
+        ctx.log(f"converting {mode}")
+        path = folder / f"{mode}.tflite"
+        path.write_bytes(convert(model, mode, windows[picks]))
+        predictors[mode] = Predictor(bundle, path)
+    single = Predictor(bundle, folder / "float32.tflite", num_threads=1)
+    threads = predictors["float32"].num_threads
+    flops = forward_flops(model)
+    a, b = matmul_operands()
+    function = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+
+    samples: dict[int, dict[str, list[float]]] = {}
+    for batch in settings.infer_batches:
+        x = np.ascontiguousarray(x_all[:batch])
+        contenders: dict[str, Callable[[], object]] = {
+            PREDICT: partial(model.predict, x, batch_size=batch, verbose=0),
+            CALL: partial(_eager, model, x),
+            FUNCTION: partial(_traced, function, x),
+        }
+        for mode, predictor in predictors.items():
+            contenders[lite(mode)] = partial(predictor.predict_scaled, x)
+        contenders[ONE_THREAD] = partial(single.predict_scaled, x)
+        contenders[MATMUL] = partial(np.matmul, a, b)
+        ctx.log(f"batch {batch}: {len(contenders)} contenders x {settings.infer_repeats} repeats")
+        samples[batch] = interleave(
+            contenders, repeats=settings.infer_repeats, block_s=settings.infer_block_s
+        )
+
+    section = Section("inference", "")
+    section.tables = [_table(samples, flops)]
+    section.targets = _targets(samples, flops)
+    section.notes = _notes(samples, flops, threads)
+    section.data = {
+        "seconds_per_call": {str(k): v for k, v in samples.items()},
+        "forward_flops_per_window": flops,
+        "predictor_threads": threads,
+        "file_bytes": {m: (folder / f"{m}.tflite").stat().st_size for m in MODES},
+    }
+    return section
+
+
+def _eager(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model(x, training=False))
+
+
+def _traced(function: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(function(x))
+
+
+def _limit(batch_samples: dict[str, list[float]], flops: int) -> list[float]:
+    """Windows per second the measured matmul peak allows, per repeat."""
+    return [matmul_flops() / t / flops for t in batch_samples[MATMUL]]
+
+
+def _table(samples: dict[int, dict[str, list[float]]], flops: int) -> Table:
+    batches = list(samples)
+    columns = ["contender"]
+    if 1 in samples:
+        columns.append("batch 1: ms/call")
+    columns += [f"batch {b}: windows/s" for b in batches]
+    table = Table(
+        columns, title="Medians of interleaved repeats; GRU(64), 48x3 windows -> 12 steps"
+    )
+    names = [n for n in samples[batches[0]] if n != MATMUL]
+    for name in names:
+        row: list[Any] = [name]
+        if 1 in samples:
+            row.append(median(samples[1][name]) * 1000)
+        row += [b / median(samples[b][name]) for b in batches]
+        table.add(*row)
+    row = [f"arithmetic limit ({flops / 1e6:.2f} MFLOP/window at the matmul peak)"]
+    if 1 in samples:
+        row.append(None)
+    row += [median(_limit(samples[b], flops)) for b in batches]
+    table.add(*row)
+    return table
+
+
+def _per_mode(
+    samples: dict[str, list[float]], against: str, modes: tuple[str, ...] = MODES
+) -> dict[str, float]:
+    """How many times faster each mode is than `against`, side by side."""
+    return {m: ratio(samples[against], samples[lite(m)]) for m in modes}
+
+
+def _describe(values: dict[str, float]) -> str:
+    first, *rest = values.items()
+    text = f"{first[0]} {first[1]:.1f}x"
+    return text + (" (" + ", ".join(f"{m} {v:.1f}x" for m, v in rest) + ")" if rest else "")
+
+
+def _targets(samples: dict[int, dict[str, list[float]]], flops: int) -> list[Target]:
+    targets = []
+    if 1 in samples:
+        for against, goal in ((PREDICT, 200.0), (FUNCTION, 20.0)):
+            values = _per_mode(samples[1], against)
+            targets.append(
+                Target(
+                    f"batch-1 latency vs {against}",
+                    f">= {goal:.0f}x lower",
+                    _describe(values),
+                    values["float32"] >= goal,
+                )
+            )
+    top = max(samples)
+    for against, goal in ((FUNCTION, 2.0), (PREDICT, 5.0)):
+        values = _per_mode(samples[top], against)
+        targets.append(
+            Target(
+                f"batch-{top} throughput vs {against}",
+                f">= {goal:.0f}x",
+                _describe(values),
+                values["float32"] >= goal,
+            )
+        )
+    for batch in (b for b in samples if b >= 512):
+        limit = _limit(samples[batch], flops)
+        achieved = [batch / t for t in samples[batch][lite("float32")]]
+        gap = ratio(limit, achieved)
+        targets.append(
+            Target(
+                f"batch-{batch} float32 throughput vs arithmetic limit",
+                "within 2x (all cores)",
+                f"{median(achieved):,.0f} windows/s vs limit {median(limit):,.0f}: "
+                f"{gap:.1f}x below",
+                gap <= 2.0,
+            )
+        )
+    return targets
+
+
+def _notes(samples: dict[int, dict[str, list[float]]], flops: int, threads: int) -> list[str]:
+    notes = [
+        f"The Predictor chose {threads} interpreter thread(s) (all cores); the numpy matmul "
+        "uses numpy's BLAS threads (see the header). Peak = 2*2048^3 FLOP / matmul time, "
+        f"measured in every round; FLOPs per window ({flops:,}) count the recurrent and head "
+        "matmuls from the architecture.",
+    ]
+    one = {b: ratio(samples[b][lite("float32")], samples[b][ONE_THREAD]) for b in samples}
+    notes.append(
+        "Thread choice: float32 with 1 thread vs the Predictor's default, time ratio (>1: one "
+        "thread is faster): " + ", ".join(f"batch {b} {v:.2f}x" for b, v in one.items()) + "."
+    )
+    return notes
