@@ -1,8 +1,9 @@
 """Chronological split, min-max scaling fitted on the training part, and sliding windows.
 
 Windows are built with numpy's `sliding_window_view` and fed to Keras as arrays: on the 2-core
-machines we train on, numpy arrays trained about 1.6x faster per epoch than
-`keras.utils.timeseries_dataset_from_array` (see `make bench`), and they cost one copy.
+machines we train on they build ~150x faster than `keras.utils.timeseries_dataset_from_array`
+iterates, and an epoch ran 1.09x faster than with it (bench/results.md, section 3); they cost
+one copy.
 """
 
 from __future__ import annotations
