@@ -261,6 +261,17 @@ def train(
 
 
 RangeOpt = Annotated[str | None, typer.Option(help="MIN:MAX (or one value).", show_default=False)]
+HorizonOpt = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
+CellsOpt = Annotated[str, typer.Option(help="Cells to search and compare: gru, lstm or gru,lstm.")]
+TunerOpt = Annotated[TunerName, typer.Option(help="hyperband, bayesian or random.")]
+MaxTrialsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Most trials per cell (default: Hyperband's schedule, else 10)."),
+]
+MaxEpochsOpt = Annotated[
+    int, typer.Option(min=1, help="Most epochs per trial (Hyperband's max_epochs).")
+]
+SearchSeedOpt = Annotated[int, typer.Option(help="Seed of the search and of every trial.")]
 
 
 @app.command()
@@ -273,19 +284,12 @@ def tune(
     max_gap: MaxGapOpt = 3,
     bad_rows: BadRowsOpt = "error",
     split: SplitOpt = "0.7,0.15,0.15",
-    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast.")] = 12,
+    horizon: HorizonOpt = 12,
     season: SeasonOpt = None,
-    cells: Annotated[
-        str, typer.Option(help="Cells to search and compare: gru, lstm or gru,lstm.")
-    ] = "gru,lstm",
-    tuner: Annotated[TunerName, typer.Option(help="hyperband, bayesian or random.")] = "hyperband",
-    max_trials: Annotated[
-        int | None,
-        typer.Option(min=1, help="Most trials per cell (default: Hyperband's schedule, else 10)."),
-    ] = None,
-    max_epochs: Annotated[
-        int, typer.Option(min=1, help="Most epochs per trial (Hyperband's max_epochs).")
-    ] = 30,
+    cells: CellsOpt = "gru,lstm",
+    tuner: TunerOpt = "hyperband",
+    max_trials: MaxTrialsOpt = None,
+    max_epochs: MaxEpochsOpt = 30,
     patience: Annotated[
         int, typer.Option(min=0, help="Early stopping patience inside every trial.")
     ] = 5,
@@ -293,7 +297,7 @@ def tune(
     time_budget: Annotated[
         str | None, typer.Option(help="Stop starting trials after this long: 90s, 10m, 1h30m.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the search and of every trial.")] = 42,
+    seed: SearchSeedOpt = 42,
     space: Annotated[
         Path | None, typer.Option(help="Search-space TOML file; the options below override it.")
     ] = None,
@@ -521,18 +525,16 @@ def run(
     max_gap: MaxGapOpt = 3,
     bad_rows: BadRowsOpt = "error",
     split: SplitOpt = "0.7,0.15,0.15",
-    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast.")] = 12,
+    horizon: HorizonOpt = 12,
     season: SeasonOpt = None,
-    cells: Annotated[
-        str, typer.Option(help="Cells to compare: gru, lstm or gru,lstm.")
-    ] = "gru,lstm",
-    tuner: Annotated[TunerName, typer.Option(help="hyperband, bayesian or random.")] = "hyperband",
-    max_trials: Annotated[int | None, typer.Option(min=1, help="Most trials per cell.")] = None,
-    max_epochs: Annotated[int, typer.Option(min=1, help="Most epochs per trial.")] = 30,
+    cells: CellsOpt = "gru,lstm",
+    tuner: TunerOpt = "hyperband",
+    max_trials: MaxTrialsOpt = None,
+    max_epochs: MaxEpochsOpt = 30,
     budget: Annotated[
         str, typer.Option(help="Time budget of the search (retraining and export come after).")
     ] = "10m",
-    seed: Annotated[int, typer.Option(help="Seed of the search and of every trial.")] = 42,
+    seed: SearchSeedOpt = 42,
     quantize: Annotated[
         Quantize, typer.Option(help="Quantization modes to try; all ships the best that passes.")
     ] = "all",
