@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE := data/weather_greensboro.csv
 
-.PHONY: install check test test-fast demo bench bench-quick clean
+.PHONY: install check test test-fast demo bench bench-quick bench-quality clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "forecaster needs Python 3.11 or newer"'
@@ -36,6 +36,9 @@ bench:  ## benchmarks; writes bench/results.md and bench/results.json
 
 bench-quick:  ## a two-minute subset of the benchmarks
 	$(BIN)/python -m bench --quick
+
+bench-quality:  ## forecast quality of the default `forecaster run` on five real series (~1 hour)
+	$(BIN)/python -m bench.quality
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info

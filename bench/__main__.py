@@ -135,8 +135,27 @@ def render(
         "",
     ]
     for section in sections:
-        lines.append(section_markdown(list(SECTIONS).index(section.key) + 1, section))
+        lines.append(section_markdown(_number(section.key), section))
     return "\n".join(lines)
+
+
+def _number(key: str) -> int:
+    # Numbers follow SECTIONS, so a partial run keeps them; the quality table comes last.
+    return list(SECTIONS).index(key) + 1 if key in SECTIONS else len(SECTIONS) + 1
+
+
+def quality_section(directory: Path) -> Section | None:
+    """The latest `python -m bench.quality` table (a separate run: ~1 h), if there is one."""
+    path = directory / "quality.json"
+    if not path.exists():
+        return None
+    section = Section.from_json(json.loads(path.read_text()))
+    section.notes.insert(
+        0,
+        f"From bench/quality.md (`make bench-quality`, run {section.data.get('date', '?')}, "
+        "not re-run by `make bench`: it runs the full job once per series).",
+    )
+    return section
 
 
 def main(argv: list[str]) -> int:
@@ -168,12 +187,15 @@ def main(argv: list[str]) -> int:
         for count, key in enumerate(keys, 1):
             section = run_section(key, settings, work, deadline, count, len(keys))
             sections.append(section)
-            print(section_markdown(list(SECTIONS).index(key) + 1, section), flush=True)
+            print(section_markdown(_number(key), section), flush=True)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     seconds = time.time() - started
     info["load_average"] = {"start": load_start, "end": machine.load_average()}
+    quality = None if args.quick else quality_section(HERE)
+    if quality is not None:
+        sections.append(quality)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = render(sections, settings, info, seconds)
     (out_dir / f"{stem}.md").write_text(markdown)

@@ -43,6 +43,7 @@ class ModeResult:
     mae: float = float("nan")  # vs the truth, original units
     rmse: float = float("nan")
     mase: float = float("nan")
+    mase_1step: float = float("nan")  # the first horizon step, mean over targets
     mae_change: float = float("nan")  # relative to the Keras model's MAE (+0.01 = 1% worse)
     builtin_only: bool = False
     ops: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -223,6 +224,7 @@ def _measure(
     result.mean_abs_vs_keras = float(difference.mean())
     scores = score(truth, forecast, mase_scale)
     result.mae, result.rmse, result.mase = scores["mae"], scores["rmse"], scores["mase"]
+    result.mase_1step = float(np.mean([steps[0] for steps in scores["per_step"]["mase"]]))
     result.ops = predictor.ops()
     result.builtin_only = not any(n.startswith("Flex") or n == "CUSTOM" for n in result.ops)
     one = x[:1]

@@ -138,6 +138,8 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
                 "" if method == "model" else _f(metrics["skill_mase"][method], ".2f"),
             ]
         )
+        if method == "model":
+            table.append(_shipped_row(bundle["metrics"]["export"]))
     report.add(
         TableBlock(
             ["method", "MAE", "RMSE", "sMAPE %", "MASE", "MASE 1-step", "model / it"], table, 0
@@ -225,3 +227,19 @@ def _path(cell: dict[str, Any], dotted: str) -> Any:
             return None
         value = value[part]
     return value
+
+
+def _shipped_row(export: dict[str, Any]) -> list[str]:
+    """The exported model as LiteRT runs it, on the test windows, beside the Keras model."""
+    shipped = next((m for m in export["modes"] if m["mode"] == export["shipped"]), None)
+    if shipped is None:
+        return ["shipped model (not exported)", "", "", "", "", "", ""]
+    return [
+        f"shipped model ({shipped['mode']}, LiteRT)",
+        _f(shipped["mae"], ".4g"),
+        _f(shipped["rmse"], ".4g"),
+        "",
+        _f(shipped["mase"], ".3f"),
+        _f(shipped.get("mase_1step"), ".3f"),
+        "",
+    ]

@@ -58,6 +58,17 @@ def test_every_mode_converts_builtin_only_and_runs(exported):
     assert modes["int8"].mean_abs_vs_keras < 0.25  # temp spans ~10 degrees: < 2.5% of range
 
 
+def test_float32_scores_match_the_keras_evaluation(exported):
+    _, run, outcome = exported
+    float32 = next(r for r in outcome.results if r.mode == "float32")
+    evaluation = json.loads((run.run_dir / "metrics.json").read_text())
+    assert evaluation["skipped_origins"] == 0  # so both scored the same test windows
+    keras = evaluation["scores"]["model"]
+    assert float32.mase == pytest.approx(keras["mase"], rel=1e-4)
+    assert float32.mase_1step == pytest.approx(keras["per_step"]["mase"][0][0], rel=1e-4)
+    assert float32.mase_1step < float32.mase  # one step ahead is the easy end of the horizon
+
+
 def test_bundle_describes_the_shipped_model(exported):
     _, run, outcome = exported
     bundle = Bundle.load(outcome.bundle_dir)

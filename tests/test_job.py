@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -61,6 +62,10 @@ def test_every_stage_leaves_its_results(job):
     ):
         assert section in md
     assert "Holt-Winters" in md and "seasonal naive" in md
+    export = json.loads((out / "bundle" / "bundle.json").read_text())["metrics"]["export"]
+    shipped = next(m for m in export["modes"] if m["mode"] == export["shipped"])
+    row = next(line for line in md.splitlines() if line.startswith("| shipped model ("))
+    assert f"({shipped['mode']}, LiteRT)" in row and f"| {shipped['mase']:.3f} |" in row
     assert "forecaster run " in md and "forecaster predict" in md
 
 

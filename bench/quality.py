@@ -1,0 +1,199 @@
+"""`python -m bench.quality`: forecast quality of the default `forecaster run` on real series.
+
+Runs the main job, with its default options and time budget, on the sample data and on real
+series that PyPI packages ship (bench/series.py), then tabulates each baseline, the GRU, the LSTM
+and the shipped (exported, LiteRT-measured) model as one-step and multi-step MASE on the same
+test origins. Writes bench/quality.md and .json; `python -m bench` copies the table into
+bench/results.md. One series takes the budget plus about three minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import machine
+from bench.results import Section, Table, Target, section_markdown
+from bench.series import SERIES, Series
+
+HERE = Path(__file__).resolve().parent
+BASELINES = ("naive", "seasonal_naive", "holt_winters")
+WIN_MARGIN = 0.10  # "at least 10% better than the best baseline on most series"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__)
+    parser.add_argument("--budget", default="", help="search budget (default: run's own, 10m)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated series, of: {', '.join(s.name for s in SERIES)}",
+    )
+    parser.add_argument("--work", type=Path, default=HERE / "out" / "quality", help="run folders")
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--collect-only", action="store_true", help="tabulate runs already in --work"
+    )
+    return parser.parse_args(argv)
+
+
+def run_series(series: Series, work: Path, budget: str) -> float:
+    """Write the series' CSV and run `forecaster run` on it; returns the wall time in seconds."""
+    work.mkdir(parents=True, exist_ok=True)
+    csv = work / f"{series.name}.csv"
+    series.write(csv)
+    command = [
+        str(Path(sys.executable).with_name("forecaster")),
+        "run",
+        str(csv),
+        "--target",
+        series.target,
+        "--out",
+        str(work / series.name),
+        "--overwrite",
+    ]
+    if budget:
+        command += ["--budget", budget]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "2"})
+    return time.perf_counter() - started
+
+
+def _one_step(scores: dict[str, Any]) -> float:
+    steps = scores["per_step"]["mase"]
+    return float(sum(target[0] for target in steps) / len(steps))
+
+
+def collect(series: Series, run: Path) -> dict[str, Any]:
+    """Each method's one-step and multi-step MASE on the run's test origins."""
+    comparison = json.loads((run / "search" / "comparison.json").read_text())
+    row: dict[str, Any] = {"series": series.name, "winner": comparison["winner"]}
+    baselines: dict[str, Any] = {}
+    for cell, entry in comparison["cells"].items():
+        metrics = json.loads((run / "search" / entry["run_dir"] / "metrics.json").read_text())
+        model = metrics["scores"]["model"]
+        row[cell] = {"mase": model["mase"], "mase_1step": _one_step(model)}
+        if entry["run_dir"] == "winner":
+            baselines = metrics
+    for name in BASELINES:
+        scores = baselines["scores"][name]
+        row[name] = {"mase": scores["mase"], "mase_1step": _one_step(scores)}
+    bundle = json.loads((run / "bundle" / "bundle.json").read_text())
+    export = bundle["metrics"]["export"]
+    shipped = next(m for m in export["modes"] if m["mode"] == export["shipped"])
+    row["shipped"] = {
+        "mase": shipped["mase"],
+        "mase_1step": shipped.get("mase_1step"),
+        "mode": shipped["mode"],
+        "bytes": shipped["size_bytes"],
+    }
+    row["origins"] = baselines["origins"]
+    row["season"] = baselines["season"]
+    row["trials"] = comparison["search"]["trials"]
+    best = min(BASELINES, key=lambda name: row[name]["mase"])
+    row["best_baseline"] = best
+    row["margin"] = 1 - row["shipped"]["mase"] / row[best]["mase"]
+    return row
+
+
+def section(rows: list[dict[str, Any]], budget: str) -> Section:
+    """The per-series table and the issue's targets."""
+    columns = ["series", "horizon MASE: naive", "seasonal", "Holt-Winters", "GRU", "LSTM"]
+    columns += ["shipped", "vs best baseline", "1-step: naive", "HW", "GRU", "LSTM", "shipped"]
+    table = Table(columns, title="MASE on the test origins (lower is better)")
+    for row in rows:
+        one_step = row["shipped"]["mase_1step"]
+        table.add(
+            row["series"],
+            *(row[name]["mase"] for name in BASELINES),
+            row["gru"]["mase"],
+            row["lstm"]["mase"],
+            f"{row['shipped']['mase']:.3f} ({row['winner'].upper()} {row['shipped']['mode']})",
+            f"{row['margin']:+.0%}",
+            row["naive"]["mase_1step"],
+            row["holt_winters"]["mase_1step"],
+            row["gru"]["mase_1step"],
+            row["lstm"]["mase_1step"],
+            one_step,
+        )
+    result = Section("quality", "Forecast quality on real series")
+    result.tables.append(table)
+    no_worse = [r for r in rows if r["margin"] >= 0]
+    clear = [r for r in rows if r["margin"] >= WIN_MARGIN]
+    one_step_wins = [
+        r
+        for r in rows
+        if (r["shipped"]["mase_1step"] or r["lstm"]["mase_1step"]) < r["naive"]["mase_1step"]
+    ]
+    result.targets += [
+        Target(
+            "shipped multi-step MASE no worse than the best baseline",
+            "every series",
+            f"{len(no_worse)} of {len(rows)}",
+            len(no_worse) == len(rows),
+        ),
+        Target(
+            "shipped at least 10% better than the best baseline",
+            "most series",
+            f"{len(clear)} of {len(rows)}",
+            len(clear) > len(rows) / 2,
+        ),
+        Target(
+            "one-step forecast beats naive",
+            "every series",
+            f"{len(one_step_wins)} of {len(rows)}",
+            len(one_step_wins) == len(rows),
+        ),
+    ]
+    by_name = {s.name: s for s in SERIES}
+    result.notes.append(
+        f"`forecaster run FILE --target T` with its defaults (search budget "
+        f"{budget or '10m'}, horizon 12, split 0.7/0.15/0.15); MASE is scaled by the in-sample "
+        "seasonal-naive error of the training part; every method on the same test origins, "
+        "in original units. 'shipped' is the exported model measured with LiteRT."
+    )
+    for row in rows:
+        series = by_name[row["series"]]
+        result.notes.append(
+            f"{series.name}: {series.what}; source {series.source}; target {series.target}; "
+            f"season {row['season']}, {row['origins']} origins, trials {row['trials']}, "
+            f"run took {row.get('seconds', float('nan')) / 60:.1f} min."
+        )
+    result.data = {"rows": rows, "machine": machine.describe(), "date": time.strftime("%Y-%m-%d")}
+    return result
+
+
+def main(argv: list[str]) -> int:
+    """Run the series, write the table."""
+    args = parse_args(argv)
+    chosen = [s for s in SERIES if not args.only or s.name in args.only.split(",")]
+    out = args.out or (HERE if not args.budget else HERE / "out")
+    rows = []
+    for series in chosen:
+        run = args.work / series.name
+        seconds = float("nan")
+        if not args.collect_only:
+            print(f"== {series.name}", file=sys.stderr, flush=True)
+            seconds = run_series(series, args.work, args.budget)
+            (run / "bench-seconds.txt").write_text(f"{seconds}\n")
+        elif (run / "bench-seconds.txt").exists():
+            seconds = float((run / "bench-seconds.txt").read_text())
+        rows.append(collect(series, run) | {"seconds": seconds})
+    result = section(rows, args.budget)
+    stem = "quality" if not args.budget else "quality-quick"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    (out / f"{stem}.md").write_text(section_markdown(1, result))
+    print(section_markdown(1, result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
