@@ -97,6 +97,17 @@ def test_predictor_matches_keras_batched_and_one_at_a_time(exported):
     assert np.abs(batched - keras_pred).max() < tolerance[outcome.shipped]
 
 
+def test_threads_share_a_large_batch_without_changing_the_forecast(exported):
+    _, run, outcome = exported
+    windows = load_training_data(Bundle.load(run.run_dir)).windows["train"].x
+    assert len(windows) > 3 * 32  # enough for three threads to get a share each
+    alone = Predictor.load(outcome.bundle_dir, num_threads=1).predict_scaled(windows)
+    shared = Predictor.load(outcome.bundle_dir, num_threads=3)
+    np.testing.assert_allclose(shared.predict_scaled(windows), alone, atol=1e-6)
+    np.testing.assert_allclose(shared.predict_scaled(windows[:5]), alone[:5], atol=1e-6)
+    assert shared.describe()["num_threads"] == 3
+
+
 def test_quantized_files_of_a_real_size_model_are_small(tmp_path):
     """GRU(64)/LSTM(64) over 48x3: the size targets, measured on real conversions."""
     import keras
