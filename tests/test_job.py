@@ -129,21 +129,30 @@ def test_existing_output_needs_resume_or_overwrite(job):
 
 
 def test_failed_stage_keeps_earlier_results_and_resume_finishes(job, tmp_path, monkeypatch):
-    csv, _ = job
+    csv, finished_job = job
+    # A run that has finished its search: the fixture's, without what later stages wrote.
     out = tmp_path / "run"
+    shutil.copytree(finished_job.out, out)
+    shutil.rmtree(out / "bundle")
+    for name in ("report.md", "report.html", "device_check.json", "test_predictions.csv"):
+        (out / name).unlink()
+    state = json.loads((out / "run.json").read_text())
+    state["stages"] = {"inspect": True, "search": True}
+    (out / "run.json").write_text(json.dumps(state))
 
     def broken(*args, **kwargs):
         raise ExportError("the converter crashed (signal 11)")
 
     monkeypatch.setattr("forecaster.job._export", broken)
     with pytest.raises(StageError, match=r"stage 'export' failed: the converter crashed"):
-        tiny_job(csv, out)
+        tiny_job(csv, out, resume=True)
     assert (out / "search" / "winner" / "model.keras").exists()
     assert not (out / "bundle").exists()
+    assert json.loads((out / "run.json").read_text())["stages"] == state["stages"]
     monkeypatch.undo()
     finished = tiny_job(csv, out, resume=True)
     assert finished.skipped == ["inspect", "search"]
-    assert (out / "report.html").exists()
+    assert (out / "report.html").exists() and (out / "bundle" / "model.tflite").exists()
 
 
 def test_run_cli_refuses_an_existing_directory_and_a_bad_budget(job, runner):
