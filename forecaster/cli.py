@@ -746,7 +746,7 @@ def predict(
 
 BundleArg = Annotated[Path, typer.Argument(help="Directory written by `forecaster export`.")]
 ThreadsOpt = Annotated[
-    int | None, typer.Option(min=1, help="Interpreter threads (default: all cores).")
+    int | None, typer.Option(min=1, help="Cores to use, one interpreter each (default: all).")
 ]
 
 
