@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +83,9 @@ class _Runner:
 
     def __init__(self, model_path: Path):
         try:
-            self.interpreter = interpreter_class()(model_path=str(model_path), num_threads=1)
-            self.interpreter.allocate_tensors()
+            with _without_info_lines():
+                self.interpreter = interpreter_class()(model_path=str(model_path), num_threads=1)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise BundleError(
                 f"{model_path} cannot be loaded by LiteRT ({exc}); re-export the bundle"
@@ -259,6 +263,28 @@ class Predictor:
             "resizable_batch": self._runners[0].resizable,
             "num_threads": self.num_threads,
         }
+
+
+@contextmanager
+def _without_info_lines() -> Iterator[None]:
+    """Drop LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line; pass on the rest.
+
+    LiteRT's C++ logger writes it straight to file descriptor 2 and has no Python switch, so the
+    descriptor is pointed at a temporary file while the interpreter starts.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if not line.startswith("INFO: "):
+                    print(line, file=sys.stderr)
 
 
 def _quant_of(detail: dict[str, Any]) -> _Quant | None:
