@@ -144,6 +144,22 @@ def _number(key: str) -> int:
     return list(SECTIONS).index(key) + 1 if key in SECTIONS else len(SECTIONS) + 1
 
 
+def merge_previous(path: Path, fresh: list[Section], date: str) -> list[Section]:
+    """A partial run (--only) replaces its sections in the full results and keeps the others."""
+    if not path.exists():
+        return fresh
+    previous = json.loads(path.read_text())
+    kept = {raw["key"]: Section.from_json(raw) for raw in previous["sections"]}
+    old_date = previous.get("machine", {}).get("date", "?")
+    for section in kept.values():
+        if not any(n.startswith("From the full run of") for n in section.notes):
+            section.notes.insert(0, f"From the full run of {old_date}.")
+    for section in fresh:
+        section.notes.insert(0, f"Re-run on {date} (`python -m bench --only {section.key}`).")
+        kept[section.key] = section
+    return [kept[k] for k in SECTIONS if k in kept]
+
+
 def quality_section(directory: Path) -> Section | None:
     """The latest `python -m bench.quality` table (a separate run: ~1 h), if there is one."""
     path = directory / "quality.json"
@@ -193,6 +209,8 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(work, ignore_errors=True)
     seconds = time.time() - started
     info["load_average"] = {"start": load_start, "end": machine.load_average()}
+    if args.only and not args.quick and args.out is None:
+        sections = merge_previous(out_dir / f"{stem}.json", sections, str(info["date"]))
     quality = None if args.quick else quality_section(HERE)
     if quality is not None:
         sections.append(quality)

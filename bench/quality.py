@@ -96,6 +96,11 @@ def collect(series: Series, run: Path) -> dict[str, Any]:
     row["origins"] = baselines["origins"]
     row["season"] = baselines["season"]
     row["trials"] = comparison["search"]["trials"]
+    row["residuals_searched"] = comparison["search"]["space"]["residual"]
+    row["shipped_anchor"] = {
+        k: comparison["cells"][comparison["winner"]]["hyperparameters"][k]
+        for k in ("residual", "normalize")
+    }
     best = min(BASELINES, key=lambda name: row[name]["mase"])
     row["best_baseline"] = best
     row["margin"] = 1 - row["shipped"]["mase"] / row[best]["mase"]
@@ -163,6 +168,8 @@ def section(rows: list[dict[str, Any]], budget: str) -> Section:
         result.notes.append(
             f"{series.name}: {series.what}; source {series.source}; target {series.target}; "
             f"season {row['season']}, {row['origins']} origins, trials {row['trials']}, "
+            f"residuals searched {'/'.join(row['residuals_searched'])}, shipped residual "
+            f"{row['shipped_anchor']['residual']} normalize {row['shipped_anchor']['normalize']}, "
             f"run took {row.get('seconds', float('nan')) / 60:.1f} min."
         )
     result.data = {"rows": rows, "machine": machine.describe(), "date": time.strftime("%Y-%m-%d")}
