@@ -167,7 +167,7 @@ def default_space(
     larger models only when there are enough training windows to fit them (fewer than 1,000
     windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
     32-128 and up to three). Residual and normalize choices only when the model builder honours
-    them (seasonal only when every window spans a season).
+    them; residuals are anchored (last, and seasonal when every window spans a season).
     """
     candidates = {horizon, 2 * horizon, 4 * horizon}
     if season > 1:
@@ -183,9 +183,13 @@ def default_space(
         units, layers = (32, 128), (1, 3)
     residual: tuple[Residual, ...] = ("none",)
     if residual_supported:
-        residual = ("none", "last") + (
-            ("seasonal",) if season > 1 and min(windows) >= season else ()
-        )
+        # The output is always anchored to the last (or seasonal) value, so an under-trained or
+        # unlucky network still forecasts close to "naive". With `none` it is anchored to nothing
+        # or, with normalize=mean, to the window mean: on the water-flow sample the search chose
+        # that by validation loss and lost to the naive forecast at one step.
+        with_season = season > 1 and min(windows) >= season
+        anchored: tuple[Residual, ...] = ("last", "seasonal") if with_season else ("last",)
+        residual = anchored
     normalize: tuple[Normalize, ...] = NORMALIZES if normalize_supported else ("none",)
     return SearchSpace(
         windows=windows,

@@ -152,7 +152,11 @@ def test_default_space_grows_with_the_data():
         residual_supported=True,
         normalize_supported=True,
     )
-    assert both.residual == ("none", "last") and both.normalize == ("none", "last", "mean")
+    assert both.residual == ("last",) and both.normalize == ("none", "last", "mean")
+    seasonal = default_space(
+        train_rows=50_000, longest_eval_rows=10_000, horizon=24, season=24, residual_supported=True
+    )
+    assert seasonal.residual == ("last", "seasonal")
 
 
 def test_space_json_round_trip():
