@@ -349,6 +349,7 @@ def _to_grid(
     if counts.max() * 2 < len(diffs):
         # No step dominates (jittery clocks): the median, to the second, is the sampling step.
         step = max(round(float(np.median(diffs)) / 1e9), 1) * 10**9
+    _refuse_calendar_months(path, diffs, step)
     offsets = (unique.asi8 - unique.asi8[0]) / step
     slots = np.rint(offsets).astype(np.int64)
     report.off_grid = int((np.abs(offsets - slots) > 0.01).sum())
@@ -371,6 +372,22 @@ def _to_grid(
     frame.index = grid
     report.missing_timestamps = length - len(data)
     return frame, pd.Timedelta(step)
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _refuse_calendar_months(path: Path, diffs: np.ndarray, step: int) -> None:
+    """Monthly or quarterly timestamps have no fixed step; snapping them would merge readings."""
+    for name, low, high in (("monthly", 28, 31), ("quarterly", 89, 92)):
+        if low * _DAY_NS <= step <= high * _DAY_NS:
+            common = (diffs >= low * _DAY_NS) & (diffs <= high * _DAY_NS)
+            if common.mean() > 0.5 and len(np.unique(diffs[common])) > 1:
+                raise DataError(
+                    f"{path} looks {name} (steps of {low}-{high} days): calendar months vary in "
+                    "length and forecaster needs a fixed sampling step; resample the file to a "
+                    "fixed interval (daily, weekly or 30 days) first"
+                )
 
 
 def nan_runs(mask: np.ndarray) -> list[tuple[int, int]]:

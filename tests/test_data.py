@@ -150,6 +150,24 @@ def test_wildly_irregular_timestamps_are_refused(write_text):
 
 
 @pytest.mark.parametrize(
+    ("freq", "kind"), [("MS", "monthly"), ("ME", "monthly"), ("QS", "quarterly")]
+)
+def test_calendar_months_are_refused_not_merged(write_text, freq, kind):
+    # Snapped to the commonest step (31 days), months would drift into each other and merge.
+    stamps = pd.date_range("2000-01-01", periods=60, freq=freq)
+    path = write_text("time,x\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
+    with pytest.raises(DataError, match=rf"looks {kind} .* resample the file to a fixed interval"):
+        load_csv(path)
+
+
+def test_weekly_and_daily_steps_are_fixed_steps(write_text):
+    for freq in ("W", "D", "30D"):
+        stamps = pd.date_range("2000-01-01", periods=60, freq=freq)
+        path = write_text("time,x\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
+        assert len(load_csv(path).frame) == 60
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("", "is empty; pass a CSV with a header line and data rows"),
