@@ -3,7 +3,8 @@
 Each source is a package's own data file, read offline: nothing is downloaded at run time.
 vega_datasets' `seattle-temps` was tried and left out: it is a smoothed climatological curve (each
 day repeats the one before to within 0.1-0.3 F), not measurements, which Holt-Winters fits almost
-exactly (test MASE 0.52 against the model's 2.3 in one run).
+exactly (test MASE 0.52 against the model's 2.3 in one run). statsmodels' monthly El Nino sea
+temperatures wait for calendar-month support: forecaster refuses monthly timestamps.
 """
 
 from __future__ import annotations
@@ -52,16 +53,6 @@ def _taylor(path: Path) -> None:
     pd.DataFrame({"demand_mw": demand.to_numpy()}, index=index).to_csv(path)
 
 
-def _elnino(path: Path) -> None:
-    import statsmodels.api as sm
-
-    wide = sm.datasets.elnino.load_pandas().data
-    months = wide.columns[1:]  # JAN .. DEC, one row per year
-    values = wide[months].to_numpy().ravel()
-    index = pd.date_range(f"{int(wide['YEAR'].iloc[0])}-01-01", periods=len(values), freq="MS")
-    pd.DataFrame({"sst_c": values}, index=index.rename("time")).to_csv(path)
-
-
 SERIES: tuple[Series, ...] = (
     Series(
         "weather_greensboro",
@@ -90,12 +81,5 @@ SERIES: tuple[Series, ...] = (
         "pmdarima `datasets.load_taylor`",
         "half-hourly electricity demand, England and Wales, summer 2000",
         _taylor,
-    ),
-    Series(
-        "elnino_sst",
-        "sst_c",
-        "statsmodels `datasets.elnino`",
-        "monthly sea surface temperature (El Nino region) 1950-2010, a short series",
-        _elnino,
     ),
 )
