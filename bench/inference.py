@@ -191,7 +191,8 @@ def _targets(samples: dict[int, dict[str, list[float]]], flops: int) -> list[Tar
 
 def _notes(samples: dict[int, dict[str, list[float]]], flops: int, threads: int) -> list[str]:
     notes = [
-        f"The Predictor chose {threads} interpreter thread(s) (all cores); the numpy matmul "
+        f"The Predictor used {threads} cores (all): from 64 windows up it splits a batch "
+        "across that many single-threaded interpreters; the numpy matmul "
         "uses numpy's BLAS threads (see the header). Peak = 2*2048^3 FLOP / matmul time, "
         f"measured in every round; FLOPs per window ({flops:,}) count the recurrent and head "
         "matmuls from the architecture.",
