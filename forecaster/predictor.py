@@ -273,7 +273,11 @@ def _without_info_lines() -> Iterator[None]:
     descriptor is pointed at a temporary file while the interpreter starts.
     """
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to keep clean (a daemon, say)
+        yield
+        return
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
