@@ -99,7 +99,11 @@ def run_section(
 
 
 def render(
-    sections: list[Section], settings: Settings, info: dict[str, object], seconds: float
+    sections: list[Section],
+    settings: Settings,
+    info: dict[str, object],
+    seconds: float,
+    only: str = "",
 ) -> str:
     """The whole results.md."""
     versions = info["versions"]
@@ -111,7 +115,13 @@ def render(
         "",
         f"Written by `python -m bench{' --quick' if settings is QUICK else ''}` "
         f"({'`make bench-quick`' if settings is QUICK else '`make bench`'}) on {info['date']}; "
-        f"the run took {seconds / 60:.1f} min.",
+        f"the run took {seconds / 60:.1f} min."
+        + (
+            f" A partial run (`--only {only}`): the other sections are kept from the last full "
+            "run, as their notes say."
+            if only
+            else ""
+        ),
         "",
         "| machine | |",
         "|---|---|",
@@ -209,13 +219,14 @@ def main(argv: list[str]) -> int:
             shutil.rmtree(work, ignore_errors=True)
     seconds = time.time() - started
     info["load_average"] = {"start": load_start, "end": machine.load_average()}
-    if args.only and not args.quick and args.out is None:
+    merged = bool(args.only) and not args.quick and args.out is None
+    if merged:
         sections = merge_previous(out_dir / f"{stem}.json", sections, str(info["date"]))
     quality = None if args.quick else quality_section(HERE)
     if quality is not None:
         sections.append(quality)
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = render(sections, settings, info, seconds)
+    markdown = render(sections, settings, info, seconds, args.only if merged else "")
     (out_dir / f"{stem}.md").write_text(markdown)
     results = {
         "schema": 1,
