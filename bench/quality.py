@@ -20,6 +20,8 @@ from typing import Any
 from bench import machine
 from bench.results import Section, Table, Target, section_markdown
 from bench.series import SERIES, Series
+from bench.timing import forecaster_command
+from forecaster.metrics import first_step
 
 HERE = Path(__file__).resolve().parent
 BASELINES = ("naive", "seasonal_naive", "holt_winters")
@@ -49,7 +51,7 @@ def run_series(series: Series, work: Path, budget: str) -> float:
     csv = work / f"{series.name}.csv"
     series.write(csv)
     command = [
-        str(Path(sys.executable).with_name("forecaster")),
+        *forecaster_command(),
         "run",
         str(csv),
         "--target",
@@ -65,11 +67,6 @@ def run_series(series: Series, work: Path, budget: str) -> float:
     return time.perf_counter() - started
 
 
-def _one_step(scores: dict[str, Any]) -> float:
-    steps = scores["per_step"]["mase"]
-    return float(sum(target[0] for target in steps) / len(steps))
-
-
 def collect(series: Series, run: Path) -> dict[str, Any]:
     """Each method's one-step and multi-step MASE on the run's test origins."""
     comparison = json.loads((run / "search" / "comparison.json").read_text())
@@ -78,12 +75,12 @@ def collect(series: Series, run: Path) -> dict[str, Any]:
     for cell, entry in comparison["cells"].items():
         metrics = json.loads((run / "search" / entry["run_dir"] / "metrics.json").read_text())
         model = metrics["scores"]["model"]
-        row[cell] = {"mase": model["mase"], "mase_1step": _one_step(model)}
+        row[cell] = {"mase": model["mase"], "mase_1step": first_step(model)}
         if entry["run_dir"] == "winner":
             baselines = metrics
     for name in BASELINES:
         scores = baselines["scores"][name]
-        row[name] = {"mase": scores["mase"], "mase_1step": _one_step(scores)}
+        row[name] = {"mase": scores["mase"], "mase_1step": first_step(scores)}
     bundle = json.loads((run / "bundle" / "bundle.json").read_text())
     export = bundle["metrics"]["export"]
     shipped = next(m for m in export["modes"] if m["mode"] == export["shipped"])

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from bench.fixtures import Context
 from bench.results import Section, Table, Target
-from bench.timing import median, ratio, run_measured
+from bench.timing import forecaster_command, median, ratio, run_measured
 
 HELP_TARGET_S = 0.3
 HEAVY = ("tensorflow", "keras", "keras_tuner", "sklearn", "matplotlib", "statsmodels")
@@ -72,12 +71,8 @@ def run(ctx: Context) -> Section:
     """Time the commands side by side; check the predict path for heavy modules."""
     settings = ctx.settings
     python = sys.executable
-    script = Path(python).with_name("forecaster")
-    help_command = (
-        [str(script), "--help"] if script.exists() else [python, "-m", "forecaster", "--help"]
-    )
     commands = {
-        "forecaster --help": help_command,
+        "forecaster --help": [*forecaster_command(python), "--help"],
         "python -c pass": [python, "-c", "pass"],
         "python -c 'import forecaster.cli'": [python, "-c", "import forecaster.cli"],
         f"python -c '{PREDICT_IMPORT}'": [python, "-c", PREDICT_IMPORT],

@@ -10,7 +10,6 @@ ru_maxrss from wait4, started from a small launcher (see bench.timing).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 from bench import fixtures
 from bench.fixtures import Context
 from bench.results import Section, Table, Target
-from bench.timing import Measured, run_measured
+from bench.timing import Measured, forecaster_command, run_measured
 
 RSS_TARGET_MB = 300.0
 FLAT_RATIO = 1.2  # "independent of file size": the larger file may cost at most 20% more
@@ -74,9 +73,7 @@ def write_csv(path: Path, target_bytes: float) -> int:
 
 
 def _predict(bundle: Path, csv: Path, chunk: int | None, timeout_s: float) -> Measured:
-    script = Path(sys.executable).with_name("forecaster")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "forecaster"]
-    command = [*base, "predict", str(bundle), str(csv), "--mode", "rolling"]
+    command = [*forecaster_command(), "predict", str(bundle), str(csv), "--mode", "rolling"]
     if chunk is not None:
         command += ["--chunk-rows", str(chunk)]
     return run_measured(

@@ -16,6 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+
+def forecaster_command(python: str = sys.executable) -> list[str]:
+    """The `forecaster` script beside this interpreter, or `python -m forecaster` without one."""
+    script = Path(python).with_name("forecaster")
+    return [str(script)] if script.exists() else [python, "-m", "forecaster"]
+
+
 # A block never runs a fast call more often than this, whatever the calibration says.
 MAX_CALLS_PER_BLOCK = 20_000
 # Linux carries a process's peak RSS across fork and exec, so a command started straight from a

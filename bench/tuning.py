@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from pathlib import Path
 
 from bench import fixtures
 from bench.fixtures import Context
 from bench.results import Section, Table
-from bench.timing import run_measured
+from bench.timing import forecaster_command, run_measured
 
 ROWS = 20_000
 PLACEHOLDER = "measured once `forecaster tune` lands"
@@ -69,9 +68,15 @@ def run(ctx: Context) -> Section:
 
     csv = write_csv(make_series(rows=ROWS, seed=fixtures.SEED), ctx.work / "tune.csv")
     out = ctx.work / "tune"
-    script = Path(sys.executable).with_name("forecaster")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "forecaster"]
-    command = [*base, "tune", str(csv), "--target", fixtures.TARGET, "--out", str(out)]
+    command = [
+        *forecaster_command(),
+        "tune",
+        str(csv),
+        "--target",
+        fixtures.TARGET,
+        "--out",
+        str(out),
+    ]
     ctx.log(f"forecaster tune (defaults), capped at {cap:.0f} s")
     done = run_measured(
         command, timeout_s=cap, stop_signal=signal.SIGINT, cwd=ctx.work, measure_rss=True
