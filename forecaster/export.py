@@ -213,7 +213,7 @@ def _measure(
     truth: np.ndarray,
     mase_scale: np.ndarray,
 ) -> None:
-    from forecaster.metrics import score
+    from forecaster.metrics import first_step, score
     from forecaster.predictor import Predictor
 
     result.size_bytes = path.stat().st_size
@@ -224,7 +224,7 @@ def _measure(
     result.mean_abs_vs_keras = float(difference.mean())
     scores = score(truth, forecast, mase_scale)
     result.mae, result.rmse, result.mase = scores["mae"], scores["rmse"], scores["mase"]
-    result.mase_1step = float(np.mean([steps[0] for steps in scores["per_step"]["mase"]]))
+    result.mase_1step = first_step(scores)
     result.ops = predictor.ops()
     result.builtin_only = not any(n.startswith("Flex") or n == "CUSTOM" for n in result.ops)
     one = x[:1]

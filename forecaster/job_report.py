@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from forecaster.metrics import first_step
 from forecaster.report import Code, Heading, Image, Paragraph, Report, TableBlock
 
 _METHODS = {
@@ -134,7 +135,7 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
                 _f(scores["rmse"], ".4g"),
                 _f(scores["smape"], ".2f"),
                 _f(scores["mase"], ".3f"),
-                _f(scores["per_step"]["mase"][0][0], ".3f"),
+                _f(first_step(scores), ".3f"),
                 "" if method == "model" else _f(metrics["skill_mase"][method], ".2f"),
             ]
         )

@@ -169,3 +169,8 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, scale: np.ndarray) -> dict[str
         # (horizon, targets) -> one list per target, read per step in the report and plots.
         "per_step": {name: values.T.tolist() for name, values in by_step.items()},
     }
+
+
+def first_step(scores: dict[str, Any], metric: str = "mase") -> float:
+    """The first horizon step of a `score` result's metric, averaged over the targets."""
+    return float(np.mean([steps[0] for steps in scores["per_step"][metric]]))
