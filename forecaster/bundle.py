@@ -61,6 +61,7 @@ class ModelSpec:
     residual: str = "none"
     normalize: str = "none"
     season: int = 1
+    loss: str = "mse"  # bundles written before the option existed were trained on MSE
 
 
 @dataclass(frozen=True)

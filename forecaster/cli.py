@@ -17,6 +17,7 @@ from forecaster.config import (
     Cell,
     DataConfig,
     Dedupe,
+    Loss,
     ModelConfig,
     Normalize,
     PredictMode,
@@ -171,6 +172,9 @@ SeasonOpt = Annotated[
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")]
 OverwriteOpt = Annotated[bool, typer.Option(help="Replace the output directory if it exists.")]
+LossOpt = Annotated[
+    Loss, typer.Option(help="What training minimizes: mae (what MASE measures) or mse.")
+]
 
 
 @app.command()
@@ -206,6 +210,7 @@ def train(
         bool, typer.Option(help="Add time-of-day/week/year sin-cos input channels.")
     ] = False,
     lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate.")] = 1e-3,
+    loss: LossOpt = "mae",
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
     epochs: Annotated[int, typer.Option(min=1, help="Most epochs to train.")] = 100,
     patience: Annotated[
@@ -241,6 +246,7 @@ def train(
                 lr,
                 residual=residual,
                 normalize=normalize,
+                loss=loss,
             ),
             training=TrainConfig(epochs, batch_size, patience, seed),
             season=season,
@@ -294,6 +300,7 @@ def tune(
         int, typer.Option(min=0, help="Early stopping patience inside every trial.")
     ] = 5,
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
+    loss: LossOpt = "mae",
     time_budget: Annotated[
         str | None, typer.Option(help="Stop starting trials after this long: 90s, 10m, 1h30m.")
     ] = None,
@@ -379,6 +386,7 @@ def tune(
         time_budget=parse_duration(time_budget) if time_budget else None,
         prefer_smaller_within=parse_fraction(prefer_smaller_within, "--prefer-smaller-within"),
         final_epochs=final_epochs,
+        loss=loss,
     )
     cluster = None
     if distributed is not None:
@@ -531,6 +539,7 @@ def run(
     tuner: TunerOpt = "hyperband",
     max_trials: MaxTrialsOpt = None,
     max_epochs: MaxEpochsOpt = 30,
+    loss: LossOpt = "mae",
     budget: Annotated[
         str, typer.Option(help="Time budget of the search (retraining and export come after).")
     ] = "10m",
@@ -570,6 +579,7 @@ def run(
         max_epochs=max_epochs,
         seed=seed,
         time_budget=parse_duration(budget, "--budget"),
+        loss=loss,
     )
     command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 

@@ -102,6 +102,10 @@ CELLS: tuple[Cell, ...] = ("gru", "lstm")
 Residual = Literal["none", "last", "seasonal"]
 # A per-window statistic subtracted from every input channel before the recurrent layers.
 Normalize = Literal["none", "last", "mean"]
+# What training minimizes, in scaled units. MAE is what MASE, the headline metric, is made of;
+# it also lets rare outliers in the training part (outages, sensor faults) pull the fit less.
+Loss = Literal["mae", "mse"]
+LOSSES: tuple[Loss, ...] = ("mae", "mse")
 
 
 @dataclass(frozen=True)
@@ -120,8 +124,11 @@ class ModelConfig:
     residual: Residual = "last"
     normalize: Normalize = "last"
     season: int = 1  # steps per season, for residual="seasonal"
+    loss: Loss = "mae"
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.residual not in ("none", "last", "seasonal"):
             raise ConfigError(f"--residual must be none, last or seasonal, not {self.residual!r}")
         if self.normalize not in ("none", "last", "mean"):

@@ -197,7 +197,7 @@ def build_model(
     if compile:
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
-            loss="mse",
+            loss=config.loss,
             metrics=["mae"],
         )
     return model

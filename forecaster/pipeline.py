@@ -165,7 +165,7 @@ def train(
         _write_evaluation(stage, evaluation, data, suffix="")
         from forecaster.plots import plot_history
 
-        plot_history(result.history, result.best_epoch, stage / "loss.png")
+        plot_history(result.history, result.best_epoch, stage / "loss.png", model.loss)
     return RunOutcome(out, bundle, result, evaluation)
 
 

@@ -53,12 +53,14 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_history(history: dict[str, list[float]], best_epoch: int, path: Path) -> Path:
+def plot_history(
+    history: dict[str, list[float]], best_epoch: int, path: Path, loss: str = "mae"
+) -> Path:
     """Training and validation loss per epoch, with the kept epoch marked."""
     fig = _figure()
     ax = fig.add_subplot()
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    ax.plot(epochs, history.get("loss", []), label="training loss (MSE, scaled)")
+    ax.plot(epochs, history.get("loss", []), label=f"training loss ({loss.upper()}, scaled)")
     if "val_loss" in history:
         ax.plot(epochs, history["val_loss"], label="validation loss")
     if best_epoch:

@@ -41,7 +41,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forecaster import __version__
-from forecaster.config import CELLS, DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
+from forecaster.config import (
+    CELLS,
+    DataConfig,
+    Loss,
+    ModelConfig,
+    SplitConfig,
+    TrainConfig,
+    WindowConfig,
+)
 from forecaster.errors import ConfigError, DataError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
 from forecaster.tuning_config import (
@@ -254,7 +262,7 @@ def declare(hp: Any, space: SearchSpace, cell: str) -> dict[str, Any]:
     }
 
 
-def model_config(values: Mapping[str, Any], season: int) -> ModelConfig:
+def model_config(values: Mapping[str, Any], season: int, loss: Loss = "mae") -> ModelConfig:
     """The model recipe of a set of hyperparameter values."""
     return ModelConfig(
         cell=values["cell"],
@@ -265,6 +273,7 @@ def model_config(values: Mapping[str, Any], season: int) -> ModelConfig:
         residual=values.get("residual", "none"),
         normalize=values.get("normalize", "none"),
         season=season,
+        loss=loss,
     )
 
 
@@ -644,7 +653,7 @@ def _kt_classes() -> dict[str, Any]:
             data = self.search.data
             try:
                 return build_model(
-                    model_config(values, self.search.season),
+                    model_config(values, self.search.season, self.search.config.loss),
                     window=int(values["window"]),
                     n_features=data.n_features,
                     horizon=data.horizon,
@@ -1040,6 +1049,7 @@ IDENTITY_LABELS = {
     "patience": "--patience",
     "batch_size": "--batch-size",
     "hyperband_factor": "Hyperband factor",
+    "loss": "--loss",
 }
 
 
@@ -1074,6 +1084,7 @@ def search_identity(
         "patience": config.patience,
         "batch_size": config.batch_size,
         "hyperband_factor": config.hyperband_factor,
+        "loss": config.loss,
     }
 
 
@@ -1325,6 +1336,7 @@ def _finish(
             "time_budget_seconds": config.time_budget,
             "budget_spent": budget_spent,
             "prefer_smaller_within": config.prefer_smaller_within,
+            "loss": config.loss,
             "trials": finished,
             "space": search.space.to_json(),
             "search_seconds": round(seconds, 2),
@@ -1376,7 +1388,7 @@ def _retrain_and_measure(
             data_config,
             split=split,
             window=WindowConfig(window, data.horizon),
-            model=model_config(values, search.season),
+            model=model_config(values, search.season, config.loss),
             training=TrainConfig(
                 epochs=config.final_epochs or config.max_epochs,
                 batch_size=config.batch_size,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from forecaster.config import CELLS, Cell, Normalize, Residual
+from forecaster.config import CELLS, LOSSES, Cell, Loss, Normalize, Residual
 from forecaster.errors import ConfigError, ForecasterError
 
 TunerName = Literal["hyperband", "bayesian", "random"]
@@ -163,7 +163,8 @@ def default_space(
     """A search space scaled to the data.
 
     Windows: 1, 2 and 4 horizons and 1 and 2 seasons, keeping those that leave at least three
-    quarters of the training windows and fit the validation and test parts. Units, layers:
+    quarters of the training windows and fit the validation and test parts, and of those only
+    the ones spanning a season when any does. Units, layers:
     larger models only when there are enough training windows to fit them (fewer than 1,000
     windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
     32-128 and up to three). Residual and normalize choices only when the model builder honours
@@ -174,6 +175,9 @@ def default_space(
         candidates |= {season, 2 * season}
     limit = min(train_rows // 4, longest_eval_rows - horizon)
     windows = tuple(sorted(w for w in candidates if horizon <= w <= limit)) or (horizon,)
+    # A window shorter than the season sees no whole cycle and cannot offer the seasonal anchor,
+    # which beat the last-value anchor on the hourly samples (bench/quality.md).
+    windows = tuple(w for w in windows if w >= season) or windows
     windows_count = max(train_rows - max(windows) - horizon + 1, 0)
     if windows_count < 1_000:
         units, layers = (8, 16), (1, 1)
@@ -491,6 +495,7 @@ class TuneConfig:
     prefer_smaller_within: float = 0.02
     final_epochs: int | None = None  # epochs to retrain the best models; default max_epochs
     hyperband_factor: int = 3
+    loss: Loss = "mae"  # every trial minimizes the same loss, so their scores compare
 
     def __post_init__(self) -> None:
         if self.tuner not in TUNERS:
@@ -509,6 +514,8 @@ class TuneConfig:
             raise ConfigError("--prefer-smaller-within must be between 0% and 100%")
         if self.final_epochs is not None and self.final_epochs < 1:
             raise ConfigError(f"--final-epochs must be at least 1, not {self.final_epochs}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.hyperband_factor < 2:
             raise ConfigError("the Hyperband factor must be at least 2")
 

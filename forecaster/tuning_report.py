@@ -78,7 +78,10 @@ def comparison_json(
         "winner": winner,
         "reason": reason,
         "rule": {
-            "selected_by": "validation loss (MSE, scaled) on the search's validation origins",
+            "selected_by": (
+                f"validation loss ({str(search.get('loss', 'mse')).upper()}, scaled) on the "
+                "search's validation origins"
+            ),
             "prefer_smaller_within": search.get("prefer_smaller_within"),
         },
         "search": search,

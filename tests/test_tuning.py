@@ -140,10 +140,10 @@ def test_windows_are_checked_against_horizon_and_season():
 
 def test_default_space_grows_with_the_data():
     small = default_space(train_rows=280, longest_eval_rows=60, horizon=6, season=24)
-    assert small.windows == (6, 12, 24, 48)  # 1, 2, 4 horizons and 1, 2 seasons that fit
+    assert small.windows == (24, 48)  # of 1, 2, 4 horizons and 1, 2 seasons, those spanning a season
     assert small.units == (8, 16) and small.layers == (1, 1)
     big = default_space(train_rows=50_000, longest_eval_rows=10_000, horizon=12, season=24)
-    assert big.windows == (12, 24, 48) and big.units == (32, 128) and big.layers == (1, 3)
+    assert big.windows == (24, 48) and big.units == (32, 128) and big.layers == (1, 3)
     both = default_space(
         train_rows=50_000,
         longest_eval_rows=10_000,
@@ -152,11 +152,12 @@ def test_default_space_grows_with_the_data():
         residual_supported=True,
         normalize_supported=True,
     )
-    assert both.residual == ("last",) and both.normalize == ("none", "last", "mean")
-    seasonal = default_space(
-        train_rows=50_000, longest_eval_rows=10_000, horizon=24, season=24, residual_supported=True
+    assert both.residual == ("last", "seasonal") and both.normalize == ("none", "last", "mean")
+    # No window spans the season: the short windows stay, without the seasonal anchor.
+    short = default_space(
+        train_rows=400, longest_eval_rows=40, horizon=6, season=48, residual_supported=True
     )
-    assert seasonal.residual == ("last", "seasonal")
+    assert short.windows == (6, 12, 24) and short.residual == ("last",)
 
 
 def test_space_json_round_trip():
