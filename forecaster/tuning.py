@@ -53,6 +53,7 @@ from forecaster.config import (
 from forecaster.errors import ConfigError, DataError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
 from forecaster.tuning_config import (
+    HYPERPARAMETERS,
     Distributed,
     SearchSpace,
     SpaceOverrides,
@@ -76,17 +77,7 @@ WINNER_DIR = "winner"
 RUNNER_UP_DIR = "runner_up"
 SEARCH_SCHEMA = 1
 OBJECTIVE = "val_loss"
-# Hyperparameter names in declaration order (the TOML keys are their plurals for lists).
-HP_ORDER = (
-    "cell",
-    "window",
-    "units",
-    "layers",
-    "dropout",
-    "learning_rate",
-    "residual",
-    "normalize",
-)
+HP_ORDER = tuple(HYPERPARAMETERS.values())
 _SEED_MODULUS = 2**31 - 1
 
 

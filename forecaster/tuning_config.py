@@ -23,24 +23,24 @@ Role = Literal["chief", "worker"]
 RESIDUALS: tuple[Residual, ...] = ("none", "last", "seasonal")
 NORMALIZES: tuple[Normalize, ...] = ("none", "last", "mean")
 
-# Keys of a search-space TOML file, in the order the tuner declares them. The order matters:
-# random draws follow it, so two sub-searches that differ only in the cell see the same draws.
+# Keys of a search space (its TOML file and SearchSpace fields) and the hyperparameter each
+# declares, in the order the tuner declares them. The order matters: random draws follow it, so
+# two sub-searches that differ only in the cell see the same draws.
+HYPERPARAMETERS = {
+    "cells": "cell",
+    "windows": "window",
+    "units": "units",
+    "layers": "layers",
+    "dropout": "dropout",
+    "learning_rate": "learning_rate",
+    "residual": "residual",
+    "normalize": "normalize",
+}
+SPACE_KEYS = tuple(HYPERPARAMETERS)
 
 
 class TuningError(ForecasterError):
     """A search that cannot start, continue or finish: unreachable chief, budget too small, ..."""
-
-
-SPACE_KEYS = (
-    "cells",
-    "windows",
-    "units",
-    "layers",
-    "dropout",
-    "learning_rate",
-    "residual",
-    "normalize",
-)
 
 
 @dataclass(frozen=True)
