@@ -103,6 +103,27 @@ def test_with_a_silent_head_the_forecast_is_the_reference(residual, normalize):
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("loss", ["mae", "mse"])
+def test_the_loss_option_is_what_training_minimizes(loss):
+    rng = np.random.default_rng(3)
+    x = rng.random((32, 8, 1), dtype=np.float32)
+    y = rng.random((32, 2, 1), dtype=np.float32)
+    model = build_model(
+        ModelConfig(units=4, loss=loss), window=8, n_features=1, horizon=2, n_targets=1
+    )
+    error = model.predict(x, verbose=0) - y
+    expected = np.abs(error).mean() if loss == "mae" else np.square(error).mean()
+    reported = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)["loss"]
+    assert reported == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_a_loss_that_is_not_offered_is_refused():
+    from forecaster.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--loss must be mae or mse, not 'huber'"):
+        ModelConfig(loss="huber")  # type: ignore[arg-type]
+
+
 def test_seasonal_residual_needs_a_long_enough_window():
     from forecaster.errors import ConfigError
 

@@ -140,7 +140,8 @@ def test_windows_are_checked_against_horizon_and_season():
 
 def test_default_space_grows_with_the_data():
     small = default_space(train_rows=280, longest_eval_rows=60, horizon=6, season=24)
-    assert small.windows == (24, 48)  # of 1, 2, 4 horizons and 1, 2 seasons, those spanning a season
+    # Of 1, 2, 4 horizons and 1, 2 seasons that fit, those spanning a season.
+    assert small.windows == (24, 48)
     assert small.units == (8, 16) and small.layers == (1, 1)
     big = default_space(train_rows=50_000, longest_eval_rows=10_000, horizon=12, season=24)
     assert big.windows == (24, 48) and big.units == (32, 128) and big.layers == (1, 3)
@@ -270,6 +271,8 @@ def test_identity_differences_are_named():
     changed = {**stored, "space": {"units": [4, 16], "cells": ["gru"]}}
     assert compare_identity(stored, changed) == "search space: units (4,8 then, 4,16 now)"
     assert compare_identity(stored, {**stored, "seed": 2}) == "--seed (1 then, 2 now)"
+    with_loss = {**stored, "loss": "mae"}
+    assert compare_identity(with_loss, {**stored, "loss": "mse"}) == "--loss (mae then, mse now)"
 
 
 def test_every_window_is_scored_on_the_same_validation_targets():
@@ -514,7 +517,9 @@ def test_tiny_search_compares_both_cells():
         gru, lstm = trials[f"gru/{trial_id}"][2], trials[f"lstm/{trial_id}"][2]
         assert {**gru, "cell": "lstm"} == lstm
     identity = json.loads((out / "search.json").read_text())["identity"]
-    assert identity["tuner"] == "random" and identity["seed"] == 1
+    assert identity["tuner"] == "random" and identity["seed"] == 1 and identity["loss"] == "mae"
+    assert report["rule"]["selected_by"].startswith("validation loss (MAE, scaled)")
+    assert bundle.model.loss == "mae"
     assert identity["space"]["windows"] == [6, 12] and identity["space"]["units"] == [4, 8]
     assert len(identity["file_sha256"]) == 64
     assert f"Winner: {report['reason']}" in " ".join(stdout.split())
