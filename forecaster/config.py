@@ -97,9 +97,11 @@ class WindowConfig:
 
 Cell = Literal["gru", "lstm"]
 CELLS: tuple[Cell, ...] = ("gru", "lstm")
-# What the network's output is added to: nothing, the window's last target value, or the
-# seasonal-naive forecast taken from the window.
-Residual = Literal["none", "last", "seasonal"]
+# What the network's output is added to: nothing, the window's last target value, the
+# seasonal-naive forecast taken from the window, or the last value plus the change over the same
+# steps one season earlier (the forecast of a seasonally differenced random walk).
+Residual = Literal["none", "last", "seasonal", "last_seasonal"]
+RESIDUALS: tuple[Residual, ...] = ("none", "last", "seasonal", "last_seasonal")
 # A per-window statistic subtracted from every input channel before the recurrent layers.
 Normalize = Literal["none", "last", "mean"]
 # What training minimizes, in scaled units. MAE is what MASE, the headline metric, is made of;
@@ -129,8 +131,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
-        if self.residual not in ("none", "last", "seasonal"):
-            raise ConfigError(f"--residual must be none, last or seasonal, not {self.residual!r}")
+        if self.residual not in RESIDUALS:
+            raise ConfigError(
+                f"--residual must be one of {', '.join(RESIDUALS)}, not {self.residual!r}"
+            )
         if self.normalize not in ("none", "last", "mean"):
             raise ConfigError(f"--normalize must be none, last or mean, not {self.normalize!r}")
         if self.cell not in CELLS:

@@ -39,7 +39,7 @@ _TANH_RANGE = (-1.0, 127.0 / 128.0)
 # Inputs and forecasts in original levels leave the training range on real sensor data (trends,
 # level shifts); their int8 ranges get this share of the calibrated span on each side, trading
 # one bit of resolution for not clipping. Normalized activations inside need no margin.
-_OPEN_RANGES = ("x", "out")
+_OPEN_RANGES = ("x", "ref", "ref_change", "out")
 _RANGE_MARGIN = 0.5
 
 
@@ -269,6 +269,7 @@ def build_twin(
                     target_index=tuple(reference["target_index"]),
                     horizon=reference["horizon"],
                     season=reference["season"],
+                    mark=self.act,
                 )
                 if ref is not None:
                     y = self.act("out", y + ref)

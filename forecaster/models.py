@@ -11,6 +11,7 @@ ops inside the model, so the exported LiteRT file carries them and the device ne
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from forecaster.config import ModelConfig
@@ -25,6 +26,21 @@ _LAYERS: dict[str, type] = {}
 def seasonal_indices(window: int, horizon: int, season: int) -> list[int]:
     """Window rows holding the seasonal-naive value of each forecast step (latest full season)."""
     return [window - season * math.ceil((h + 1) / season) + h for h in range(horizon)]
+
+
+def seasonal_base_indices(window: int, horizon: int, season: int) -> list[int]:
+    """For each forecast step, the window row as many seasons before the window's last row as
+    its seasonal-naive row is before the step."""
+    return [i - h - 1 for h, i in enumerate(seasonal_indices(window, horizon, season))]
+
+
+def reference_rows(residual: str, window: int, horizon: int, season: int) -> list[int]:
+    """Window rows a seasonal reference reads (empty for the others)."""
+    if residual == "seasonal":
+        return seasonal_indices(window, horizon, season)
+    if residual == "last_seasonal":
+        return seasonal_base_indices(window, horizon, season)
+    return []
 
 
 def normalize_window(x: Any, mode: str, channels: int) -> Any:
@@ -48,11 +64,13 @@ def window_reference(
     target_index: tuple[int, ...],
     horizon: int,
     season: int,
+    mark: Callable[[str, Any], Any] | None = None,
 ) -> Any | None:
     """What the network's output is added to, or None.
 
-    Shape (batch, horizon, targets) for the seasonal reference, (batch, 1, targets) otherwise:
-    it broadcasts over the horizon, which keeps the exported graph small.
+    Shape (batch, horizon, targets) for the seasonal references, (batch, 1, targets) otherwise:
+    it broadcasts over the horizon, which keeps the exported graph small. `mark(name, tensor)`
+    sees every tensor computed here (not merely gathered), for int8 conversion to range it.
     """
     from keras import ops
 
@@ -61,9 +79,13 @@ def window_reference(
         targets = x[:, :, first : last + 1]  # a slice converts to fewer ops than a gather
     else:
         targets = ops.take(x, list(target_index), axis=2)
-    if residual == "seasonal":
-        indices = seasonal_indices(x.shape[1], horizon, season)
-        return ops.take(targets, indices, axis=1)
+    if residual in ("seasonal", "last_seasonal"):
+        seasonal = ops.take(targets, seasonal_indices(x.shape[1], horizon, season), axis=1)
+        if residual == "seasonal":
+            return seasonal
+        base = ops.take(targets, seasonal_base_indices(x.shape[1], horizon, season), axis=1)
+        mark = mark or (lambda _, tensor: tensor)
+        return mark("ref", targets[:, -1:, :] + mark("ref_change", seasonal - base))
     anchor = residual if residual != "none" else normalize
     if anchor == "none":
         return None
@@ -158,14 +180,16 @@ def build_model(
     layers = custom_layers()
     target_index = target_index if target_index is not None else tuple(range(n_targets))
     sensor_channels = sensor_channels if sensor_channels is not None else n_features
-    if config.residual == "seasonal":
+    if config.residual in ("seasonal", "last_seasonal"):
         if config.season < 2:
-            raise ConfigError("--residual seasonal needs a season of 2 or more steps (--season)")
-        first = min(seasonal_indices(window, horizon, config.season))
+            raise ConfigError(
+                f"--residual {config.residual} needs a season of 2 or more steps (--season)"
+            )
+        first = min(reference_rows(config.residual, window, horizon, config.season))
         if first < 0:
             raise ConfigError(
-                f"--residual seasonal with season {config.season} and horizon {horizon} needs "
-                f"--window of at least {window - first} steps, not {window}"
+                f"--residual {config.residual} with season {config.season} and horizon "
+                f"{horizon} needs --window of at least {window - first} steps, not {window}"
             )
     inputs = keras.Input(shape=(window, n_features), batch_size=batch_size, name="window")
     x = inputs

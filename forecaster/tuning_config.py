@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from forecaster.config import CELLS, LOSSES, Cell, Loss, Normalize, Residual
+from forecaster.config import CELLS, LOSSES, RESIDUALS, Cell, Loss, Normalize, Residual
 from forecaster.errors import ConfigError, ForecasterError
 
 TunerName = Literal["hyperband", "bayesian", "random"]
 TUNERS: tuple[TunerName, ...] = ("hyperband", "bayesian", "random")
 Role = Literal["chief", "worker"]
-RESIDUALS: tuple[Residual, ...] = ("none", "last", "seasonal")
 NORMALIZES: tuple[Normalize, ...] = ("none", "last", "mean")
 
 # Keys of a search space (its TOML file and SearchSpace fields) and the hyperparameter each
@@ -110,18 +109,21 @@ class SearchSpace:
                 "steps); a window must see at least as many steps as it forecasts, e.g. "
                 f"--windows horizon:1,2,4 or --windows {horizon},{2 * horizon}"
             )
-        if "seasonal" in self.residual and season < 2:
-            raise ConfigError(
-                "residual=seasonal needs a season of 2 or more steps; pass --season or drop "
-                "seasonal from --residual"
-            )
-        if "seasonal" in self.residual:
-            short = [w for w in self.windows if w < season]
+        for anchor in SEASONAL_ANCHORS:
+            if anchor not in self.residual:
+                continue
+            if season < 2:
+                raise ConfigError(
+                    f"residual={anchor} needs a season of 2 or more steps; pass --season or drop "
+                    f"{anchor} from --residual"
+                )
+            need = shortest_window(anchor, horizon, season)
+            short = [w for w in self.windows if w < need]
             if short:
                 raise ConfigError(
-                    f"residual=seasonal needs windows of at least one season ({season} steps) "
-                    f"but the space has {', '.join(map(str, short))}; drop seasonal from "
-                    "--residual or the short windows"
+                    f"residual={anchor} needs windows of at least {need} steps (season {season}, "
+                    f"horizon {horizon}) but the space has {', '.join(map(str, short))}; drop "
+                    f"{anchor} from --residual or the short windows"
                 )
 
     def replace(self, **changes: Any) -> SearchSpace:
@@ -136,6 +138,19 @@ class SearchSpace:
     def from_json(cls, raw: dict[str, Any]) -> SearchSpace:
         """Read back `to_json`."""
         return cls(**{key: tuple(raw[key]) for key in SPACE_KEYS})
+
+
+SEASONAL_ANCHORS: tuple[Residual, ...] = ("seasonal", "last_seasonal")
+
+
+def shortest_window(residual: Residual, horizon: int, season: int) -> int:
+    """The fewest input steps a window needs to take the `residual` reference."""
+    if residual == "seasonal":
+        return season  # every step's seasonal-naive value lies in the latest season
+    if residual == "last_seasonal":
+        # ... and so does the row as many seasons before the window's last row.
+        return season * math.ceil(horizon / season) + 1
+    return 1
 
 
 def _check_range(
@@ -162,22 +177,24 @@ def default_space(
 ) -> SearchSpace:
     """A search space scaled to the data.
 
-    Windows: 1, 2 and 4 horizons and 1 and 2 seasons, keeping those that leave at least three
-    quarters of the training windows and fit the validation and test parts, and of those only
-    the ones spanning a season when any does. Units, layers:
-    larger models only when there are enough training windows to fit them (fewer than 1,000
-    windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
+    Windows: 1, 2 and 4 horizons, 1 and 2 seasons and a season plus the horizon, keeping those
+    that leave at least three quarters of the training windows and fit the validation and test
+    parts, and of those only the ones long enough for every seasonal anchor when any is. Units,
+    layers: larger models only when there are enough training windows to fit them (fewer than
+    1,000 windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
     32-128 and up to three). Residual and normalize choices only when the model builder honours
-    them; residuals are anchored (last, and seasonal when every window spans a season).
+    them; residuals are anchored (last, and the seasonal anchors when the windows allow them).
     """
     candidates = {horizon, 2 * horizon, 4 * horizon}
+    seasonal_need = max(shortest_window(a, horizon, season) for a in SEASONAL_ANCHORS)
     if season > 1:
-        candidates |= {season, 2 * season}
+        candidates |= {season, 2 * season, season * math.ceil(horizon / season) + horizon}
     limit = min(train_rows // 4, longest_eval_rows - horizon)
     windows = tuple(sorted(w for w in candidates if horizon <= w <= limit)) or (horizon,)
-    # A window shorter than the season sees no whole cycle and cannot offer the seasonal anchor,
-    # which beat the last-value anchor on the hourly samples (bench/quality.md).
-    windows = tuple(w for w in windows if w >= season) or windows
+    # A window too short for the seasonal anchors sees no whole cycle and cannot take them, and
+    # they beat the last-value anchor on the hourly samples (bench/quality.md).
+    if season > 1:
+        windows = tuple(w for w in windows if w >= seasonal_need) or windows
     windows_count = max(train_rows - max(windows) - horizon + 1, 0)
     if windows_count < 1_000:
         units, layers = (8, 16), (1, 1)
@@ -191,9 +208,12 @@ def default_space(
         # unlucky network still forecasts close to "naive". With `none` it is anchored to nothing
         # or, with normalize=mean, to the window mean: on the water-flow sample the search chose
         # that by validation loss and lost to the naive forecast at one step.
-        with_season = season > 1 and min(windows) >= season
-        anchored: tuple[Residual, ...] = ("last", "seasonal") if with_season else ("last",)
-        residual = anchored
+        seasonal = [
+            a
+            for a in SEASONAL_ANCHORS
+            if season > 1 and min(windows) >= shortest_window(a, horizon, season)
+        ]
+        residual = ("last", *seasonal)
     normalize: tuple[Normalize, ...] = NORMALIZES if normalize_supported else ("none",)
     return SearchSpace(
         windows=windows,
@@ -284,9 +304,15 @@ class SpaceOverrides:
         if self.windows is not None:
             changes["windows"] = resolve_windows(self.windows, horizon=horizon, season=season)
         space = base.replace(**changes)
-        # The default space offers seasonal residuals only when every window spans a season.
-        if self.residual is None and "seasonal" in space.residual and min(space.windows) < season:
-            space = space.replace(residual=tuple(r for r in space.residual if r != "seasonal"))
+        # The default space offers seasonal residuals only when every window is long enough.
+        if self.residual is None:
+            fits = tuple(
+                r
+                for r in space.residual
+                if season > 1 or r not in SEASONAL_ANCHORS
+                if min(space.windows) >= shortest_window(r, horizon, season)
+            )
+            space = space.replace(residual=fits or ("last",))
         space.check_against(horizon=horizon, season=season)
         return space
 

@@ -128,6 +128,42 @@ def test_quantized_files_of_a_real_size_model_are_small(tmp_path):
         assert sizes["int8"] <= 0.35 * sizes["float32"], sizes
 
 
+@pytest.mark.parametrize("residual", ["last", "seasonal", "last_seasonal"])
+def test_every_anchor_survives_conversion(residual):
+    """The reference is part of the graph: LiteRT forecasts what Keras does, in every mode."""
+    import keras
+
+    from forecaster.conversion import convert
+    from forecaster.models import build_model
+    from forecaster.predictor import interpreter_class
+
+    keras.utils.set_random_seed(2)
+    # A wandering level under a 6-step cycle, so every anchor reads different values.
+    steps = np.arange(400)
+    series = np.sin(2 * np.pi * steps / 6) + np.cumsum(np.random.default_rng(2).normal(0, 0.2, 400))
+    series = (series - series.min()) / np.ptp(series)
+    x = np.lib.stride_tricks.sliding_window_view(series, 16)[:, :, None].astype(np.float32)
+    config = ModelConfig("gru", units=8, residual=residual, normalize="last", season=6)
+    model = build_model(config, window=16, n_features=1, horizon=4, n_targets=1)
+    expected = model.predict(x, verbose=0)
+    for mode, tolerance in (("float32", 1e-5), ("float16", 1e-2), ("int8", 0.05)):
+        interpreter = interpreter_class()(model_content=convert(model, mode, x[::3]))
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
+        interpreter.allocate_tensors()
+        (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+        feed = x
+        if mode == "int8":
+            scale, zero = given["quantization"]
+            feed = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(given["index"], feed)
+        interpreter.invoke()
+        got = interpreter.get_tensor(taken["index"]).astype(np.float32)
+        if mode == "int8":
+            scale, zero = taken["quantization"]
+            got = (got - zero) * scale
+        assert np.abs(got - expected).max() < tolerance, (mode, np.abs(got - expected).max())
+
+
 def test_tampered_model_is_refused(exported, tmp_path, runner):
     import shutil
 

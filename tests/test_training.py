@@ -79,7 +79,13 @@ def test_lstm_has_four_gates_to_grus_three():
 
 @pytest.mark.parametrize(
     ("residual", "normalize"),
-    [("last", "last"), ("last", "none"), ("none", "mean"), ("seasonal", "last")],
+    [
+        ("last", "last"),
+        ("last", "none"),
+        ("none", "mean"),
+        ("seasonal", "last"),
+        ("last_seasonal", "last"),
+    ],
 )
 def test_with_a_silent_head_the_forecast_is_the_reference(residual, normalize):
     """The network's output is added to the reference: zero it and the reference remains."""
@@ -96,6 +102,10 @@ def test_with_a_silent_head_the_forecast_is_the_reference(residual, normalize):
     if residual == "seasonal":
         # step h repeats the value one season (4 steps) before it: rows 8, 9, 10, 11, 8, 9
         expected = target[:, [8, 9, 10, 11, 8, 9]]
+    elif residual == "last_seasonal":
+        # the last value plus the change over the same steps one season (two, past step 4) back
+        before = target[:, [8, 9, 10, 11, 8, 9]] - target[:, [7, 7, 7, 7, 3, 3]]
+        expected = target[:, -1:] + before
     elif residual == "last":
         expected = np.repeat(target[:, -1:], 6, axis=1)
     else:
@@ -130,3 +140,6 @@ def test_seasonal_residual_needs_a_long_enough_window():
     config = ModelConfig(units=4, residual="seasonal", season=24)
     with pytest.raises(ConfigError, match="needs --window of at least 24 steps, not 12"):
         build_model(config, window=12, n_features=1, horizon=6, n_targets=1)
+    config = ModelConfig(units=4, residual="last_seasonal", season=24)
+    with pytest.raises(ConfigError, match="needs --window of at least 25 steps, not 24"):
+        build_model(config, window=24, n_features=1, horizon=6, n_targets=1)

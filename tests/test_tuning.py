@@ -127,24 +127,32 @@ def test_windows_are_checked_against_horizon_and_season():
     with pytest.raises(ConfigError, match=r"windows: 3 shorter than the horizon \(6 steps\)"):
         SpaceOverrides(windows="3,12").apply(base, horizon=6, season=24)
     seasonal = SpaceOverrides(windows="12", residual=("seasonal",))
-    with pytest.raises(ConfigError, match="needs windows of at least one season"):
+    with pytest.raises(ConfigError, match="seasonal needs windows of at least 24 steps"):
         seasonal.apply(base, horizon=6, season=24)
     with pytest.raises(ConfigError, match="needs a season of 2 or more steps"):
         seasonal.apply(base, horizon=6, season=1)
-    # The default space drops seasonal residuals by itself when a window is shorter than a season.
+    # The default space drops the seasonal residuals a window is too short for.
     space = SpaceOverrides(windows="12").apply(
         SearchSpace(residual=("none", "seasonal")), horizon=6, season=24
     )
     assert space.residual == ("none",)
+    anchors = SearchSpace(residual=("last", "seasonal", "last_seasonal"))
+    space = SpaceOverrides(windows="24").apply(anchors, horizon=6, season=24)
+    assert space.residual == ("last", "seasonal")  # last_seasonal needs 25 steps
+    with pytest.raises(ConfigError, match="last_seasonal needs windows of at least 25 steps"):
+        SpaceOverrides(windows="24", residual=("last_seasonal",)).apply(
+            anchors, horizon=6, season=24
+        )
 
 
 def test_default_space_grows_with_the_data():
     small = default_space(train_rows=280, longest_eval_rows=60, horizon=6, season=24)
-    # Of 1, 2, 4 horizons and 1, 2 seasons that fit, those spanning a season.
-    assert small.windows == (24, 48)
+    # Of 1, 2, 4 horizons, 1, 2 seasons and a season plus the horizon that fit, those long
+    # enough for the seasonal anchors (a season and a step).
+    assert small.windows == (30, 48)
     assert small.units == (8, 16) and small.layers == (1, 1)
     big = default_space(train_rows=50_000, longest_eval_rows=10_000, horizon=12, season=24)
-    assert big.windows == (24, 48) and big.units == (32, 128) and big.layers == (1, 3)
+    assert big.windows == (36, 48) and big.units == (32, 128) and big.layers == (1, 3)
     both = default_space(
         train_rows=50_000,
         longest_eval_rows=10_000,
@@ -153,7 +161,8 @@ def test_default_space_grows_with_the_data():
         residual_supported=True,
         normalize_supported=True,
     )
-    assert both.residual == ("last", "seasonal") and both.normalize == ("none", "last", "mean")
+    assert both.residual == ("last", "seasonal", "last_seasonal")
+    assert both.normalize == ("none", "last", "mean")
     # No window spans the season: the short windows stay, without the seasonal anchor.
     short = default_space(
         train_rows=400, longest_eval_rows=40, horizon=6, season=48, residual_supported=True
