@@ -183,7 +183,8 @@ def default_space(
     layers: larger models only when there are enough training windows to fit them (fewer than
     1,000 windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
     32-128 and up to three). Residual and normalize choices only when the model builder honours
-    them; residuals are anchored (last, and the seasonal anchors when the windows allow them).
+    them; residuals are anchored on the latest level (last, and last_seasonal when the windows
+    allow it).
     """
     candidates = {horizon, 2 * horizon, 4 * horizon}
     seasonal_need = max(shortest_window(a, horizon, season) for a in SEASONAL_ANCHORS)
@@ -204,16 +205,15 @@ def default_space(
         units, layers = (32, 128), (1, 3)
     residual: tuple[Residual, ...] = ("none",)
     if residual_supported:
-        # The output is always anchored to the last (or seasonal) value, so an under-trained or
-        # unlucky network still forecasts close to "naive". With `none` it is anchored to nothing
-        # or, with normalize=mean, to the window mean: on the water-flow sample the search chose
-        # that by validation loss and lost to the naive forecast at one step.
-        seasonal = [
-            a
-            for a in SEASONAL_ANCHORS
-            if season > 1 and min(windows) >= shortest_window(a, horizon, season)
-        ]
-        residual = ("last", *seasonal)
+        # The output is always anchored to the latest level, so an under-trained or unlucky
+        # network still forecasts close to "naive". With `none` it is anchored to nothing or,
+        # with normalize=mean, to the window mean; with `seasonal`, to values a season old. The
+        # search chose each by validation loss (the mean over the horizon) and lost to the naive
+        # forecast at one step: `none` on the water-flow sample, `seasonal` on water flow (0.051
+        # vs 0.030) and Mauna Loa CO2 (0.628 vs 0.327). `last_seasonal` keeps the season's shape
+        # on the latest level.
+        fits = season > 1 and min(windows) >= shortest_window("last_seasonal", horizon, season)
+        residual = ("last", "last_seasonal") if fits else ("last",)
     normalize: tuple[Normalize, ...] = NORMALIZES if normalize_supported else ("none",)
     return SearchSpace(
         windows=windows,

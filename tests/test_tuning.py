@@ -161,7 +161,7 @@ def test_default_space_grows_with_the_data():
         residual_supported=True,
         normalize_supported=True,
     )
-    assert both.residual == ("last", "seasonal", "last_seasonal")
+    assert both.residual == ("last", "last_seasonal")
     assert both.normalize == ("none", "last", "mean")
     # No window spans the season: the short windows stay, without the seasonal anchor.
     short = default_space(
