@@ -94,6 +94,8 @@ def collect(series: Series, run: Path) -> dict[str, Any]:
     row["season"] = baselines["season"]
     row["trials"] = comparison["search"]["trials"]
     row["residuals_searched"] = comparison["search"]["space"]["residual"]
+    row["windows_searched"] = comparison["search"]["space"]["windows"]
+    row["loss"] = comparison["search"].get("loss", "mse")  # searches before --loss used MSE
     row["shipped_anchor"] = {
         k: comparison["cells"][comparison["winner"]]["hyperparameters"][k]
         for k in ("residual", "normalize")
@@ -165,16 +167,15 @@ def section(rows: list[dict[str, Any]], budget: str) -> Section:
         result.notes.append(
             f"{series.name}: {series.what}; source {series.source}; target {series.target}; "
             f"season {row['season']}, {row['origins']} origins, trials {row['trials']}, "
+            f"{row.get('loss', 'mse').upper()} loss, windows searched "
+            f"{'/'.join(map(str, row.get('windows_searched', [])))}, "
             f"residuals searched {'/'.join(row['residuals_searched'])}, shipped residual "
             f"{row['shipped_anchor']['residual']} normalize {row['shipped_anchor']['normalize']}, "
             f"run took {row.get('seconds', float('nan')) / 60:.1f} min."
         )
     result.notes += [
-        "`residual none` with `normalize last` is the same model as `residual last`: both add "
-        "the window's last value back. co2 and Taylor were measured before the default space "
-        "dropped `residual none` (their winners were anchored on the last value either way).",
-        "Left out: vega_datasets' seattle-temps, a smoothed climatological curve rather than "
-        "measurements (Holt-Winters MASE 0.523 vs the shipped model's 2.295 in one run), and "
+        "Left out: vega_datasets' hourly seattle-temps, a smoothed climatological curve rather "
+        "than measurements (Holt-Winters MASE 0.523 vs the shipped model's 2.295 in one run), and "
         "statsmodels' monthly El Nino temperatures, which forecaster now refuses: its loader "
         "snapped calendar months to a 31-day grid and merged 13 of 732 readings.",
     ]

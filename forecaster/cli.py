@@ -200,7 +200,10 @@ def train(
     ] = False,
     residual: Annotated[
         Residual,
-        typer.Option(help="Forecast the change from: none, the last value, the seasonal value."),
+        typer.Option(
+            help="Forecast the change from: none, the last value, the seasonal value, or the "
+            "last value plus the change one season earlier (last_seasonal)."
+        ),
     ] = "last",
     normalize: Annotated[
         Normalize,
@@ -321,7 +324,7 @@ def tune(
         str | None, typer.Option(help="Learning rate MIN:MAX, searched on a log scale.")
     ] = None,
     residual: Annotated[
-        str | None, typer.Option(help="Residual choices: none,last,seasonal.")
+        str | None, typer.Option(help="Residual choices: none,last,seasonal,last_seasonal.")
     ] = None,
     normalize: Annotated[
         str | None, typer.Option(help="Per-window normalisation choices: none,last,mean.")
