@@ -39,7 +39,7 @@ _TANH_RANGE = (-1.0, 127.0 / 128.0)
 # Inputs and forecasts in original levels leave the training range on real sensor data (trends,
 # level shifts); their int8 ranges get this share of the calibrated span on each side, trading
 # one bit of resolution for not clipping. Normalized activations inside need no margin.
-_OPEN_RANGES = ("x", "ref", "ref_change", "out")
+_OPEN_RANGES = ("x", "ref", "ref_change", "ref_gained", "out")
 _RANGE_MARGIN = 0.5
 
 
@@ -57,6 +57,9 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any],
 
     normalize = config_of(layers["WindowNormalize"])
     reference = config_of(layers["AddReference"])
+    adders: list[Any] = [lay for lay in model.layers if isinstance(lay, layers["AddReference"])]
+    if adders and adders[0].gain is not None:
+        reference["gain"] = np.asarray(adders[0].gain_value(), np.float32)
 
     recurrent = [
         layer for layer in model.layers if isinstance(layer, keras.layers.GRU | keras.layers.LSTM)
@@ -136,6 +139,7 @@ def build_twin(
             ]
             self.head_kernel = constant("hk", self.head_source[0])
             self.head_bias = constant("hb", self.head_source[1])
+            self.gain = constant("gain", reference["gain"]) if "gain" in reference else None
 
         def act(self, name: str, x: Any) -> Any:
             """Record or fake-quantize an activation, by name (shared across time steps)."""
@@ -269,6 +273,7 @@ def build_twin(
                     target_index=tuple(reference["target_index"]),
                     horizon=reference["horizon"],
                     season=reference["season"],
+                    gain=None if self.gain is None else self.weight(self.gain),
                     mark=self.act,
                 )
                 if ref is not None:

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 _LAYERS: dict[str, type] = {}
 
+# last_seasonal's gain is stored divided by this, so Adam's steps of about the learning rate move
+# the gain itself ten times as fast: a few hundred steps (short daily series) take it from 1 to 0.
+GAIN_SCALE = 10.0
+
 
 def seasonal_indices(window: int, horizon: int, season: int) -> list[int]:
     """Window rows holding the seasonal-naive value of each forecast step (latest full season)."""
@@ -64,13 +68,15 @@ def window_reference(
     target_index: tuple[int, ...],
     horizon: int,
     season: int,
+    gain: Any | None = None,
     mark: Callable[[str, Any], Any] | None = None,
 ) -> Any | None:
     """What the network's output is added to, or None.
 
     Shape (batch, horizon, targets) for the seasonal references, (batch, 1, targets) otherwise:
-    it broadcasts over the horizon, which keeps the exported graph small. `mark(name, tensor)`
-    sees every tensor computed here (not merely gathered), for int8 conversion to range it.
+    it broadcasts over the horizon, which keeps the exported graph small. `gain` (horizon,
+    targets) weighs last_seasonal's seasonal change per step. `mark(name, tensor)` sees every
+    tensor computed here (not merely gathered), for int8 conversion to range it.
     """
     from keras import ops
 
@@ -85,7 +91,10 @@ def window_reference(
             return seasonal
         base = ops.take(targets, seasonal_base_indices(x.shape[1], horizon, season), axis=1)
         mark = mark or (lambda _, tensor: tensor)
-        return mark("ref", targets[:, -1:, :] + mark("ref_change", seasonal - base))
+        change = mark("ref_change", seasonal - base)
+        if gain is not None:
+            change = mark("ref_gained", change * gain)
+        return mark("ref", targets[:, -1:, :] + change)
     anchor = residual if residual != "none" else normalize
     if anchor == "none":
         return None
@@ -114,7 +123,11 @@ def custom_layers() -> dict[str, type]:
 
     @keras.saving.register_keras_serializable(package="forecaster")
     class AddReference(keras.layers.Layer):
-        """Add the reference taken from the input window to the network's output."""
+        """Add the reference taken from the input window to the network's output.
+
+        With `seasonal_gain`, last_seasonal learns per step how much of the change a season back to
+        trust: a direct path from "naive" (0) to the full seasonal change (1, its start).
+        """
 
         def __init__(
             self,
@@ -123,11 +136,26 @@ def custom_layers() -> dict[str, type]:
             target_index: list[int],
             horizon: int,
             season: int,
+            seasonal_gain: bool = False,  # saved models from before the gain have none
             **kwargs: Any,
         ) -> None:
             super().__init__(**kwargs)
             self.residual, self.normalize = residual, normalize
             self.target_index, self.horizon, self.season = list(target_index), horizon, season
+            self.seasonal_gain = seasonal_gain and residual == "last_seasonal"
+            self.gain: Any | None = None
+
+        def build(self, input_shape: Any) -> None:
+            if self.seasonal_gain:
+                self.gain = self.add_weight(
+                    shape=(self.horizon, len(self.target_index)),
+                    initializer=keras.initializers.Constant(1.0 / GAIN_SCALE),
+                    name="seasonal_gain",
+                )
+
+        def gain_value(self) -> Any | None:
+            """The per-step gain on the seasonal change, or None without one."""
+            return None if self.gain is None else self.gain * GAIN_SCALE
 
         def reference(self, x: Any) -> Any | None:
             return window_reference(
@@ -137,6 +165,7 @@ def custom_layers() -> dict[str, type]:
                 target_index=tuple(self.target_index),
                 horizon=self.horizon,
                 season=self.season,
+                gain=self.gain_value(),
             )
 
         def call(self, inputs: list[Any]) -> Any:
@@ -151,6 +180,7 @@ def custom_layers() -> dict[str, type]:
                 "target_index": self.target_index,
                 "horizon": self.horizon,
                 "season": self.season,
+                "seasonal_gain": self.seasonal_gain,
             }
 
     _LAYERS.update(WindowNormalize=WindowNormalize, AddReference=AddReference)
@@ -215,6 +245,7 @@ def build_model(
             list(target_index),
             horizon,
             config.season,
+            seasonal_gain=True,
             name="forecast",
         )([inputs, x])
     model = keras.Model(inputs, x, name=f"{config.cell}_forecaster")

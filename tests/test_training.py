@@ -7,7 +7,7 @@ import pytest
 
 from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data import load_csv
-from forecaster.models import build_model
+from forecaster.models import GAIN_SCALE, build_model
 from forecaster.training import train_model
 from forecaster.windows import prepare
 
@@ -97,20 +97,40 @@ def test_with_a_silent_head_the_forecast_is_the_reference(residual, normalize):
     )
     head = model.get_layer("head")
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    gain = np.array([0.0, 0.5, 1.0, 1.0, 2.0, -1.0], np.float32)  # learned: anything
+    if residual == "last_seasonal":
+        model.get_layer("forecast").set_weights([gain[:, None] / GAIN_SCALE])
     out = model.predict(x, verbose=0)[..., 0]
     target = x[..., 2]
     if residual == "seasonal":
         # step h repeats the value one season (4 steps) before it: rows 8, 9, 10, 11, 8, 9
         expected = target[:, [8, 9, 10, 11, 8, 9]]
     elif residual == "last_seasonal":
-        # the last value plus the change over the same steps one season (two, past step 4) back
+        # the last value plus the change over the same steps one season (two, past step 4) back,
+        # weighed per step by the learned gain
         before = target[:, [8, 9, 10, 11, 8, 9]] - target[:, [7, 7, 7, 7, 3, 3]]
-        expected = target[:, -1:] + before
+        expected = target[:, -1:] + gain * before
     elif residual == "last":
         expected = np.repeat(target[:, -1:], 6, axis=1)
     else:
         expected = np.repeat(target.mean(axis=1, keepdims=True), 6, axis=1)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_last_seasonal_learns_to_distrust_a_seasonal_change_that_is_noise():
+    """On a random walk the year-ago change is noise: the gain falls from 1 toward naive's 0."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    walk = np.cumsum(np.random.default_rng(4).normal(0, 0.02, 3000)).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(walk, 14)
+    x, y = windows[:, :12, None], windows[:, 12:, None]
+    config = ModelConfig(units=4, residual="last_seasonal", normalize="last", season=4)
+    model = build_model(config, window=12, n_features=1, horizon=2, n_targets=1)
+    reference = model.get_layer("forecast")
+    assert np.all(np.asarray(reference.gain_value()) == 1.0)  # starts seasonal
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    assert np.all(np.abs(np.asarray(reference.gain_value())) < 0.3)
 
 
 @pytest.mark.parametrize("loss", ["mae", "mse"])
