@@ -202,7 +202,8 @@ def train(
         Residual,
         typer.Option(
             help="Forecast the change from: none, the last value, the seasonal value, or the "
-            "last value plus the change one season earlier (last_seasonal)."
+            "last value plus the change one season earlier, weighed per step by a learned gain "
+            "(last_seasonal)."
         ),
     ] = "last",
     normalize: Annotated[
