@@ -37,7 +37,7 @@ bench:  ## benchmarks; writes bench/results.md and bench/results.json
 bench-quick:  ## a two-minute subset of the benchmarks
 	$(BIN)/python -m bench --quick
 
-bench-quality:  ## forecast quality of the default `forecaster run` on four real series (~1 hour)
+bench-quality:  ## forecast quality of the default `forecaster run` on five real series (~1 hour)
 	$(BIN)/python -m bench.quality
 
 clean:
