@@ -189,8 +189,7 @@ def test_int8_leaves_room_for_windows_unlike_the_calibration():
     expected = model.predict(wild, verbose=0)
     int8_twin = build_twin(model, calibration=calm)
     float_twin = build_twin(model)
-    ranges = int8_twin.get_layer("rnn_loop").ranges
-    lo, hi = ranges["y"]
+    lo, hi = int8_twin.get_layer("rnn_loop").ranges["y"]
     wild_y = build_twin(model, calibration=wild).get_layer("rnn_loop").ranges["y"]
     assert wild_y[1] - wild_y[0] > 1.2 * (hi - lo)  # the forecast change leaves the calibrated span
     np.testing.assert_allclose(float_twin.predict(wild, verbose=0), expected, atol=1e-5)
