@@ -167,8 +167,8 @@ def section(rows: list[dict[str, Any]], budget: str) -> Section:
         result.notes.append(
             f"{series.name}: {series.what}; source {series.source}; target {series.target}; "
             f"season {row['season']}, {row['origins']} origins, trials {row['trials']}, "
-            f"{row.get('loss', 'mse').upper()} loss, windows searched "
-            f"{'/'.join(map(str, row.get('windows_searched', [])))}, "
+            f"{row['loss'].upper()} loss, windows searched "
+            f"{'/'.join(map(str, row['windows_searched']))}, "
             f"residuals searched {'/'.join(row['residuals_searched'])}, shipped residual "
             f"{row['shipped_anchor']['residual']} normalize {row['shipped_anchor']['normalize']}, "
             f"run took {row.get('seconds', float('nan')) / 60:.1f} min."
