@@ -79,6 +79,8 @@ class TrainingSpec:
     seconds: float
     seconds_per_epoch: float
     interrupted: bool
+    time_limit: float | None = None  # seconds; None when training had no time limit
+    initial_weights: str | None = None  # the weights training continued from, if any
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from forecaster.config import (
     WindowConfig,
 )
 from forecaster.errors import ForecasterError
-from forecaster.tuning_config import Role, TunerName
+from forecaster.tuning_config import DEFAULT_TUNE_BUDGET, TUNE_RETRAIN_SHARE, Role, TunerName
 
 console = Console()
 err_console = Console(stderr=True)
@@ -306,8 +306,12 @@ def tune(
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per batch.")] = 64,
     loss: LossOpt = "mae",
     time_budget: Annotated[
-        str | None, typer.Option(help="Stop starting trials after this long: 90s, 10m, 1h30m.")
-    ] = None,
+        str,
+        typer.Option(
+            help="Wall time of the whole tune (90s, 10m, 1h30m, or none): trials start during "
+            "its first 3/4, retraining the best of each cell gets the rest."
+        ),
+    ] = DEFAULT_TUNE_BUDGET,
     seed: SearchSeedOpt = 42,
     space: Annotated[
         Path | None, typer.Option(help="Search-space TOML file; the options below override it.")
@@ -364,6 +368,7 @@ def tune(
         SpaceOverrides,
         TuneConfig,
         load_space_file,
+        parse_budget,
         parse_duration,
         parse_fraction,
     )
@@ -387,7 +392,8 @@ def tune(
         patience=patience,
         batch_size=batch_size,
         seed=seed,
-        time_budget=parse_duration(time_budget) if time_budget else None,
+        time_budget=parse_budget(time_budget),
+        retrain_share=TUNE_RETRAIN_SHARE,
         prefer_smaller_within=parse_fraction(prefer_smaller_within, "--prefer-smaller-within"),
         final_epochs=final_epochs,
         loss=loss,
@@ -422,7 +428,14 @@ def tune(
         )
         return
     if outcome.budget_spent:
-        _warn([f"the time budget was spent; no trial started after {outcome.seconds:.0f} s"])
+        trials = sum(outcome.trials.values())
+        err_console.print(
+            f"The time budget ended the search after {trials} trial(s) in "
+            f"{outcome.seconds:.0f} s; --time-budget none runs the whole schedule.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     _print_comparison(outcome.report)
     console.print(f"Winner: {outcome.reason}", markup=False, highlight=False)
     console.print(f"Search written to {outcome.out} (winner/, runner_up/, comparison.md)")

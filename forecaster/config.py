@@ -158,8 +158,11 @@ class TrainConfig:
     patience: int = 10
     seed: int = 42
     deterministic: bool = True
+    time_limit: float | None = None  # seconds; stops before an epoch that would end later
 
     def __post_init__(self) -> None:
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ConfigError(f"the training time limit must be positive, not {self.time_limit}")
         if self.epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, not {self.epochs}")
         if self.batch_size < 1:

@@ -84,8 +84,12 @@ def train(
     out: Path | None = None,
     overwrite: bool = False,
     on_epoch: EpochCallback | None = None,
+    initial_weights: Path | None = None,
 ) -> RunOutcome:
-    """Train one model on a CSV, evaluate it on the test part, and write a run directory."""
+    """Train one model on a CSV, evaluate it on the test part, and write a run directory.
+
+    `initial_weights` continues from a saved training of the same model (a tuning trial's).
+    """
     from forecaster.baselines import fit_holt_winters, infer_season
     from forecaster.data import load_csv
     from forecaster.inspection import describe_freq, position_label
@@ -107,7 +111,7 @@ def train(
     prepared = prepare(data, split, window)
     season = season or infer_season(data.freq)
     model = dataclasses.replace(model, season=season)
-    result = train_model(prepared, model, training, on_epoch)
+    result = train_model(prepared, model, training, on_epoch, initial_weights)
 
     train_rows = slice(*prepared.split.train)
     train_targets = data.frame[list(data.targets)].to_numpy(np.float64)[train_rows]
@@ -152,6 +156,7 @@ def train(
             if result.epoch_seconds
             else 0.0,
             interrupted=result.interrupted,
+            initial_weights=str(initial_weights) if initial_weights else None,
         ),
         baselines={"holt_winters": hw_params},
         metrics={"test": evaluation.to_json()},

@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,10 +64,13 @@ def train_model(
     model_config: ModelConfig,
     train_config: TrainConfig,
     on_epoch: EpochCallback | None = None,
+    initial_weights: Path | None = None,
 ) -> TrainResult:
     """Train on the training windows with early stopping on the validation windows.
 
-    Ctrl-C stops training after the current batch and keeps the best weights seen so far.
+    `initial_weights` (a Keras weights file of the same architecture, optimizer state included)
+    continues an earlier training instead of starting from the seeded initialisation. Ctrl-C
+    stops training after the current batch and keeps the best weights seen so far.
     """
     import keras
 
@@ -81,11 +85,17 @@ def train_model(
         target_index=prepared.data.target_index,
         sensor_channels=len(prepared.data.features),
     )
+    if initial_weights is not None:
+        # Build Adam's slots first, or Keras skips the saved optimizer state.
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(initial_weights)
     early = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=train_config.patience, restore_best_weights=True
     )
     timer = _EpochLog(train_config.epochs, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [early, timer.callback()]
+    if train_config.time_limit is not None:
+        callbacks.append(deadline_callback(time.monotonic() + train_config.time_limit))
     if train_config.patience >= 4:
         # Halving the step on a plateau lets long runs keep improving instead of stalling.
         callbacks.append(
@@ -123,6 +133,25 @@ def train_model(
         seconds=seconds,
         params=int(model.count_params()),
     )
+
+
+def deadline_callback(deadline: float) -> keras.callbacks.Callback:
+    """Stop training before an epoch that would end after `deadline` (a time.monotonic() value).
+
+    The next epoch is assumed to last as long as the last one; the first epoch always runs.
+    """
+    import keras
+
+    class StopBeforeDeadline(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            now = time.monotonic()
+            if now + (now - self.started) > deadline:
+                self.model.stop_training = True
+
+    return StopBeforeDeadline()
 
 
 class _EpochLog:

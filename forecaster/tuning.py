@@ -524,7 +524,7 @@ def _kt_classes() -> dict[str, Any]:
     from keras_tuner.src.engine.hyperparameters import Float
 
     from forecaster.models import build_model
-    from forecaster.training import seed_everything
+    from forecaster.training import deadline_callback, seed_everything
 
     class FatalForecasterError(kt_errors.FatalError, _Fatal):
         """Stops the search: Keras Tuner re-raises FatalError subclasses."""
@@ -662,6 +662,11 @@ def _kt_classes() -> dict[str, Any]:
             epochs = int(kwargs.pop("epochs", search.config.max_epochs))
             kwargs.pop("verbose", None)
             callbacks = [*kwargs.pop("callbacks", []), *trial_callbacks(search.config.patience)]
+            tuner = search.tuners.get(self.cell)
+            deadline = getattr(tuner.oracle, "deadline", None) if tuner is not None else None
+            if deadline is not None:
+                # A trial started just before the deadline would otherwise run its whole schedule.
+                callbacks.append(deadline_callback(deadline))
             progress = search.progress if search.role != "chief" else None
             if progress is not None:
                 callbacks.append(
@@ -837,9 +842,9 @@ class _Search:
 
     def deadline(self, index: int) -> float | None:
         """Cell i may start trials until (i + 1) / cells of the budget is spent."""
-        if self.config.time_budget is None:
+        if self.config.search_budget is None:
             return None
-        share = self.config.time_budget * (index + 1) / len(self.space.cells)
+        share = self.config.search_budget * (index + 1) / len(self.space.cells)
         return self.progress.start + share
 
     def run(self) -> None:
@@ -975,7 +980,8 @@ class _Search:
                         f"--time-budget {budget} ran out before any {cell.upper()} trial ran; "
                         "pass a budget long enough to train a few models, such as 10m"
                     )
-                needed = format_duration(longest * len(self.space.cells) * 1.2)
+                search_share = 1 - self.config.retrain_share
+                needed = format_duration(longest * len(self.space.cells) * 1.2 / search_share)
                 raise TuningError(
                     f"--time-budget {budget} ran out before any {cell.upper()} trial ran (a "
                     f"trial took {longest:.1f} s); pass at least --time-budget {needed}, or "
@@ -1254,7 +1260,7 @@ def tune(
         role=role,
         tuner=config.tuner,
         total=None if role == "worker" or per_cell is None else per_cell * len(resolved.cells),
-        budget=config.time_budget,
+        budget=config.search_budget,
         on_status=on_status,
     )
     search = _Search(
@@ -1325,6 +1331,7 @@ def _finish(
             "max_epochs": config.max_epochs,
             "max_trials_per_cell": config.trials_per_cell,
             "time_budget_seconds": config.time_budget,
+            "retrain_share": config.retrain_share,
             "budget_spent": budget_spent,
             "prefer_smaller_within": config.prefer_smaller_within,
             "loss": config.loss,
@@ -1367,13 +1374,20 @@ def _retrain_and_measure(
     from forecaster.pipeline import train
 
     config, data = search.config, search.data
+    budget = config.retrain_budget
+    ends = None if budget is None else time.monotonic() + budget
     results = []
-    for cell, trial in best.items():
+    for index, (cell, trial) in enumerate(best.items()):
+        # Each cell gets an equal share of what is left, so a quick first one leaves more.
+        limit = None if ends is None else max(1.0, (ends - time.monotonic()) / (len(best) - index))
         values = clean_values(trial.hyperparameters.values)
         window = int(values["window"])
         search.progress.set_phase(
             "retrain", cell, f"retraining the best {cell.upper()}: {describe(values)}"
         )
+        # Go on from the trial's best epoch rather than start again: a budgeted search has
+        # no time to repeat it. A worker on another machine may have kept it to itself.
+        checkpoint = Path(search.tuners[cell]._get_checkpoint_fname(trial.trial_id))
         outcome = train(
             file,
             data_config,
@@ -1385,11 +1399,13 @@ def _retrain_and_measure(
                 batch_size=config.batch_size,
                 patience=config.patience,
                 seed=trial_seed(config.seed, values),
+                time_limit=limit,
             ),
             season=search.season,
             out=search.out / f".best-{cell}",
             overwrite=True,
             on_epoch=on_epoch,
+            initial_weights=checkpoint if checkpoint.exists() else None,
         )
         result = outcome.result
         val = data.val(window)

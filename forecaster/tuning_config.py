@@ -428,6 +428,11 @@ def load_space_file(path: Path) -> SpaceOverrides:
     return SpaceOverrides(**values)
 
 
+# `forecaster tune` ends in about this long unless told otherwise (the full Hyperband schedule
+# takes hours on a few thousand rows of a 2-core machine), keeping a quarter for retraining.
+DEFAULT_TUNE_BUDGET = "8m"
+TUNE_RETRAIN_SHARE = 0.25
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
 
@@ -446,6 +451,11 @@ def parse_duration(text: str, name: str = "--time-budget") -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"{name} must be a positive duration such as 10m, not {text!r}")
     return seconds
+
+
+def parse_budget(text: str, name: str = "--time-budget") -> float | None:
+    """Seconds from a duration, or None for 'none' (no limit)."""
+    return None if text.strip().lower() == "none" else parse_duration(text, name)
 
 
 def format_duration(seconds: float) -> str:
@@ -517,7 +527,8 @@ class TuneConfig:
     patience: int = 5
     batch_size: int = 64
     seed: int = 42
-    time_budget: float | None = None  # seconds of search; None for no limit
+    time_budget: float | None = None  # seconds of search and retraining; None for no limit
+    retrain_share: float = 0.0  # of time_budget kept for retraining; 0: the budget is the search's
     prefer_smaller_within: float = 0.02
     final_epochs: int | None = None  # epochs to retrain the best models; default max_epochs
     hyperband_factor: int = 3
@@ -536,6 +547,8 @@ class TuneConfig:
             raise ConfigError(f"--batch-size must be at least 1, not {self.batch_size}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ConfigError("--time-budget must be positive, such as 10m")
+        if not 0 <= self.retrain_share < 1:
+            raise ConfigError("the share of the budget kept for retraining must be in [0, 1)")
         if not 0 <= self.prefer_smaller_within < 1:
             raise ConfigError("--prefer-smaller-within must be between 0% and 100%")
         if self.final_epochs is not None and self.final_epochs < 1:
@@ -544,6 +557,20 @@ class TuneConfig:
             raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.hyperband_factor < 2:
             raise ConfigError("the Hyperband factor must be at least 2")
+
+    @property
+    def search_budget(self) -> float | None:
+        """Seconds during which trials may start."""
+        if self.time_budget is None:
+            return None
+        return self.time_budget * (1 - self.retrain_share)
+
+    @property
+    def retrain_budget(self) -> float | None:
+        """Seconds for retraining the best model of every cell; None for no limit."""
+        if self.time_budget is None or not self.retrain_share:
+            return None
+        return self.time_budget * self.retrain_share
 
     @property
     def trials_per_cell(self) -> int | None:

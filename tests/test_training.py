@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,28 @@ def test_epoch_callback_sees_every_epoch(prepared):
         on_epoch=lambda epoch, total, logs: seen.append((epoch, total, "val_loss" in logs)),
     )
     assert seen == [(1, 2, True), (2, 2, True)]
+
+
+def test_a_time_limit_stops_before_an_epoch_that_would_overrun_it(prepared):
+    model = ModelConfig(units=4)
+    ample = train_model(prepared, model, TrainConfig(epochs=3, patience=9, time_limit=3600))
+    spent = train_model(prepared, model, TrainConfig(epochs=3, patience=9, time_limit=1e-6))
+    assert ample.epochs_run == 3
+    assert spent.epochs_run == 1  # the first epoch always runs, so there is a model to keep
+    assert spent.best_epoch == 1 and not spent.interrupted
+
+
+def test_training_can_go_on_from_saved_weights(prepared, tmp_path):
+    model, one_epoch = ModelConfig(units=4), TrainConfig(epochs=1, batch_size=32)
+    first = train_model(prepared, model, TrainConfig(epochs=4, batch_size=32))
+    saved = tmp_path / "trial.weights.h5"
+    first.model.save_weights(saved)
+    fresh = train_model(prepared, model, one_epoch)
+    onward = train_model(prepared, model, one_epoch, initial_weights=saved)
+    steps = math.ceil(len(prepared.windows["train"].x) / 32)
+    # Adam's state came along: its step count goes on from the saved training's.
+    assert int(onward.model.optimizer.iterations) == int(first.model.optimizer.iterations) + steps
+    assert onward.history["val_loss"][0] < fresh.history["val_loss"][0]
 
 
 @pytest.mark.parametrize(("layers", "bidirectional"), [(1, False), (2, False), (2, True)])

@@ -23,8 +23,10 @@ from forecaster.tuning import clean_values, compare_identity, hyperband_trials, 
 from forecaster.tuning_config import (
     SearchSpace,
     SpaceOverrides,
+    TuneConfig,
     default_space,
     load_space_file,
+    parse_budget,
     parse_duration,
     parse_fraction,
     resolve_windows,
@@ -212,10 +214,21 @@ def test_durations_and_fractions():
     for bad in ("0s", "soon", "10 parsecs", "-5"):
         with pytest.raises(ConfigError, match="--time-budget"):
             parse_duration(bad)
+    assert parse_budget("none") is None and parse_budget("8m") == 480
     assert parse_fraction("2%", "x") == pytest.approx(0.02)
     assert parse_fraction("0.05", "x") == pytest.approx(0.05)
     with pytest.raises(ConfigError, match="between 0% and 100%"):
         parse_fraction("150%", "--prefer-smaller-within")
+
+
+def test_the_budget_is_split_between_the_search_and_the_retraining():
+    whole = TuneConfig(time_budget=480, retrain_share=0.25)
+    assert (whole.search_budget, whole.retrain_budget) == (360, 120)
+    search_only = TuneConfig(time_budget=480)  # `run`: retraining and export come after
+    assert (search_only.search_budget, search_only.retrain_budget) == (480, None)
+    assert TuneConfig().search_budget is None and TuneConfig().retrain_budget is None
+    with pytest.raises(ConfigError, match="share of the budget"):
+        TuneConfig(time_budget=60, retrain_share=1.0)
 
 
 def test_trial_seed_is_stable_and_matched_across_cells():
@@ -520,6 +533,10 @@ def test_tiny_search_compares_both_cells():
     assert bundle.model.cell == report["winner"]
     assert bundle.model.window == winner["hyperparameters"]["window"]
     assert bundle.model.units == winner["hyperparameters"]["units"]
+    # Retraining went on from the best trial's checkpoint instead of starting again.
+    trial_dir = out / "tuner" / report["winner"] / f"trial_{winner['trial_id']}"
+    assert bundle.training is not None
+    assert bundle.training.initial_weights == str(trial_dir / "checkpoint.weights.h5")
     # Matched comparison: both cells drew the same values for every other hyperparameter.
     trials = trials_of(out)
     for trial_id in ("0", "1"):
@@ -628,7 +645,7 @@ def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
     argv = ["tune", str(tiny_csv()), *TINY, "--cells", "gru", "--max-trials", "5"]
     result = runner.invoke(app, [*argv, "--out", str(out), "--time-budget", "1s"])
     assert result.exit_code == 0, result.output
-    assert "Warning: the time budget was spent" in result.stderr
+    assert "The time budget ended the search after 1 trial(s) in " in result.stderr
     report = json.loads((out / "comparison.json").read_text())
     assert report["search"]["budget_spent"] is True
     assert report["search"]["trials"] == {"gru": 1}
