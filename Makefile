@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE := data/weather_greensboro.csv
 
-.PHONY: install check test test-fast demo bench bench-quick bench-quality clean
+.PHONY: install check test test-fast demo bench bench-quick bench-tuning bench-quality clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "forecaster needs Python 3.11 or newer"'
@@ -36,6 +36,9 @@ bench:  ## benchmarks; writes bench/results.md and bench/results.json
 
 bench-quick:  ## a two-minute subset of the benchmarks
 	$(BIN)/python -m bench --quick
+
+bench-tuning:  ## the default `forecaster tune` on 20k rows vs a 3x larger random search (~35 min)
+	$(BIN)/python -m bench.tuning
 
 bench-quality:  ## forecast quality of the default `forecaster run` on five real series (~1 hour)
 	$(BIN)/python -m bench.quality

@@ -149,9 +149,18 @@ def render(
     return "\n".join(lines)
 
 
+# Sections measured by runs of their own (each takes longer than the whole benchmark) and
+# copied in: module, make target, what the run does.
+SEPARATE = {
+    "tuning": ("tuning", "bench-tuning", "two searches of tens of minutes"),
+    "quality": ("quality", "bench-quality", "the full job once per series"),
+}
+
+
 def _number(key: str) -> int:
-    # Numbers follow SECTIONS, so a partial run keeps them; the quality table comes last.
-    return list(SECTIONS).index(key) + 1 if key in SECTIONS else len(SECTIONS) + 1
+    # Numbers follow SECTIONS, then SEPARATE, so a partial run keeps them.
+    order = [*SECTIONS, *SEPARATE]
+    return order.index(key) + 1 if key in order else len(order) + 1
 
 
 def merge_previous(path: Path, fresh: list[Section], date: str) -> list[Section]:
@@ -170,16 +179,17 @@ def merge_previous(path: Path, fresh: list[Section], date: str) -> list[Section]
     return [kept[k] for k in SECTIONS if k in kept]
 
 
-def quality_section(directory: Path) -> Section | None:
-    """The latest `python -m bench.quality` table (a separate run: ~1 h), if there is one."""
-    path = directory / "quality.json"
+def separate_section(directory: Path, key: str) -> Section | None:
+    """The latest table of a section with a run of its own (SEPARATE), if there is one."""
+    stem, target, why = SEPARATE[key]
+    path = directory / f"{stem}.json"
     if not path.exists():
         return None
     section = Section.from_json(json.loads(path.read_text()))
     section.notes.insert(
         0,
-        f"From bench/quality.md (`make bench-quality`, run {section.data.get('date', '?')}, "
-        "not re-run by `make bench`: it runs the full job once per series).",
+        f"From bench/{stem}.md (`make {target}`, run {section.data.get('date', '?')}, "
+        f"not re-run by `make bench`: {why}).",
     )
     return section
 
@@ -222,9 +232,8 @@ def main(argv: list[str]) -> int:
     merged = bool(args.only) and not args.quick and args.out is None
     if merged:
         sections = merge_previous(out_dir / f"{stem}.json", sections, str(info["date"]))
-    quality = None if args.quick else quality_section(HERE)
-    if quality is not None:
-        sections.append(quality)
+    if not args.quick:
+        sections += [s for key in SEPARATE if (s := separate_section(HERE, key)) is not None]
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = render(sections, settings, info, seconds, args.only if merged else "")
     (out_dir / f"{stem}.md").write_text(markdown)

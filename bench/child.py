@@ -30,7 +30,6 @@ SECTIONS = {
     "export": ("bench.exporting", "Export: size and accuracy per quantization mode"),
     "inference": ("bench.inference", "Inference: LiteRT Predictor vs Keras"),
     "streaming": ("bench.streaming", "Streaming predict: memory and rows/s"),
-    "tuning": ("bench.tuning", "Tuning"),
 }
 
 

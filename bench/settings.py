@@ -34,8 +34,6 @@ class Settings:
     # 6. streaming predict
     stream_mb: tuple[float, float]
     stream_chunk_compare: int  # also stream the smaller file with this --chunk-rows (0: no)
-    # 7. tuning
-    tune_cap_s: float  # 0: not run
 
 
 ALL_VARIANTS = (
@@ -68,7 +66,6 @@ FULL = Settings(
     export_cells=("gru", "lstm"),
     stream_mb=(8.0, 32.0),
     stream_chunk_compare=100_000,
-    tune_cap_s=180.0,
 )
 
 QUICK = Settings(
@@ -90,7 +87,6 @@ QUICK = Settings(
     export_cells=("gru",),
     stream_mb=(2.0, 6.0),
     stream_chunk_compare=0,
-    tune_cap_s=0.0,
 )
 
 
