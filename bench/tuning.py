@@ -40,6 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--collect-only", action="store_true", help="tabulate searches already in --work"
     )
     parser.add_argument(
+        "--seed", type=int, default=None, help="seed of both searches (default: tune's own)"
+    )
+    parser.add_argument(
         "--probe-only", action="store_true", help="rerun only the one-layer probe, then tabulate"
     )
     return parser.parse_args(argv)
@@ -272,8 +275,9 @@ def main(argv: list[str]) -> int:
 
         csv = write_csv(make_series(rows=ROWS, seed=fixtures.SEED), args.work / "tune.csv")
         if not args.probe_only:
+            seed = [] if args.seed is None else ["--seed", str(args.seed)]
             for name, options in searches().items():
-                run_search(name, options, csv, args.work)
+                run_search(name, [*options, *seed], csv, args.work)
         run_probe(csv, args.work)
     rows = {name: collect(name, args.work) for name in searches()}
     result = section(rows, collect_probe(args.work))
