@@ -155,9 +155,9 @@ def run(ctx: Context) -> Section:
         "Raw rates: numpy is the one-off cost of building every window with "
         "sliding_window_view (then one copy); the tf.data rows iterate one epoch of batches.",
         bottleneck,
-        "forecaster.windows' docstring claims numpy arrays train about 1.6x faster per epoch "
-        "than timeseries_dataset_from_array; this run measured "
-        f"{ratio(samples['timeseries_dataset_from_array'], base):.2f}x.",
+        "Two epochs per pipeline on a shared machine: in six runs on 2026-11-23 and "
+        "2026-12-01 the other pipelines took 0.79x to 1.39x the epoch time of numpy arrays, "
+        "and which was fastest changed between runs, so none is reliably faster per epoch.",
     ]
     section.data = {"seconds_per_epoch": samples, "raw_windows_per_s": raw, "windows": n}
     return section

@@ -429,7 +429,7 @@ def load_space_file(path: Path) -> SpaceOverrides:
 
 
 # `forecaster tune` ends in about this long unless told otherwise (the full Hyperband schedule
-# takes hours on a few thousand rows of a 2-core machine), keeping a quarter for retraining.
+# takes hours on 20k rows of a 2-core machine), keeping a quarter for retraining.
 DEFAULT_TUNE_BUDGET = "8m"
 TUNE_RETRAIN_SHARE = 0.25
 

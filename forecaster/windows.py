@@ -1,9 +1,9 @@
 """Chronological split, min-max scaling fitted on the training part, and sliding windows.
 
 Windows are built with numpy's `sliding_window_view` and fed to Keras as arrays: on the 2-core
-machines we train on they build ~150x faster than `keras.utils.timeseries_dataset_from_array`
-iterates, and an epoch ran 1.09x faster than with it (bench/results.md, section 3); they cost
-one copy.
+machines we train on they build over 100x faster than `keras.utils.timeseries_dataset_from_array`
+iterates, at the cost of one copy. Per epoch of training no pipeline was reliably faster
+(bench/results.md, section 3).
 """
 
 from __future__ import annotations

@@ -650,3 +650,24 @@ def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
     assert report["search"]["budget_spent"] is True
     assert report["search"]["trials"] == {"gru": 1}
     assert report["winner"] == "gru" and (out / "winner" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_trial_running_into_the_deadline_stops_after_its_epoch(tmp_path):
+    from forecaster.config import DataConfig
+    from forecaster.tuning import SearchStatus, tune
+
+    seen: list[SearchStatus] = []
+    tune(
+        tiny_csv(),
+        DataConfig(targets=("temp",)),
+        horizon=6,
+        space=SpaceOverrides.from_options(cells="gru", windows="6", units="4", layers="1"),
+        # The first trial starts at once; its first epoch (with tracing) outlasts half a second.
+        config=TuneConfig(
+            tuner="random", max_trials=1, max_epochs=5, patience=9, final_epochs=1, time_budget=0.5
+        ),
+        out=tmp_path / "search",
+        on_status=seen.append,
+    )
+    assert {(s.epoch, s.epochs) for s in seen if s.phase == "search" and s.epoch} == {(1, 5)}
