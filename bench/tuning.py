@@ -269,6 +269,7 @@ def section(rows: dict[str, dict[str, Any]], probe: dict[str, Any] | None) -> Se
 def main(argv: list[str]) -> int:
     """Run both searches and the probe (unless --collect-only), write the table."""
     args = parse_args(argv)
+    args.work = args.work.resolve()  # the searches run with --work as their directory
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.collect_only:
         from forecaster.synthetic import make_series, write_csv
