@@ -663,7 +663,7 @@ def _kt_classes() -> dict[str, Any]:
             kwargs.pop("verbose", None)
             callbacks = [*kwargs.pop("callbacks", []), *trial_callbacks(search.config.patience)]
             tuner = search.tuners.get(self.cell)
-            deadline = getattr(tuner.oracle, "deadline", None) if tuner is not None else None
+            deadline = tuner.oracle.deadline if tuner is not None else None
             if deadline is not None:
                 # A trial started just before the deadline would otherwise run its whole schedule.
                 callbacks.append(deadline_callback(deadline))
