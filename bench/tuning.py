@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import fixtures, machine
 from bench.results import Section, Table, Target, section_markdown
-from bench.timing import forecaster_command, run_measured
+from bench.timing import Measured, forecaster_command, run_measured
 from forecaster.tuning_config import DEFAULT_TUNE_BUDGET, format_duration, parse_duration
 
 HERE = Path(__file__).resolve().parent
@@ -54,12 +54,21 @@ def searches() -> dict[str, list[str]]:
     return {"default": [], "random_3x": ["--tuner", "random", "--time-budget", larger]}
 
 
-def run_search(name: str, options: list[str], csv: Path, work: Path) -> dict[str, Any]:
-    """One `forecaster tune`, measured; its wall time and peak RSS."""
-    out = work / name
+def _run_forecaster(
+    what: str,
+    subcommand: str,
+    csv: Path,
+    out: Path,
+    options: list[str],
+    *,
+    timeout_s: float,
+    measure_rss: bool = False,
+) -> Measured:
+    """`forecaster SUBCOMMAND CSV --target T --out OUT --overwrite OPTIONS`, run beside OUT;
+    the benchmark stops if it fails."""
     command = [
         *forecaster_command(),
-        "tune",
+        subcommand,
         str(csv),
         "--target",
         fixtures.TARGET,
@@ -68,10 +77,18 @@ def run_search(name: str, options: list[str], csv: Path, work: Path) -> dict[str
         "--overwrite",
         *options,
     ]
-    print(f"== {name} search: forecaster tune {' '.join(options)}", file=sys.stderr, flush=True)
-    done = run_measured(command, timeout_s=4 * 3600, cwd=work, measure_rss=True)
+    print(f"== {what}: forecaster {subcommand} {' '.join(options)}", file=sys.stderr, flush=True)
+    done = run_measured(command, timeout_s=timeout_s, cwd=out.parent, measure_rss=measure_rss)
     if not done.ok:
-        raise SystemExit(f"{name} search failed: {done.failure()}")
+        raise SystemExit(f"{what} failed: {done.failure()}")
+    return done
+
+
+def run_search(name: str, options: list[str], csv: Path, work: Path) -> dict[str, Any]:
+    """One `forecaster tune`, measured; its wall time and peak RSS."""
+    done = _run_forecaster(
+        f"{name} search", "tune", csv, work / name, options, timeout_s=4 * 3600, measure_rss=True
+    )
     measured = {"seconds": done.seconds, "peak_rss_mb": done.peak_rss_mb}
     (work / f"{name}.measured.json").write_text(json.dumps(measured) + "\n")
     return measured
@@ -81,40 +98,26 @@ def run_probe(csv: Path, work: Path) -> None:
     """Train the larger search's winning settings with one layer: is a cheap model as good?"""
     report = json.loads((work / "random_3x" / "comparison.json").read_text())
     values = report["cells"][report["winner"]]["hyperparameters"]
-    command = [
-        *forecaster_command(),
+    options = {
+        "--cell": values["cell"],
+        "--units": values["units"],
+        "--layers": 1,
+        "--window": values["window"],
+        "--dropout": values["dropout"],
+        "--lr": values["learning_rate"],
+        "--residual": values["residual"],
+        "--normalize": values["normalize"],
+        "--epochs": PROBE_EPOCHS,
+        "--patience": 5,
+    }
+    _run_forecaster(
+        "one-layer probe",
         "train",
-        str(csv),
-        "--target",
-        fixtures.TARGET,
-        "--cell",
-        values["cell"],
-        "--units",
-        str(values["units"]),
-        "--layers",
-        "1",
-        "--window",
-        str(values["window"]),
-        "--dropout",
-        str(values["dropout"]),
-        "--lr",
-        str(values["learning_rate"]),
-        "--residual",
-        values["residual"],
-        "--normalize",
-        values["normalize"],
-        "--epochs",
-        str(PROBE_EPOCHS),
-        "--patience",
-        "5",
-        "--out",
-        str(work / PROBE),
-        "--overwrite",
-    ]
-    print("== one-layer probe: forecaster train", file=sys.stderr, flush=True)
-    done = run_measured(command, timeout_s=3600, cwd=work)
-    if not done.ok:
-        raise SystemExit(f"the one-layer probe failed: {done.failure()}")
+        csv,
+        work / PROBE,
+        [text for pair in options.items() for text in map(str, pair)],
+        timeout_s=3600,
+    )
 
 
 def collect_probe(work: Path) -> dict[str, Any] | None:
