@@ -13,7 +13,9 @@ comparison. The search itself is Keras Tuner's, with these repairs:
   (keras-team/keras-tuner#227, #608);
 - oracle, trial and tuner files are written atomically, so `kill -9` cannot leave half a JSON;
 - Hyperband's bookkeeping values (tuner/epochs, tuner/bracket, ...) are stripped before retraining;
-- a time budget stops new trials (never a running one).
+- a time budget stops new trials (never a running one);
+- the first trial of every cell is `forecaster train`'s recipe moved into the space, trained for
+  max_epochs even under Hyperband, so a short search always weighs a model known to train well.
 
 Heavy imports (keras, keras_tuner, tensorflow) stay inside functions.
 """
@@ -219,20 +221,23 @@ def trial_seed(base_seed: int, values: Mapping[str, Any]) -> int:
 def declare(hp: Any, space: SearchSpace, cell: str) -> dict[str, Any]:
     """Register the search space on a Keras Tuner `HyperParameters` and return this trial's values.
 
-    The order is fixed (see SPACE_KEYS): random draws follow it.
+    The order is fixed (see SPACE_KEYS): random draws follow it. Each hyperparameter's default
+    is the space's starting point, which the oracles try first.
     """
+    start = space.starting_point()
 
     def choice(name: str, values: tuple[Any, ...]) -> Any:
         if len(values) == 1:
             return hp.Fixed(name, values[0])
-        return hp.Choice(name, list(values), ordered=not isinstance(values[0], str))
+        ordered = not isinstance(values[0], str)
+        return hp.Choice(name, list(values), ordered=ordered, default=start[name])
 
     def number(name: str, pair: tuple[float, float], **kwargs: Any) -> Any:
         low, high = pair
         if low == high:
             return hp.Fixed(name, low)
         kind = hp.Int if isinstance(low, int) and isinstance(high, int) else hp.Float
-        return kind(name, low, high, **kwargs)
+        return kind(name, low, high, default=start[name], **kwargs)
 
     dropout_step = 0.1 if space.dropout[1] - space.dropout[0] >= 0.1 else None
     return {
@@ -554,6 +559,16 @@ def _kt_classes() -> dict[str, Any]:
                 self.progress.trial_started(self.cell, trial.trial_id, trial.hyperparameters.values)
             return trial
 
+        def _random_values(self) -> dict[str, Any] | None:
+            # The first trial is `forecaster train`'s recipe (the hyperparameters' defaults): a
+            # short search then always weighs a model known to train well. The draws after it
+            # are the ones a search without it would make.
+            this: Any = self
+            if not this._tried_so_far:
+                return dict(this.hyperparameters.values)
+            values: dict[str, Any] | None = super()._random_values()  # type: ignore[misc]
+            return values
+
         @kt.synchronized
         def end_trial(self, trial: Any) -> None:
             super().end_trial(trial)  # type: ignore[misc]
@@ -597,7 +612,16 @@ def _kt_classes() -> dict[str, Any]:
         pass
 
     class HyperbandOracle(OracleMixin, kt.oracles.HyperbandOracle):
-        pass
+        def _random_trial(self, trial_id: str, bracket: dict[str, Any]) -> dict[str, Any]:
+            # The starting point trains for max_epochs, as the other tuners train every trial:
+            # a first round of two epochs ranks slow starters low (bench/tuning.md), and a
+            # budget too short for the first bracket would judge everything there.
+            this: Any = self
+            first = not this._tried_so_far
+            response: dict[str, Any] = super()._random_trial(trial_id, bracket)
+            if first and response["status"] == "RUNNING":
+                response["values"]["tuner/epochs"] = this.max_epochs
+            return response
 
     class BayesianOracle(OracleMixin, kt.oracles.BayesianOptimizationOracle):
         def populate_space(self, trial_id: str) -> dict[str, Any]:

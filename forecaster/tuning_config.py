@@ -14,7 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from forecaster.config import CELLS, LOSSES, RESIDUALS, Cell, Loss, Normalize, Residual
+from forecaster.config import (
+    CELLS,
+    LOSSES,
+    RESIDUALS,
+    Cell,
+    Loss,
+    ModelConfig,
+    Normalize,
+    Residual,
+    WindowConfig,
+)
 from forecaster.errors import ConfigError, ForecasterError
 
 TunerName = Literal["hyperband", "bayesian", "random"]
@@ -99,6 +109,32 @@ class SearchSpace:
             value *= 2
         values.append(high)
         return tuple(values)
+
+    def starting_point(self) -> dict[str, Any]:
+        """`forecaster train`'s recipe moved into this space: the values a search tries first.
+
+        Each default is kept when the space holds it; otherwise the nearest value is taken (the
+        first choice for residual and normalize).
+        """
+        model, window = ModelConfig(), WindowConfig().window
+
+        def nearest(values: tuple[Any, ...], default: Any) -> Any:
+            return min(values, key=lambda v: (abs(v - default), -v))
+
+        def clamp(pair: tuple[Any, Any], default: Any) -> Any:
+            return min(max(default, pair[0]), pair[1])
+
+        return {
+            "window": nearest(self.windows, window),
+            "units": nearest(self.unit_choices, model.units),
+            "layers": clamp(self.layers, model.layers),
+            "dropout": clamp(self.dropout, model.dropout),
+            "learning_rate": clamp(self.learning_rate, model.learning_rate),
+            "residual": model.residual if model.residual in self.residual else self.residual[0],
+            "normalize": (
+                model.normalize if model.normalize in self.normalize else self.normalize[0]
+            ),
+        }
 
     def check_against(self, *, horizon: int, season: int) -> None:
         """Refuse windows the data's horizon or season make meaningless."""

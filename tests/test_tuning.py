@@ -179,6 +179,40 @@ def test_space_json_round_trip():
     assert SearchSpace(units=(12, 64)).unit_choices == (12, 24, 48, 64)
 
 
+def test_the_starting_point_is_the_train_recipe_moved_into_the_space():
+    from forecaster.config import ModelConfig, WindowConfig
+
+    model = ModelConfig()
+    recipe = {
+        "window": WindowConfig().window,
+        "units": model.units,
+        "layers": model.layers,
+        "dropout": model.dropout,
+        "learning_rate": model.learning_rate,
+        "residual": model.residual,
+        "normalize": model.normalize,
+    }
+    roomy = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
+    assert roomy.starting_point() == recipe | {"normalize": "none"}
+    narrow = SearchSpace(
+        windows=(6, 60, 72),
+        units=(4, 8),
+        layers=(2, 3),
+        dropout=(0.1, 0.3),
+        learning_rate=(2e-3, 1e-2),
+        normalize=("mean", "last"),
+    )
+    assert narrow.starting_point() == {
+        "window": 60,
+        "units": 8,
+        "layers": 2,
+        "dropout": 0.1,
+        "learning_rate": 2e-3,
+        "residual": "none",
+        "normalize": "last",
+    }
+
+
 def test_search_space_file(tmp_path):
     path = tmp_path / "space.toml"
     path.write_text(
@@ -457,6 +491,48 @@ def drive(oracle, trials: int) -> list[dict[str, object]]:
         oracle.end_trial(trial)
         proposed.append(dict(values))
     return proposed
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path, tuner):
+    import keras_tuner as kt
+
+    from forecaster.tuning import _kt_classes, declare
+
+    space = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
+    options = {
+        "random": {"max_trials": 4},
+        "hyperband": {"max_epochs": 9},
+        "bayesian": {"max_trials": 4, "num_initial_points": 4},
+    }[tuner]
+    plain_oracles = {
+        "random": kt.oracles.RandomSearchOracle,
+        "hyperband": kt.oracles.HyperbandOracle,
+        "bayesian": kt.oracles.BayesianOptimizationOracle,
+    }
+
+    def proposals(oracle_class, directory: Path, trials: int) -> list[dict[str, object]]:
+        hp = kt.HyperParameters()
+        declare(hp, space, "gru")
+        oracle = oracle_class(
+            objective=kt.Objective("val_loss", "min"), seed=5, hyperparameters=hp, **options
+        )
+        oracle.verbose = 0
+        oracle._set_project_dir(str(directory), "gru")
+        return drive(oracle, trials)
+
+    raw = proposals(_kt_classes()["oracles"][tuner], tmp_path / "ours", 3)
+    ours = [clean_values(v) for v in raw]
+    assert ours[0] == {"cell": "gru", **space.starting_point()}
+    if tuner == "hyperband":  # the starting point trains as long as a random-search trial
+        assert [v["tuner/epochs"] for v in raw] == [9, 1, 1]
+    plain = [clean_values(v) for v in proposals(plain_oracles[tuner], tmp_path / "plain", 2)]
+    assert len(plain) == len(ours[1:])
+    for got, want in zip(ours[1:], plain, strict=True):
+        assert got.keys() == want.keys()
+        for key, value in want.items():  # ours rounds Bayesian draws to 3 significant digits
+            expected = pytest.approx(value, rel=5e-3) if isinstance(value, float) else value
+            assert got[key] == expected
 
 
 @pytest.mark.slow
