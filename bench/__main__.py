@@ -171,7 +171,8 @@ def merge_previous(path: Path, fresh: list[Section], date: str) -> list[Section]
     kept = {raw["key"]: Section.from_json(raw) for raw in previous["sections"]}
     old_date = previous.get("machine", {}).get("date", "?")
     for section in kept.values():
-        if not any(n.startswith("From the full run of") for n in section.notes):
+        # A section re-run alone earlier already says when it ran.
+        if not any(n.startswith(("From the full run of", "Re-run on")) for n in section.notes):
             section.notes.insert(0, f"From the full run of {old_date}.")
     for section in fresh:
         section.notes.insert(0, f"Re-run on {date} (`python -m bench --only {section.key}`).")
