@@ -138,26 +138,16 @@ def collect_probe(work: Path) -> dict[str, Any] | None:
     }
 
 
-def trial_ids(search: Path, cell: str) -> list[str]:
-    """The ids of a cell's trials; the first is its starting point (train's recipe)."""
-    return [
-        json.loads(path.read_text())["trial_id"]
-        for path in (search / "tuner" / cell).glob("trial_*/trial.json")
-    ]
-
-
-def best_draw(search: Path) -> float | None:
-    """The best validation loss of a trial the tuner drew (not a cell's starting point)."""
-    scores = []
-    for cell in search.joinpath("tuner").iterdir():
-        if not cell.is_dir():
-            continue
-        first = min(trial_ids(search, cell.name), default=None)
-        for path in cell.glob("trial_*/trial.json"):
-            trial = json.loads(path.read_text())
-            if trial["trial_id"] != first and trial["score"] is not None:
-                scores.append(float(trial["score"]))
-    return min(scores, default=None)
+def read_trials(search: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each cell's Keras Tuner trial records in trial order; the first is the starting point."""
+    return {
+        cell.name: sorted(
+            (json.loads(path.read_text()) for path in cell.glob("trial_*/trial.json")),
+            key=lambda trial: trial["trial_id"],
+        )
+        for cell in sorted(search.joinpath("tuner").iterdir())
+        if cell.is_dir()
+    }
 
 
 def collect(name: str, work: Path) -> dict[str, Any]:
@@ -166,12 +156,12 @@ def collect(name: str, work: Path) -> dict[str, Any]:
     measured = json.loads((work / f"{name}.measured.json").read_text())
     winner = report["cells"][report["winner"]]
     search = report["search"]
-    trial = json.loads(
-        next((work / name / "tuner" / report["winner"]).glob(f"trial_*{winner['trial_id']}"))
-        .joinpath("trial.json")
-        .read_text()
-    )
+    trials = read_trials(work / name)
+    cell_trials = trials[report["winner"]]
+    trial = next(t for t in cell_trials if t["trial_id"] == winner["trial_id"])
     observations = trial["metrics"]["metrics"]["val_loss"]["observations"]
+    every = [t for cell in trials.values() for t in cell]
+    drawn = [t["score"] for cell in trials.values() for t in cell[1:] if t["score"] is not None]
     return {
         "name": name,
         "tuner": search["tuner"],
@@ -185,15 +175,10 @@ def collect(name: str, work: Path) -> dict[str, Any]:
         "test_mase": winner["test"]["mase"],
         "epochs_run": winner["epochs_run"],
         "trial_best_epoch": int(observations[-1]["step"]) + 1,
-        "layers_drawn": sorted(
-            {
-                json.loads(path.read_text())["hyperparameters"]["values"]["layers"]
-                for path in (work / name / "tuner").glob("*/trial_*/trial.json")
-            }
-        ),
+        "layers_drawn": sorted({t["hyperparameters"]["values"]["layers"] for t in every}),
         "seconds_per_epoch": winner["seconds_per_epoch"],
-        "winner_is_start": winner["trial_id"] == min(trial_ids(work / name, report["winner"])),
-        "best_draw": best_draw(work / name),
+        "winner_is_start": trial is cell_trials[0],
+        "best_draw": float(min(drawn)) if drawn else None,  # of trials other than the start
         **measured,
     }
 
