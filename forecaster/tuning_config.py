@@ -124,16 +124,17 @@ class SearchSpace:
         def clamp(pair: tuple[Any, Any], default: Any) -> Any:
             return min(max(default, pair[0]), pair[1])
 
+        def held(choices: tuple[Any, ...], default: Any) -> Any:
+            return default if default in choices else choices[0]
+
         return {
             "window": nearest(self.windows, window),
             "units": nearest(self.unit_choices, model.units),
             "layers": clamp(self.layers, model.layers),
             "dropout": clamp(self.dropout, model.dropout),
             "learning_rate": clamp(self.learning_rate, model.learning_rate),
-            "residual": model.residual if model.residual in self.residual else self.residual[0],
-            "normalize": (
-                model.normalize if model.normalize in self.normalize else self.normalize[0]
-            ),
+            "residual": held(self.residual, model.residual),
+            "normalize": held(self.normalize, model.normalize),
         }
 
     def check_against(self, *, horizon: int, season: int) -> None:
