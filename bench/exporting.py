@@ -20,7 +20,7 @@ GATE = 0.02  # forecaster export's default --max-accuracy-loss
 def run(ctx: Context) -> Section:
     """Export each cell's run with every mode and tabulate what export measured."""
     from forecaster.errors import ExportError
-    from forecaster.export import export
+    from forecaster.export.ship import export
 
     table = Table(
         [

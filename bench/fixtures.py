@@ -1,6 +1,6 @@
 """What the sections share: the run context, the synthetic series, trained runs and bundles.
 
-Every section uses the same generated series (forecaster.synthetic.make_series: three channels,
+Every section uses the same generated series (forecaster.data.synthetic.make_series: three channels,
 hourly, target `temp`), windowed by forecaster itself: 48-step windows of 3 channels, 12 steps
 ahead. Runs and bundles are made with forecaster's own `train` and `export` and cached in the
 run's work directory, so a later section (in another process) finds them.
@@ -20,9 +20,9 @@ from bench.settings import Settings
 if TYPE_CHECKING:
     import keras
 
-    from forecaster.pipeline import RunOutcome
-    from forecaster.training import EpochCallback
-    from forecaster.windows import Prepared
+    from forecaster.model.fit import EpochCallback
+    from forecaster.model.windows import Prepared
+    from forecaster.runs.train import RunOutcome
 
 TARGET = "temp"
 WINDOW, HORIZON = 48, 12
@@ -55,7 +55,7 @@ class Context:
 def rows_for(train_windows: int) -> int:
     """The fewest rows whose training part holds `train_windows` windows."""
     from forecaster.config import SplitConfig
-    from forecaster.windows import split_rows
+    from forecaster.model.windows import split_rows
 
     span = WINDOW + HORIZON
     rows = int((train_windows + span - 1) / SplitConfig().train)
@@ -68,7 +68,7 @@ def rows_for(train_windows: int) -> int:
 
 def series_csv(ctx: Context) -> Path:
     """The synthetic sensor CSV every training section uses (written once per run)."""
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     path = ctx.work / "series.csv"
     if not path.exists():
@@ -89,8 +89,8 @@ def data_config() -> Any:
 def prepared(ctx: Context) -> Prepared:
     """The series split, scaled and windowed by forecaster (numpy sliding windows)."""
     from forecaster.config import SplitConfig, WindowConfig
-    from forecaster.data import load_csv
-    from forecaster.windows import prepare
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import prepare
 
     data = load_csv(series_csv(ctx), data_config())
     return prepare(data, SplitConfig(), WindowConfig(WINDOW, HORIZON))
@@ -105,7 +105,7 @@ def model_config(cell: str) -> Any:
 
 def product_model(data: Prepared, cell: str, *, unroll: bool = False) -> keras.Model:
     """The model `forecaster train` builds for these windows, compiled the same way."""
-    from forecaster.models import build_model
+    from forecaster.model.build import build_model
 
     train = data.windows["train"]
     kwargs: dict[str, Any] = {
@@ -142,7 +142,7 @@ def run_dir(ctx: Context, cell: str) -> Path:
 
 def train_run(ctx: Context, cell: str, on_epoch: EpochCallback | None = None) -> RunOutcome:
     """`forecaster train` on the series: one run directory per cell."""
-    from forecaster.pipeline import train
+    from forecaster.runs.train import train
 
     return train(
         series_csv(ctx),
@@ -171,7 +171,7 @@ def bundle_dir(ctx: Context, cell: str) -> Path:
 
 def ensure_bundle(ctx: Context, cell: str) -> Path:
     """The cell's exported bundle (`forecaster export --quantize all`), made now if missing."""
-    from forecaster.export import export
+    from forecaster.export.ship import export
 
     directory = bundle_dir(ctx, cell)
     if not (directory / "bundle.json").exists():

@@ -1,7 +1,7 @@
 """4. Inference: forecaster's LiteRT Predictor vs Keras, and vs the CPU's arithmetic limit.
 
 One trained GRU(64) model (forecaster's recipe), converted in-process with
-forecaster.conversion.convert to every quantization mode. At each batch size every contender
+forecaster.export.convert.convert to every quantization mode. At each batch size every contender
 runs side by side in rotating order: Keras `model.predict`, a direct `model(x)` call, a
 `tf.function` of the model, the Predictor in each mode (threads chosen by the Predictor), the
 float32 Predictor with one thread, and a large float32 numpy matmul whose FLOP/s is the
@@ -46,9 +46,9 @@ def run(ctx: Context) -> Section:
     import tensorflow as tf
 
     from forecaster.bundle import Bundle
-    from forecaster.conversion import convert
-    from forecaster.pipeline import load_keras_model
-    from forecaster.predictor import Predictor
+    from forecaster.device.predictor import Predictor
+    from forecaster.export.convert import convert
+    from forecaster.runs.train import load_keras_model
 
     settings = ctx.settings
     run_dir = fixtures.ensure_run(ctx, "gru")
@@ -120,7 +120,7 @@ def run(ctx: Context) -> Section:
 
 def _bare(path: Path, x: np.ndarray) -> Callable[[], object]:
     """One LiteRT call on `x` with nothing around it: set the input, invoke, read the output."""
-    from forecaster.predictor import interpreter_class
+    from forecaster.device.predictor import interpreter_class
 
     interpreter = interpreter_class()(model_path=str(path), num_threads=1)
     source = interpreter.get_input_details()[0]

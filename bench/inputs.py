@@ -1,6 +1,6 @@
 """3. Training input pipeline: windows per second into the same model, three ways.
 
-* numpy arrays from forecaster.windows (sliding_window_view, one copy), passed to `fit` as
+* numpy arrays from forecaster.model.windows (sliding_window_view, one copy), passed to `fit` as
   forecaster does;
 * the same arrays through tf.data (from_tensor_slices, shuffle, batch, prefetch);
 * keras.utils.timeseries_dataset_from_array over the scaled series, windows cut on the fly.
@@ -66,14 +66,16 @@ def _raw_rates(data: Any, datasets: dict[str, Callable[[], Any]], n: int) -> dic
 
     Also checks that every pipeline yields the same number of windows as forecaster's arrays.
     """
-    from forecaster.windows import make_windows
+    from forecaster.model.windows import make_windows
 
     rates = {}
     started = time.perf_counter()
     windows = make_windows(
         data.scaled, data.data.segments, data.split.train, data.window, data.data.target_index
     )
-    rates["numpy arrays (forecaster.windows)"] = len(windows) / (time.perf_counter() - started)
+    rates["numpy arrays (forecaster.model.windows)"] = len(windows) / (
+        time.perf_counter() - started
+    )
     for name, make in datasets.items():
         for _ in make():  # the first pass traces the dataset's functions
             pass
@@ -129,7 +131,7 @@ def run(ctx: Context) -> Section:
         ],
         title=f"GRU(64) on {n:,} windows of {data.window.window}x{train.x.shape[2]}, batch {BATCH}",
     )
-    raw_names = ["numpy arrays (forecaster.windows)", *datasets]
+    raw_names = ["numpy arrays (forecaster.model.windows)", *datasets]
     for name, raw_name in zip(samples, raw_names, strict=True):
         table.add(
             name,

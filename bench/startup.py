@@ -13,7 +13,7 @@ from bench.timing import forecaster_command, median, ratio, run_measured
 
 HELP_TARGET_S = 0.3
 HEAVY = ("tensorflow", "keras", "keras_tuner", "sklearn", "matplotlib", "statsmodels")
-PREDICT_IMPORT = "import forecaster.predictor, forecaster.predict_csv"
+PREDICT_IMPORT = "import forecaster.device.predictor, forecaster.device.predict_csv"
 PROBE = (
     f"{PREDICT_IMPORT}\n"
     "import json, sys\n"
@@ -74,7 +74,7 @@ def run(ctx: Context) -> Section:
     commands = {
         "forecaster --help": [*forecaster_command(python), "--help"],
         "python -c pass": [python, "-c", "pass"],
-        "python -c 'import forecaster.cli'": [python, "-c", "import forecaster.cli"],
+        "python -c 'import forecaster.cli.app'": [python, "-c", "import forecaster.cli.app"],
         f"python -c '{PREDICT_IMPORT}'": [python, "-c", PREDICT_IMPORT],
         "python -c 'import tensorflow'": [python, "-c", "import tensorflow"],
     }
@@ -88,7 +88,7 @@ def run(ctx: Context) -> Section:
 
     base = median(samples["python -c pass"])
     help_s = median(samples["forecaster --help"])
-    cli_import = median(samples["python -c 'import forecaster.cli'"])
+    cli_import = median(samples["python -c 'import forecaster.cli.app'"])
     predict = samples[names[3]]
     tf_import = samples[names[4]]
     table = Table(["command", "median s", "min s", "max s", "runs", "vs python -c pass"])
@@ -105,7 +105,7 @@ def run(ctx: Context) -> Section:
         len(tf_import),
         "",
     )
-    tops = _top_imports(python, "forecaster.cli")
+    tops = _top_imports(python, "forecaster.cli.app")
     section = Section("startup", "Startup", tables=[table])
     section.targets = [
         Target(
@@ -122,10 +122,10 @@ def run(ctx: Context) -> Section:
         ),
     ]
     section.notes = [
-        f"`forecaster --help` = interpreter start {base:.3f} s + importing forecaster.cli "
+        f"`forecaster --help` = interpreter start {base:.3f} s + importing forecaster.cli.app "
         f"{cli_import - base:.3f} s + building and printing the help {help_s - cli_import:.3f} s "
         "(medians, so the parts only roughly add up).",
-        "Largest direct imports of forecaster.cli (python -X importtime, one run, cumulative): "
+        "Largest direct imports of forecaster.cli.app (python -X importtime, one run, cumulative): "
         + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in tops)
         + ".",
         f"The predict path imports in {median(predict):.2f} s vs {median(tf_import):.2f} s for "

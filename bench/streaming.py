@@ -1,7 +1,7 @@
 """6. Streaming predict: peak RSS and rows/s of `forecaster predict --mode rolling`, two sizes.
 
 The CSVs are generated in the run's temporary work directory (deleted afterwards) with
-forecaster.synthetic.make_series, formatted by vectorised numpy into fixed-width rows, so
+forecaster.data.synthetic.make_series, formatted by vectorised numpy into fixed-width rows, so
 writing them costs seconds. `forecaster predict` runs as a child process writing its forecasts
 to standard output, discarded (no disk in the measurement); peak RSS is that command's own
 ru_maxrss from wait4, started from a small launcher (see bench.timing).
@@ -54,7 +54,7 @@ def _format(frame: object) -> bytes:
 
 def write_csv(path: Path, target_bytes: float) -> int:
     """A `time,temp,humidity,load` CSV of about `target_bytes`; returns its data rows."""
-    from forecaster.synthetic import make_series
+    from forecaster.data.synthetic import make_series
 
     total = max(1, int(target_bytes // ROW_BYTES))
     if total > MAX_ROWS:

@@ -29,7 +29,7 @@ from bench.timing import median, ratio
 if TYPE_CHECKING:
     import keras
 
-    from forecaster.windows import Prepared
+    from forecaster.model.windows import Prepared
 
 # variant -> (what changes against forecaster's recipe, exportable by forecaster today)
 VARIANTS: dict[str, tuple[str, str]] = {

@@ -16,15 +16,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 _API = {
-    "load_csv": "forecaster.data",
+    "load_csv": "forecaster.data.load",
     "DataConfig": "forecaster.config",
     "SplitConfig": "forecaster.config",
     "WindowConfig": "forecaster.config",
     "ModelConfig": "forecaster.config",
     "TrainConfig": "forecaster.config",
-    "prepare": "forecaster.windows",
-    "train": "forecaster.pipeline",
-    "evaluate": "forecaster.pipeline",
+    "prepare": "forecaster.model.windows",
+    "train": "forecaster.runs.train",
+    "evaluate": "forecaster.runs.train",
     "Bundle": "forecaster.bundle",
     "ForecasterError": "forecaster.errors",
 }

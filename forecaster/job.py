@@ -64,7 +64,7 @@ def run_job(
     on_status: Any = None,
 ) -> JobOutcome:
     """Run every stage from CSV to shipped bundle and report; see the module docstring."""
-    from forecaster.pipeline import DEFAULT_MODELS_DIR
+    from forecaster.runs.train import DEFAULT_MODELS_DIR
 
     file = Path(file)
     split = split or SplitConfig()
@@ -109,7 +109,7 @@ def run_job(
     stage("device_check", lambda: _device_check(out))
 
     def write_report() -> None:
-        from forecaster.job_report import build_report
+        from forecaster.report.job import build_report
 
         build_report(out, state).write(out)
 
@@ -157,8 +157,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _inspect(file: Path, data_config: DataConfig, out: Path) -> None:
-    from forecaster.data import load_csv
-    from forecaster.inspection import summarize
+    from forecaster.data.inspect import summarize
+    from forecaster.data.load import load_csv
 
     data = load_csv(file, data_config)
     summary = summarize(data) | {"warnings": data.report.warnings}
@@ -176,7 +176,7 @@ def _search(
     out: Path,
     on_status: Any,
 ) -> None:
-    from forecaster.tuning import tune
+    from forecaster.tune.search import tune
 
     tune(
         file,
@@ -194,8 +194,8 @@ def _search(
 
 def _export(out: Path, quantize: str, max_accuracy_loss: float) -> None:
     """Export the winner (the bundle to ship) and the runner-up (for the comparison)."""
-    from forecaster.export import export
-    from forecaster.tuning_report import write_comparison
+    from forecaster.export.ship import export
+    from forecaster.report.comparison import write_comparison
 
     search = out / SEARCH_DIR
     comparison = _read_json(search / "comparison.json")
@@ -221,9 +221,9 @@ def _export(out: Path, quantize: str, max_accuracy_loss: float) -> None:
 
 def _device_check(out: Path) -> None:
     """Run the shipped bundle through the device path on the input CSV; compare with Keras."""
-    from forecaster.pipeline import load_keras_model, load_training_data
-    from forecaster.predict_csv import predict_files
-    from forecaster.predictor import Predictor
+    from forecaster.device.predict_csv import predict_files
+    from forecaster.device.predictor import Predictor
+    from forecaster.runs.train import load_keras_model, load_training_data
 
     bundle = Bundle.load(out / "bundle")
     run_dir = out / SEARCH_DIR / "winner"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
 
-from forecaster.synthetic import make_series, write_csv
+from forecaster.data.synthetic import make_series, write_csv
 
 # No timing limits in unit tests: these machines are noisy and first calls import heavy modules.
 settings.register_profile("forecaster", deadline=None, derandomize=True)

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecaster.baselines import (
+from forecaster.data.synthetic import make_series
+from forecaster.errors import ConfigError, DataError
+from forecaster.evaluation.baselines import (
     HW_FILTER_TOLERANCE,
     MAX_HW_SEASON,
     all_baselines,
@@ -22,9 +24,7 @@ from forecaster.baselines import (
     usable_origins,
     warmup_rows,
 )
-from forecaster.errors import ConfigError, DataError
-from forecaster.metrics import mae
-from forecaster.synthetic import make_series
+from forecaster.evaluation.metrics import mae
 
 # Rows 0..9 of two targets: row r holds (r, 100 + r), so a forecast names the rows it copied.
 ROWS = np.stack([np.arange(10.0), 100 + np.arange(10.0)], axis=1)

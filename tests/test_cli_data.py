@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forecaster.cli import app
+from forecaster.cli.app import app
 
 
 def test_inspect_shows_overview_columns_and_gaps(runner, sensor_csv):

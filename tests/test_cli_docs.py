@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from forecaster.cli import app
+from forecaster.cli.app import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

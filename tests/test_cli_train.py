@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecaster.bundle import Bundle
-from forecaster.cli import app
+from forecaster.cli.app import app
 from tests.test_cli_data import one_line_error
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,7 @@ TINY = ["--window", "24", "--horizon", "6", "--units", "4", "--epochs", "2", "--
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """One tiny run shared by the tests that only read it."""
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     root = tmp_path_factory.mktemp("run")
     csv = write_csv(make_series(rows=500, seed=5, gaps=1, gap_length=5), root / "sensors.csv")
@@ -69,7 +69,7 @@ def test_evaluate_reproduces_the_training_metrics(trained, runner):
 
 
 def test_evaluate_on_another_file(trained, runner, tmp_path):
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     _, out, _ = trained
     other = write_csv(make_series(rows=200, seed=9), tmp_path / "other.csv")

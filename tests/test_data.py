@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecaster.config import DataConfig
-from forecaster.data import ALL_COLUMNS, load_csv, nan_runs
+from forecaster.data.load import ALL_COLUMNS, load_csv, nan_runs
 from forecaster.errors import ConfigError, DataError
 
 

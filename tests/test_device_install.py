@@ -21,9 +21,9 @@ def run(*command: str | Path, **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 def test_core_install_predicts_without_tensorflow(tmp_path):
-    from forecaster.export import export
-    from forecaster.pipeline import train
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
+    from forecaster.export.ship import export
+    from forecaster.runs.train import train
 
     csv = write_csv(make_series(rows=400, seed=7), tmp_path / "sensors.csv")
     outcome = train(

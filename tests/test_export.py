@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from forecaster.bundle import Bundle
-from forecaster.cli import app
+from forecaster.cli.app import app
 from forecaster.config import Cell, DataConfig, ModelConfig, TrainConfig, WindowConfig
+from forecaster.device.predictor import Predictor
 from forecaster.errors import BundleError, ExportError
-from forecaster.export import ModeResult, _choose, export, parse_accuracy_loss
-from forecaster.pipeline import load_keras_model, load_training_data, train
-from forecaster.predictor import Predictor
+from forecaster.export.ship import ModeResult, _choose, export, parse_accuracy_loss
+from forecaster.runs.train import load_keras_model, load_training_data, train
 from tests.test_cli_data import one_line_error
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", params=["gru", "lstm"])
 def exported(request, tmp_path_factory):
     """A tiny trained run per cell, exported in every mode."""
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     root = tmp_path_factory.mktemp(request.param)
     csv = write_csv(make_series(rows=500, seed=6), root / "sensors.csv")
@@ -112,8 +112,8 @@ def test_quantized_files_of_a_real_size_model_are_small(tmp_path):
     """GRU(64)/LSTM(64) over 48x3: the size targets, measured on real conversions."""
     import keras
 
-    from forecaster.conversion import convert
-    from forecaster.models import build_model
+    from forecaster.export.convert import convert
+    from forecaster.model.build import build_model
 
     rng = np.random.default_rng(0)
     calibration = rng.random((64, 48, 3), dtype=np.float32)
@@ -133,9 +133,9 @@ def test_every_anchor_survives_conversion(residual):
     """The reference is part of the graph: LiteRT forecasts what Keras does, in every mode."""
     import keras
 
-    from forecaster.conversion import convert
-    from forecaster.models import GAIN_SCALE, build_model
-    from forecaster.predictor import interpreter_class
+    from forecaster.device.predictor import interpreter_class
+    from forecaster.export.convert import convert
+    from forecaster.model.build import GAIN_SCALE, build_model
 
     keras.utils.set_random_seed(2)
     # A wandering level under a 6-step cycle, so every anchor reads different values.
@@ -172,8 +172,8 @@ def test_int8_leaves_room_for_windows_unlike_the_calibration():
     """Windows wilder than the calibration ones (a new season) are not clipped in the int8 twin."""
     import keras
 
-    from forecaster.conversion import build_twin
-    from forecaster.models import build_model
+    from forecaster.export.convert import build_twin
+    from forecaster.model.build import build_model
 
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(3)
@@ -276,7 +276,7 @@ def test_converter_crash_is_a_clear_error(exported, tmp_path, monkeypatch):
     crasher = tmp_path / "python"
     crasher.write_text("#!/bin/sh\nkill -SEGV $$\n")
     crasher.chmod(crasher.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr("forecaster.export.sys.executable", str(crasher))
+    monkeypatch.setattr("forecaster.export.ship.sys.executable", str(crasher))
     with pytest.raises(ExportError, match=r"float32 conversion failed: .*crashed \(signal 11\)"):
         export(run.run_dir, quantize="none", out=tmp_path / "b")
     assert not (tmp_path / "b").exists()
@@ -302,8 +302,8 @@ def test_predictor_imports_no_tensorflow(exported, tmp_path):
     csv, _, outcome = exported
     probe = (
         "import sys\n"
-        "from forecaster.predictor import Predictor\n"
-        "from forecaster.predict_csv import predict_files\n"
+        "from forecaster.device.predictor import Predictor\n"
+        "from forecaster.device.predict_csv import predict_files\n"
         "from pathlib import Path\n"
         f"p = Predictor.load({str(outcome.bundle_dir)!r})\n"
         f"predict_files(p, [Path({str(csv)!r})], Path({str(tmp_path / 'o.csv')!r}))\n"

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_job(csv: Path, out: Path, **kwargs) -> JobOutcome:
-    from forecaster.tuning_config import SpaceOverrides, TuneConfig
+    from forecaster.tune.config import SpaceOverrides, TuneConfig
 
     return run_job(
         csv,
@@ -35,7 +35,7 @@ def tiny_job(csv: Path, out: Path, **kwargs) -> JobOutcome:
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     root = tmp_path_factory.mktemp("job")
     csv = write_csv(make_series(rows=500, seed=8), root / "sensors.csv")
@@ -156,7 +156,7 @@ def test_failed_stage_keeps_earlier_results_and_resume_finishes(job, tmp_path, m
 
 
 def test_run_cli_refuses_an_existing_directory_and_a_bad_budget(job, runner):
-    from forecaster.cli import app
+    from forecaster.cli.app import app
     from tests.test_cli_data import one_line_error
 
     csv, outcome = job

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from forecaster.metrics import (
+from forecaster.evaluation.metrics import (
     mae,
     mae_by_step,
     mase,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from forecaster.config import DataConfig, ModelConfig, TrainConfig, WindowConfig
-from forecaster.pipeline import RunOutcome, train
-from forecaster.synthetic import make_series, write_csv
+from forecaster.data.synthetic import make_series, write_csv
+from forecaster.runs.train import RunOutcome, train
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_trend_leaving_the_training_range(tmp_path):
     assert mase(anchored) < 0.5 * mase(anchored, "naive")
     assert mase(anchored) < 0.2 * mase(plain)
 
-    from forecaster.export import export
+    from forecaster.export.ship import export
 
     outcome = export(anchored.run_dir, quantize="all")
     for result in outcome.results:  # every LiteRT mode keeps the gain over naive

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.config import DataConfig
-from forecaster.data import load_csv
+from forecaster.data.load import load_csv
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

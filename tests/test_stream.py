@@ -7,9 +7,9 @@ import pytest
 
 from forecaster.bundle import DataSpec
 from forecaster.config import DataConfig
-from forecaster.data import load_csv
+from forecaster.data.load import load_csv
+from forecaster.device.stream import StreamReport, stream_origins
 from forecaster.errors import DataError
-from forecaster.stream import StreamReport, stream_origins
 
 WINDOW = 24
 

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
-from forecaster.data import load_csv
-from forecaster.models import GAIN_SCALE, build_model
-from forecaster.training import train_model
-from forecaster.windows import prepare
+from forecaster.data.load import load_csv
+from forecaster.model.build import GAIN_SCALE, build_model
+from forecaster.model.fit import train_model
+from forecaster.model.windows import prepare
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     path = write_csv(make_series(rows=600, seed=4), tmp_path_factory.mktemp("d") / "s.csv")
     data = load_csv(path, DataConfig(targets=("temp",)))

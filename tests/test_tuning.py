@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from forecaster.cli import app
+from forecaster.cli.app import app
 from forecaster.errors import ConfigError
-from forecaster.tuning import clean_values, compare_identity, hyperband_trials, trial_seed
-from forecaster.tuning_config import (
+from forecaster.report.comparison import CellResult, choose_winner
+from forecaster.tune.config import (
     SearchSpace,
     SpaceOverrides,
     TuneConfig,
@@ -31,7 +31,7 @@ from forecaster.tuning_config import (
     parse_fraction,
     resolve_windows,
 )
-from forecaster.tuning_report import CellResult, choose_winner
+from forecaster.tune.search import clean_values, compare_identity, hyperband_trials, trial_seed
 from tests.test_cli_data import one_line_error
 from tests.test_imports import heavy_in, modules_loaded_after
 
@@ -49,7 +49,7 @@ atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 
 def tiny_csv() -> Path:
     """The ~400-row synthetic series every search test uses."""
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     path = _ROOT / "sensors.csv"
     if not path.exists():
@@ -333,9 +333,9 @@ def test_identity_differences_are_named():
 
 def test_every_window_is_scored_on_the_same_validation_targets():
     from forecaster.config import DataConfig, SplitConfig
-    from forecaster.data import load_csv
-    from forecaster.tuning import prepare_tuning_data
-    from forecaster.windows import split_rows
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import split_rows
+    from forecaster.tune.search import prepare_tuning_data
 
     data = load_csv(tiny_csv(), DataConfig(targets=("humidity",)))
     split = split_rows(data.n_rows, SplitConfig())
@@ -353,8 +353,8 @@ def test_every_window_is_scored_on_the_same_validation_targets():
 def test_live_panel_renders_with_a_running_clock():
     from rich.console import Console
 
-    from forecaster.cli import _StatusPanel
-    from forecaster.tuning import SearchStatus
+    from forecaster.cli.app import _StatusPanel
+    from forecaster.tune.search import SearchStatus
 
     panel = _StatusPanel()
     panel.update(
@@ -450,13 +450,13 @@ def test_other_bad_inputs(runner, tmp_path):
 def test_bad_space_fails_before_tensorflow_loads(tmp_path):
     loaded = modules_loaded_after(
         "from typer.testing import CliRunner\n"
-        "from forecaster.cli import app\n"
+        "from forecaster.cli.app import app\n"
         f"args = ['tune', {str(tiny_csv())!r}, '-t', 'temp', '--horizon', '6',"
         f" '--windows', '2,4', '--out', {str(tmp_path / 'x')!r}]\n"
         "result = CliRunner().invoke(app, args)\n"
         "assert result.exit_code == 1 and 'shorter than the horizon' in result.stderr\n"
     )
-    assert "forecaster.tuning" in loaded
+    assert "forecaster.tune.search" in loaded
     assert heavy_in(loaded) == set()
 
 
@@ -497,7 +497,7 @@ def drive(oracle, trials: int) -> list[dict[str, object]]:
 def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path, tuner):
     import keras_tuner as kt
 
-    from forecaster.tuning import _kt_classes, declare
+    from forecaster.tune.search import _kt_classes, declare
 
     space = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
     options = {
@@ -541,7 +541,7 @@ def test_bayesian_resume_proposes_what_an_uninterrupted_search_would(tmp_path):
     re-proposed a configuration it had already run; ours derives it from (seed, trials)."""
     import keras_tuner as kt
 
-    from forecaster.tuning import _kt_classes, declare
+    from forecaster.tune.search import _kt_classes, declare
 
     # Two searched dimensions: Keras Tuner's 50 optimiser restarts take seconds per proposal.
     space = SearchSpace(windows=(6,), units=(4, 32), layers=(1, 1), dropout=(0.0, 0.0))
@@ -676,7 +676,7 @@ def test_resume_after_kill_9_gives_the_uninterrupted_result(tmp_path, runner):
 
 @pytest.mark.slow
 def test_resume_refuses_another_dataset_or_space(tmp_path, runner):
-    from forecaster.synthetic import make_series, write_csv
+    from forecaster.data.synthetic import make_series, write_csv
 
     reference, _ = reference_search()
     out = tmp_path / "search"
@@ -731,7 +731,7 @@ def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
 @pytest.mark.slow
 def test_a_trial_running_into_the_deadline_stops_after_its_epoch(tmp_path):
     from forecaster.config import DataConfig
-    from forecaster.tuning import SearchStatus, tune
+    from forecaster.tune.search import SearchStatus, tune
 
     seen: list[SearchStatus] = []
     tune(

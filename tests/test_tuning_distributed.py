@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from forecaster.cli import app
+from forecaster.cli.app import app
 from forecaster.errors import ConfigError
-from forecaster.tuning import _check_worker_identity
+from forecaster.tune.search import _check_worker_identity
 from tests.test_cli_data import one_line_error
 from tests.test_tuning import TINY, assert_same_result, reference_search, tiny_csv
 

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from forecaster.config import SplitConfig, WindowConfig
-from forecaster.data import LoadReport, SensorData, nan_runs
+from forecaster.data.load import LoadReport, SensorData, nan_runs
 from forecaster.errors import ConfigError, DataError
+from forecaster.model.windows import fit_scaler, make_windows, prepare, split_rows
 from forecaster.scaling import MinMaxParams
-from forecaster.windows import fit_scaler, make_windows, prepare, split_rows
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=64)
 
@@ -103,7 +103,7 @@ def test_split_is_chronological_and_covers_every_row():
 
 def test_prepare_makes_windows_for_each_part(sensor_csv):
     from forecaster.config import DataConfig
-    from forecaster.data import load_csv
+    from forecaster.data.load import load_csv
 
     data = load_csv(sensor_csv(rows=500), DataConfig(targets=("temp",)))
     prepared = prepare(data, SplitConfig(), WindowConfig(24, 6))
@@ -115,7 +115,7 @@ def test_prepare_makes_windows_for_each_part(sensor_csv):
 
 def test_prepare_says_how_many_rows_are_needed(sensor_csv):
     from forecaster.config import DataConfig
-    from forecaster.data import load_csv
+    from forecaster.data.load import load_csv
 
     path = sensor_csv(rows=200)
     data = load_csv(path, DataConfig(targets=("temp",)))

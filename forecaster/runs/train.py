@@ -23,10 +23,10 @@ from forecaster.files import sha256_of, staged_dir, write_text_atomic
 if TYPE_CHECKING:
     import keras
 
-    from forecaster.data import SensorData
-    from forecaster.evaluation import Evaluation
-    from forecaster.training import EpochCallback, TrainResult
-    from forecaster.windows import Prepared
+    from forecaster.data.load import SensorData
+    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.model.fit import EpochCallback, TrainResult
+    from forecaster.model.windows import Prepared
 
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
@@ -90,12 +90,12 @@ def train(
 
     `initial_weights` continues from a saved training of the same model (a tuning trial's).
     """
-    from forecaster.baselines import fit_holt_winters, infer_season
-    from forecaster.data import load_csv
-    from forecaster.inspection import describe_freq, position_label
-    from forecaster.metrics import seasonal_naive_scale
-    from forecaster.training import train_model
-    from forecaster.windows import prepare
+    from forecaster.data.inspect import describe_freq, position_label
+    from forecaster.data.load import load_csv
+    from forecaster.evaluation.baselines import fit_holt_winters, infer_season
+    from forecaster.evaluation.metrics import seasonal_naive_scale
+    from forecaster.model.fit import train_model
+    from forecaster.model.windows import prepare
 
     file = Path(file)
     split = split or SplitConfig()
@@ -168,7 +168,7 @@ def train(
         bundle.save(stage)
         write_text_atomic(stage / HISTORY_FILE, _history_csv(result.history))
         _write_evaluation(stage, evaluation, data, suffix="")
-        from forecaster.plots import plot_history
+        from forecaster.report.plots import plot_history
 
         plot_history(result.history, result.best_epoch, stage / "loss.png", model.loss)
     return RunOutcome(out, bundle, result, evaluation)
@@ -178,8 +178,8 @@ def evaluate(
     run_dir: str | Path, file: str | Path | None = None, *, season: int | None = None
 ) -> tuple[Bundle, Evaluation]:
     """Rolling-origin evaluation of a run on its test part, or on every window of `file`."""
-    from forecaster.data import load_csv
-    from forecaster.windows import make_windows, model_inputs
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import make_windows, model_inputs
 
     run_dir = Path(run_dir)
     bundle = Bundle.load(run_dir)
@@ -231,8 +231,8 @@ def bundle_data_config(bundle: Bundle) -> DataConfig:
 
 def load_training_data(bundle: Bundle) -> Prepared:
     """Reload a run's training file, split and windowed exactly as in training."""
-    from forecaster.data import load_csv
-    from forecaster.windows import prepare
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import prepare
 
     spec = bundle.data
     source = Path(spec.source)
@@ -254,7 +254,7 @@ def load_keras_model(run_dir: Path) -> keras.Model:
     """Load a run's Keras model in safe mode (no code in the file is run)."""
     import keras
 
-    from forecaster.models import custom_layers
+    from forecaster.model.build import custom_layers
 
     custom_layers()  # registers forecaster's layers for safe-mode loading
     path = run_dir / MODEL_FILE
@@ -291,8 +291,8 @@ def _evaluate_part(
     mase_scale: np.ndarray,
     hw_params: list[dict[str, Any]],
 ) -> Evaluation:
-    from forecaster.evaluation import evaluate_forecasts
-    from forecaster.inspection import position_label
+    from forecaster.data.inspect import position_label
+    from forecaster.evaluation.rolling import evaluate_forecasts
 
     scaled_pred = keras_model.predict(windows.x, batch_size=1024, verbose=0)
     forecast = scaler.inverse(scaled_pred, data.targets)
@@ -312,7 +312,7 @@ def _evaluate_part(
 def _write_evaluation(
     directory: Path, evaluation: Evaluation, data: SensorData, suffix: str
 ) -> None:
-    from forecaster.plots import plot_error_by_step, plot_forecasts
+    from forecaster.report.plots import plot_error_by_step, plot_forecasts
 
     write_text_atomic(
         directory / f"metrics{suffix}.json", json.dumps(evaluation.to_json(), indent=2) + "\n"

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from forecaster.config import PredictMode
-from forecaster.predictor import Predictor
-from forecaster.stream import StreamReport, stream_origins
+from forecaster.device.predictor import Predictor
+from forecaster.device.stream import StreamReport, stream_origins
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Called with (file, rows read so far in that file) after every chunk.

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forecaster.config import ModelConfig, TrainConfig
-from forecaster.models import build_model
-from forecaster.windows import Prepared
+from forecaster.model.build import build_model
+from forecaster.model.windows import Prepared
 
 if TYPE_CHECKING:
     import keras

@@ -2,7 +2,7 @@
 
 `tune` loads the data, resolves the search space, runs one sub-search per cell (the cell fixed,
 the same seed, so both cells see the same draws of every other hyperparameter), retrains the best
-model of each cell with `forecaster.pipeline.train` (a normal run directory), and writes the
+model of each cell with `forecaster.runs.train.train` (a normal run directory), and writes the
 comparison. The search itself is Keras Tuner's, with these repairs:
 
 - every trial is seeded with the base seed plus a stable hash of its hyperparameters, so a trial
@@ -54,7 +54,14 @@ from forecaster.config import (
 )
 from forecaster.errors import ConfigError, DataError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
-from forecaster.tuning_config import (
+from forecaster.model.windows import Split, Windows, make_windows
+from forecaster.report.comparison import (
+    CellResult,
+    choose_winner,
+    comparison_json,
+    write_comparison,
+)
+from forecaster.tune.config import (
     HYPERPARAMETERS,
     Distributed,
     SearchSpace,
@@ -64,13 +71,11 @@ from forecaster.tuning_config import (
     default_space,
     format_duration,
 )
-from forecaster.tuning_report import CellResult, choose_winner, comparison_json, write_comparison
-from forecaster.windows import Split, Windows, make_windows
 
 if TYPE_CHECKING:
     import keras
 
-    from forecaster.data import SensorData
+    from forecaster.data.load import SensorData
     from forecaster.scaling import MinMaxParams
 
 SEARCH_FILE = "search.json"
@@ -167,7 +172,7 @@ def prepare_tuning_data(
     data: SensorData, split: Split, horizon: int, max_window: int
 ) -> TuningData:
     """Fit the scaler on the training part, scale, and find the shared validation origins."""
-    from forecaster.windows import fit_scaler, model_inputs
+    from forecaster.model.windows import fit_scaler, model_inputs
 
     scaler = fit_scaler(data, split)
     scaled = model_inputs(data, scaler, ())  # as `forecaster train` without --calendar
@@ -282,7 +287,7 @@ def builder_support() -> tuple[bool, bool]:
     """
     import keras
 
-    from forecaster.models import build_model
+    from forecaster.model.build import build_model
 
     x = np.linspace(0.2, 1.0, 8, dtype=np.float32).reshape(1, 4, 2)
 
@@ -452,7 +457,7 @@ class SearchProgress:
             self._emit(message)
 
     def retrain_epoch(self, epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        """An epoch of a retrain (an `EpochCallback` of forecaster.training)."""
+        """An epoch of a retrain (an `EpochCallback` of forecaster.model.fit)."""
         with self.lock:
             self.epoch, self.epochs = epoch, epochs
             self._emit()
@@ -528,8 +533,8 @@ def _kt_classes() -> dict[str, Any]:
     from keras_tuner.src.engine import trial as trial_module
     from keras_tuner.src.engine.hyperparameters import Float
 
-    from forecaster.models import build_model
-    from forecaster.training import deadline_callback, seed_everything
+    from forecaster.model.build import build_model
+    from forecaster.model.fit import deadline_callback, seed_everything
 
     class FatalForecasterError(kt_errors.FatalError, _Fatal):
         """Stops the search: Keras Tuner re-raises FatalError subclasses."""
@@ -887,7 +892,7 @@ class _Search:
             self._run_local()
 
     def _run_local(self) -> None:
-        from forecaster.tuning_distributed import environment
+        from forecaster.tune.distributed import environment
 
         with environment(None, 0):
             for cell in self.space.cells:
@@ -901,7 +906,7 @@ class _Search:
                 self._search(tuner, cell)
 
     def _run_chief(self) -> None:
-        from forecaster.tuning_distributed import (
+        from forecaster.tune.distributed import (
             OracleServer,
             environment,
             serve_until_finished,
@@ -929,7 +934,7 @@ class _Search:
     def _run_worker(self) -> None:
         import grpc
 
-        from forecaster.tuning_distributed import (
+        from forecaster.tune.distributed import (
             environment,
             rpc_error,
             set_call_timeout,
@@ -1133,7 +1138,7 @@ def _text(value: Any) -> str:
 
 def default_out(file: Path) -> Path:
     """models/<file stem>-tune-<UTC time>."""
-    from forecaster.pipeline import DEFAULT_MODELS_DIR
+    from forecaster.runs.train import DEFAULT_MODELS_DIR
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return DEFAULT_MODELS_DIR / f"{file.stem}-tune-{stamp}"
@@ -1245,9 +1250,9 @@ def tune(
     OUT/runner_up/ (normal run directories) and OUT/comparison.{json,md,png}. A worker only runs
     trials for the chief and returns without retraining.
     """
-    from forecaster.baselines import infer_season
-    from forecaster.data import load_csv
-    from forecaster.windows import split_rows
+    from forecaster.data.load import load_csv
+    from forecaster.evaluation.baselines import infer_season
+    from forecaster.model.windows import split_rows
 
     file = Path(file)
     split = split or SplitConfig()
@@ -1260,7 +1265,7 @@ def tune(
     role = distributed.role if distributed is not None else "local"
     out = _check_out(out, file, resume=resume, overwrite=overwrite, role=role)
     if distributed is not None and role == "worker":
-        from forecaster.tuning_distributed import wait_for_oracle
+        from forecaster.tune.distributed import wait_for_oracle
 
         # Before loading TensorFlow: an unreachable chief is reported within the timeout.
         wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
@@ -1394,8 +1399,8 @@ def _retrain_and_measure(
     *,
     on_epoch: Callable[[int, int, dict[str, float]], None],
 ) -> list[CellResult]:
-    """Retrain each cell's best trial with `forecaster.pipeline.train` and measure it."""
-    from forecaster.pipeline import train
+    """Retrain each cell's best trial with `forecaster.runs.train.train` and measure it."""
+    from forecaster.runs.train import train
 
     config, data = search.config, search.data
     budget = config.retrain_budget

@@ -15,7 +15,7 @@ heuristic on that series' first complete warm-up block, so stored parameters app
 file too. Forecasts come from the filtered state at row o-1 and the model's system matrices,
 for all origins in one matrix product.
 
-Measured on `forecaster.synthetic.make_series` (2-core machine, statsmodels 0.15, other jobs
+Measured on `forecaster.data.synthetic.make_series` (2-core machine, statsmodels 0.15, other jobs
 running): fitting on 3000 rows took 1-2.5 s for season 24 (27 states), 17-25 s for season 96
 and 24-31 s for season 144; forecasting every origin of a 10000-row series with a 300-row gap
 took 0.1 s, 9 s and 16 s. Both grow with rows x states^2 (more while the filter settles after

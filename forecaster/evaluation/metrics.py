@@ -4,7 +4,7 @@ Forecasts and truth are arrays of shape (origins, horizon, targets) in original 
 metric comes in two forms: `<metric>_by_step` gives one value per horizon step and target,
 shape (horizon, targets), and `<metric>` gives one overall value over every origin, step and
 target. NaN in the inputs propagates to the result: choose the origins with
-`forecaster.baselines.usable_origins` first, so every method is scored on the same cells.
+`forecaster.evaluation.baselines.usable_origins` first, so every method is scored on the same cells.
 With no origins at all every value is NaN.
 """
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.baselines import all_baselines, usable_origins
-from forecaster.metrics import score
+from forecaster.evaluation.baselines import all_baselines, usable_origins
+from forecaster.evaluation.metrics import score
 
 BASELINES = ("naive", "seasonal_naive", "holt_winters")
 NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "holt_winters": "Holt-Winters"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.predictor import Predictor
+from forecaster.device.predictor import Predictor
 
 
 def peak_rss_mb() -> float:

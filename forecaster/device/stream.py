@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecaster.bundle import DataSpec
 from forecaster.config import PredictMode
-from forecaster.data import LoadReport, file_row, fill_gaps, parse_numbers, parse_times
+from forecaster.data.load import LoadReport, file_row, fill_gaps, parse_numbers, parse_times
 from forecaster.errors import DataError
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from forecaster.bundle import Bundle
-from forecaster.calendar import calendar_features
+from forecaster.data.calendar import calendar_features
 from forecaster.errors import BundleError
 from forecaster.files import sha256_of
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecaster.data import SensorData
+from forecaster.data.load import SensorData
 
 _MAX_GAP_ROWS = 20
 

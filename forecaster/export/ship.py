@@ -1,6 +1,6 @@
 """Export a run to a LiteRT bundle: convert each quantization mode, gate on accuracy, ship one.
 
-Conversions run in a child process (`python -m forecaster.conversion`), so a converter crash
+Conversions run in a child process (`python -m forecaster.export.convert`), so a converter crash
 becomes a clear error instead of killing the command. Every converted file is then run by the
 same `Predictor` the device uses and compared with the Keras model and with the truth.
 """
@@ -91,8 +91,8 @@ def export(
     on_stage: Any = None,
 ) -> ExportOutcome:
     """Convert a run's model, measure every mode, and write the bundle of the one to ship."""
-    from forecaster.metrics import score
-    from forecaster.pipeline import check_out_dir, load_keras_model, load_training_data
+    from forecaster.evaluation.metrics import score
+    from forecaster.runs.train import check_out_dir, load_keras_model, load_training_data
 
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(
@@ -184,7 +184,7 @@ def _run_child(model_path: Path, work: Path, modes: list[str], representative: P
     command = [
         sys.executable,
         "-m",
-        "forecaster.conversion",
+        "forecaster.export.convert",
         str(model_path),
         str(work),
         ",".join(modes),
@@ -213,8 +213,8 @@ def _measure(
     truth: np.ndarray,
     mase_scale: np.ndarray,
 ) -> None:
-    from forecaster.metrics import first_step, score
-    from forecaster.predictor import Predictor
+    from forecaster.device.predictor import Predictor
+    from forecaster.evaluation.metrics import first_step, score
 
     result.size_bytes = path.stat().st_size
     predictor = Predictor(bundle, path, num_threads=1)
@@ -284,7 +284,7 @@ def _write_bundle(
     reason: str,
     keras_mae: float,
 ) -> Bundle:
-    from forecaster.predictor import Predictor
+    from forecaster.device.predictor import Predictor
 
     assert isinstance(model_file, Path)
     predictor = Predictor(bundle, model_file, num_threads=1)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from forecaster.metrics import first_step
-from forecaster.report import Code, Heading, Image, Paragraph, Report, TableBlock
+from forecaster.evaluation.metrics import first_step
+from forecaster.report.document import Code, Heading, Image, Paragraph, Report, TableBlock
 
 _METHODS = {
     "model": "model (shipped cell, Keras)",

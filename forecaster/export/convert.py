@@ -15,8 +15,8 @@ Measured with tensorflow-cpu 2.21, keras 3.15 and ai-edge-litert 2.3 (see README
 * `shrink` rewrites the flatbuffer: byte-identical constants share one buffer, and names,
   internal shape signatures and conversion metadata go.
 
-The converter can crash its process, so `forecaster.export` runs this module in a child:
-`python -m forecaster.conversion MODEL.keras OUT_DIR MODE[,MODE...] [REPRESENTATIVE.npy]`.
+The converter can crash its process, so `forecaster.export.ship` runs this module in a child:
+`python -m forecaster.export.convert MODEL.keras OUT_DIR MODE[,MODE...] [REPRESENTATIVE.npy]`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any],
     """Cell kind, recurrent layers, dense head, and the normalize / reference layer configs."""
     import keras
 
-    from forecaster.models import custom_layers
+    from forecaster.model.build import custom_layers
 
     layers = custom_layers()
 
@@ -100,7 +100,7 @@ def build_twin(
     import tensorflow as tf
     from keras import ops
 
-    from forecaster.models import normalize_window, window_reference
+    from forecaster.model.build import normalize_window, window_reference
 
     kind, recurrent, head, normalize, reference = _structure(model)
     out_shape = tuple(model.output_shape[1:])
@@ -431,7 +431,7 @@ def main(argv: list[str]) -> int:
     """
     import keras
 
-    from forecaster.models import custom_layers
+    from forecaster.model.build import custom_layers
 
     custom_layers()  # registers forecaster's layers for safe-mode loading
     model_path, out_dir, modes = Path(argv[0]), Path(argv[1]), argv[2].split(",")

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecaster.evaluation import NAMES
+from forecaster.evaluation.rolling import NAMES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from forecaster.evaluation import Evaluation
+    from forecaster.evaluation.rolling import Evaluation
 
 # One colour per method, the same in every plot and report.
 COLORS = {

@@ -168,7 +168,7 @@ def plot_comparison(report: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from forecaster.plots import COLORS, save_figure
+    from forecaster.report.plots import COLORS, save_figure
 
     panels = (
         ("validation loss", "val_loss"),

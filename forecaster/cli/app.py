@@ -28,7 +28,7 @@ from forecaster.config import (
     WindowConfig,
 )
 from forecaster.errors import ForecasterError
-from forecaster.tuning_config import DEFAULT_TUNE_BUDGET, TUNE_RETRAIN_SHARE, Role, TunerName
+from forecaster.tune.config import DEFAULT_TUNE_BUDGET, TUNE_RETRAIN_SHARE, Role, TunerName
 
 console = Console()
 err_console = Console(stderr=True)
@@ -130,8 +130,8 @@ def data_inspect(
 
     Example: forecaster data inspect data/weather_greensboro.csv --target temp_c
     """
-    from forecaster.data import load_csv
-    from forecaster.inspection import summarize
+    from forecaster.data.inspect import summarize
+    from forecaster.data.load import load_csv
 
     data = load_csv(file, _data_config(target, features, time_col, dedupe, max_gap, bad_rows))
     summary = summarize(data)
@@ -232,7 +232,7 @@ def train(
 
     Example: forecaster train data/weather_greensboro.csv --target temp_c --cell lstm --epochs 20
     """
-    from forecaster.pipeline import train as train_run
+    from forecaster.runs.train import train as train_run
 
     data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
     with _epoch_progress(epochs) as on_epoch:
@@ -362,8 +362,7 @@ def tune(
 
     Example: forecaster tune data/weather_greensboro.csv --target temp_c --time-budget 30m
     """
-    from forecaster.tuning import tune as tune_run
-    from forecaster.tuning_config import (
+    from forecaster.tune.config import (
         Distributed,
         SpaceOverrides,
         TuneConfig,
@@ -372,6 +371,7 @@ def tune(
         parse_duration,
         parse_fraction,
     )
+    from forecaster.tune.search import tune as tune_run
 
     data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
     options = SpaceOverrides.from_options(
@@ -442,7 +442,7 @@ def tune(
 
 
 def _print_comparison(report: dict[str, Any]) -> None:
-    from forecaster.tuning_report import ROWS, value_of
+    from forecaster.report.comparison import ROWS, value_of
 
     cells = report["cells"]
     table = Table(title="Best model per cell, retrained", title_justify="left")
@@ -513,8 +513,8 @@ class _StatusPanel:
 
 
 def _status_panel(status: Any) -> Table:
-    from forecaster.tuning import describe
-    from forecaster.tuning_config import format_duration
+    from forecaster.tune.config import format_duration
+    from forecaster.tune.search import describe
 
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
@@ -585,9 +585,9 @@ def run(
     import shlex
     import sys
 
-    from forecaster.export import parse_accuracy_loss
+    from forecaster.export.ship import parse_accuracy_loss
     from forecaster.job import run_job
-    from forecaster.tuning_config import SpaceOverrides, TuneConfig, parse_duration
+    from forecaster.tune.config import SpaceOverrides, TuneConfig, parse_duration
 
     data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
     config = TuneConfig(
@@ -643,7 +643,7 @@ def evaluate(
 
     Example: forecaster evaluate models/weather_greensboro-gru-20261123-120000
     """
-    from forecaster.pipeline import evaluate as evaluate_run
+    from forecaster.runs.train import evaluate as evaluate_run
 
     _, evaluation = evaluate_run(run_dir, file, season=season)
     _print_evaluation(evaluation, f"{file}" if file else "Test part")
@@ -669,7 +669,7 @@ def export_command(
 
     Example: forecaster export models/weather_greensboro-gru-20261123-120000 --quantize all
     """
-    from forecaster.export import export, parse_accuracy_loss
+    from forecaster.export.ship import export, parse_accuracy_loss
 
     with err_console.status("exporting") as status:
         outcome = export(
@@ -735,8 +735,8 @@ def predict(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from forecaster.predict_csv import predict_files
-    from forecaster.predictor import Predictor
+    from forecaster.device.predict_csv import predict_files
+    from forecaster.device.predictor import Predictor
 
     predictor = Predictor.load(bundle, num_threads=threads)
     sizes = {path: path.stat().st_size if path.exists() else 0 for path in files}
@@ -783,7 +783,7 @@ def inspect(bundle: BundleArg) -> None:
 
     Example: forecaster inspect models/weather_greensboro-gru-20261123-120000/bundle
     """
-    from forecaster.predictor import Predictor
+    from forecaster.device.predictor import Predictor
 
     predictor = Predictor.load(bundle)
     b = predictor.bundle
@@ -832,9 +832,9 @@ def bench(
     """
     import json
 
-    from forecaster.benchmark import bench_predictor
+    from forecaster.device.bench import bench_predictor
+    from forecaster.device.predictor import Predictor
     from forecaster.files import write_text_atomic
-    from forecaster.predictor import Predictor
 
     predictor = Predictor.load(bundle, num_threads=threads)
     result = bench_predictor(predictor, seconds=seconds)
@@ -874,7 +874,7 @@ def _estimated_rows(path: Path, size: int) -> int:
 
 
 def _print_evaluation(evaluation: Any, title: str) -> None:
-    from forecaster.plots import LABELS
+    from forecaster.report.plots import LABELS
 
     table = Table(
         title=f"{title}: {len(evaluation.origins)} origins, horizon {evaluation.truth.shape[1]}, "

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from forecaster.calendar import calendar_features, calendar_parts
 from forecaster.config import SplitConfig, WindowConfig
-from forecaster.data import SensorData
+from forecaster.data.calendar import calendar_features, calendar_parts
+from forecaster.data.load import SensorData
 from forecaster.errors import DataError
 from forecaster.scaling import MinMaxParams
 

@@ -1,0 +1,1 @@
+"""Scoring forecasts: baselines, metrics and rolling-origin evaluation in original units."""

@@ -1,0 +1,1 @@
+"""From a trained model to a shipped LiteRT bundle: conversion, the accuracy gate, the bundle."""

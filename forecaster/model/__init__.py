@@ -1,0 +1,1 @@
+"""The network: split, scaling and windows; the GRU/LSTM builders; fitting one model."""

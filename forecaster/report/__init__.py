@@ -1,0 +1,1 @@
+"""What people read: plots, the report document, the GRU-vs-LSTM comparison and the job report."""

@@ -1,0 +1,1 @@
+"""Run directories: train one model and evaluate it (`forecaster train`, `forecaster evaluate`)."""
