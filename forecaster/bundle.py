@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from forecaster import __version__
 from forecaster.errors import BundleError
 from forecaster.files import write_text_atomic
+from forecaster.records import from_plain
 from forecaster.scaling import MinMaxParams
 
 SCHEMA_VERSION = 1
@@ -154,33 +153,8 @@ class Bundle:
                 f"({__version__}, schema {SCHEMA_VERSION}); upgrade forecaster to read it"
             )
         try:
-            return _build(cls, raw)
+            return from_plain(cls, raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(
                 f"{path} is corrupt or incomplete ({exc}); retrain or re-export to recreate it"
             ) from None
-
-
-def _build(kind: Any, value: Any) -> Any:
-    """Turn parsed JSON back into the typed value `kind` (dataclass, tuple, optional, ...)."""
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(kind) if a is not type(None)]
-        return None if value is None else _build(options[0], value)
-    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object for {kind.__name__}")
-        hints = typing.get_type_hints(kind)
-        known = {f.name for f in dataclasses.fields(kind)}
-        return kind(**{k: _build(hints[k], v) for k, v in value.items() if k in known})
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        args = typing.get_args(kind)
-        item = args[0]
-        return tuple(_build(item, v) for v in value)
-    if kind is float:
-        return float(value)
-    if kind in (int, str, bool) and not isinstance(value, kind):
-        raise TypeError(f"expected {kind.__name__}, got {value!r}")
-    return value

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ import pandas as pd
 from forecaster.config import PredictMode
 from forecaster.device.predictor import Predictor
 from forecaster.device.stream import StreamReport, stream_origins
+from forecaster.files import atomic_path
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Called with (file, rows read so far in that file) after every chunk.
@@ -59,15 +58,8 @@ def predict_files(
         if isinstance(sink, io.StringIO):
             sys.stdout.write(sink.getvalue())
         return summary
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            _write_all(predictor, files, handle, mode, chunk_rows, summary, progress)
-        Path(tmp).replace(out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+        _write_all(predictor, files, handle, mode, chunk_rows, summary, progress)
     for column, count in summary.out_of_range.items():
         if count:
             i = bundle.scaler.columns.index(column)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forecaster.evaluation.rolling import NAMES
+from forecaster.files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,15 +40,8 @@ def _figure(width: float = 8.0, height: float = 4.0) -> Figure:
 
 def save_figure(fig: Figure, path: Path) -> Path:
     """Save a figure as PNG through a temporary file, so a crash leaves no half image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
