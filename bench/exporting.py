@@ -13,6 +13,7 @@ import time
 from bench import fixtures
 from bench.fixtures import Context
 from bench.results import Section, Table, Target
+from forecaster.records import to_plain
 
 GATE = 0.02  # forecaster export's default --max-accuracy-loss
 
@@ -87,7 +88,7 @@ def run(ctx: Context) -> Section:
             "shipped": outcome.shipped,
             "reason": outcome.reason,
             "keras_mae": outcome.keras_mae,
-            "modes": [r.to_json() for r in outcome.results],
+            "modes": to_plain(outcome.results),
             "seconds": seconds[cell],
         }
     section = Section("export", "", tables=[table])

@@ -48,7 +48,7 @@ def run(ctx: Context) -> Section:
     from forecaster.bundle import Bundle
     from forecaster.device.predictor import Predictor
     from forecaster.export.convert import convert
-    from forecaster.runs.train import load_keras_model
+    from forecaster.runs.load import load_keras_model
 
     settings = ctx.settings
     run_dir = fixtures.ensure_run(ctx, "gru")

@@ -24,7 +24,7 @@ _API = {
     "TrainConfig": "forecaster.config",
     "prepare": "forecaster.model.windows",
     "train": "forecaster.runs.train",
-    "evaluate": "forecaster.runs.train",
+    "evaluate": "forecaster.runs.evaluate",
     "Bundle": "forecaster.bundle",
     "ForecasterError": "forecaster.errors",
 }

@@ -1,5 +1,5 @@
 """`python -m forecaster` runs the command line."""
 
-from forecaster.cli.app import main
+from forecaster.cli import main
 
 main()

@@ -42,6 +42,7 @@ REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
 
-def metrics_file(suffix: str = "") -> str:
-    """metrics.json, or metrics_<file stem>.json for an evaluation on another file."""
-    return f"metrics{suffix}.json"
+def suffixed(name: str, suffix: str) -> str:
+    """`metrics.json` with suffix `_july` is `metrics_july.json`: an evaluation on another file."""
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}{suffix}{dot}{extension}"

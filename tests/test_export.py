@@ -17,8 +17,10 @@ from forecaster.cli.app import app
 from forecaster.config import Cell, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from forecaster.device.predictor import Predictor
 from forecaster.errors import BundleError, ExportError
-from forecaster.export.ship import ModeResult, _choose, export, parse_accuracy_loss
-from forecaster.runs.train import load_keras_model, load_training_data, train
+from forecaster.export.gate import ModeResult, choose
+from forecaster.export.ship import export, parse_accuracy_loss
+from forecaster.runs.load import load_keras_model, load_training_data
+from forecaster.runs.train import train
 from tests.test_cli_data import one_line_error
 
 pytestmark = pytest.mark.slow
@@ -286,9 +288,9 @@ def test_gate_refuses_a_mode_that_loses_too_much():
     lossy = ModeResult("int8", size_bytes=10, mae_change=0.05, builtin_only=True, passed=False)
     fine = ModeResult("float32", size_bytes=40, mae_change=0.0, builtin_only=True, passed=True)
     with pytest.raises(ExportError, match=r"int8 loses 5.0% MAE .* more than --max-accuracy"):
-        _choose([lossy], "int8", 0.02, force=False)
-    assert _choose([lossy], "int8", 0.02, force=True)[0] == "int8"
-    mode, why = _choose([fine, lossy], "all", 0.02, force=False)
+        choose([lossy], "int8", 0.02, force=False)
+    assert choose([lossy], "int8", 0.02, force=True)[0] == "int8"
+    mode, why = choose([fine, lossy], "all", 0.02, force=False)
     assert mode == "float32"
     assert "refused: int8" in why
 

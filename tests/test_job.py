@@ -143,7 +143,7 @@ def test_failed_stage_keeps_earlier_results_and_resume_finishes(job, tmp_path, m
     def broken(*args, **kwargs):
         raise ExportError("the converter crashed (signal 11)")
 
-    monkeypatch.setattr("forecaster.job._export", broken)
+    monkeypatch.setattr("forecaster.job.run._export", broken)
     with pytest.raises(StageError, match=r"stage 'export' failed: the converter crashed"):
         tiny_job(csv, out, resume=True)
     assert (out / "search" / "winner" / "model.keras").exists()

@@ -65,6 +65,7 @@ class SensorData:
     freq: pd.Timedelta | None
     segments: tuple[tuple[int, int], ...]  # [start, stop) row ranges with no missing value
     report: LoadReport
+    config: DataConfig = field(default_factory=DataConfig)  # the options it was read with
 
     @property
     def n_rows(self) -> int:
@@ -141,6 +142,7 @@ def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
         freq=freq,
         segments=segments,
         report=report,
+        config=config,
     )
 
 

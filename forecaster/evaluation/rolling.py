@@ -9,9 +9,28 @@ import numpy as np
 
 from forecaster.evaluation.baselines import all_baselines, usable_origins
 from forecaster.evaluation.metrics import score
+from forecaster.records import to_plain
 
 BASELINES = ("naive", "seasonal_naive", "holt_winters")
 NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "holt_winters": "Holt-Winters"}
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """An evaluation's scores and verdict as written to metrics.json and the bundle."""
+
+    origins: int
+    skipped_origins: int
+    first_origin: str | None
+    last_origin: str | None
+    season: int
+    targets: tuple[str, ...]
+    scores: dict[str, dict[str, Any]]  # method -> metrics
+    skill_mase: dict[str, float]  # baseline -> model MASE / baseline MASE
+    best_baseline: str
+    beats_seasonal_naive: bool
+    beats_best_baseline: bool
+    verdict: str
 
 
 @dataclass
@@ -56,22 +75,27 @@ class Evaluation:
             "ship the baseline or train longer / tune before relying on the model"
         )
 
+    def summary(self) -> EvaluationSummary:
+        """Scores and verdict without the forecasts."""
+        return EvaluationSummary(
+            origins=len(self.origins),
+            skipped_origins=self.skipped,
+            first_origin=self.labels[0] if self.labels else None,
+            last_origin=self.labels[-1] if self.labels else None,
+            season=self.season,
+            targets=tuple(self.targets),
+            scores=self.scores,
+            skill_mase={b: self.skill(b) for b in BASELINES},
+            best_baseline=self.best_baseline,
+            beats_seasonal_naive=self.beats_seasonal_naive,
+            beats_best_baseline=self.skill(self.best_baseline) < 1.0,
+            verdict=self.verdict(),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Scores and verdict as plain values for metrics.json and the bundle."""
-        return {
-            "origins": len(self.origins),
-            "skipped_origins": self.skipped,
-            "first_origin": self.labels[0] if self.labels else None,
-            "last_origin": self.labels[-1] if self.labels else None,
-            "season": self.season,
-            "targets": list(self.targets),
-            "scores": self.scores,
-            "skill_mase": {b: self.skill(b) for b in BASELINES},
-            "best_baseline": self.best_baseline,
-            "beats_seasonal_naive": self.beats_seasonal_naive,
-            "beats_best_baseline": self.skill(self.best_baseline) < 1.0,
-            "verdict": self.verdict(),
-        }
+        plain: dict[str, Any] = to_plain(self.summary())
+        return plain
 
 
 def evaluate_forecasts(

@@ -7,53 +7,31 @@ same `Predictor` the device uses and compared with the Keras model and with the 
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from forecaster.bundle import Bundle, ExportSpec
-from forecaster.errors import ConfigError, ExportError
+from forecaster.errors import ConfigError
+from forecaster.export.gate import ExportRecord, ModeResult, choose, measure
 from forecaster.files import sha256_of, staged_dir
+from forecaster.layout import KERAS_MODEL, TFLITE_MODEL
+from forecaster.records import to_plain
+
+if TYPE_CHECKING:
+    from forecaster.data.load import SensorData
 
 QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8", "all")
 # CLI name -> conversion mode
 MODE_OF = {"none": "float32", "dynamic": "dynamic", "float16": "float16", "int8": "int8"}
-MODEL_FILE = "model.tflite"
 CALIBRATION_WINDOWS = 300
 CONVERSION_TIMEOUT_S = 900
-
-
-@dataclass
-class ModeResult:
-    """One quantization mode, converted and measured on the test windows."""
-
-    mode: str
-    size_bytes: int = 0
-    ratio_to_float32: float | None = None
-    max_abs_vs_keras: float = float("nan")  # original units
-    mean_abs_vs_keras: float = float("nan")
-    mae: float = float("nan")  # vs the truth, original units
-    rmse: float = float("nan")
-    mase: float = float("nan")
-    mase_1step: float = float("nan")  # the first horizon step, mean over targets
-    mae_change: float = float("nan")  # relative to the Keras model's MAE (+0.01 = 1% worse)
-    builtin_only: bool = False
-    ops: dict[str, int] = dataclasses.field(default_factory=dict)
-    latency_ms: float = float("nan")  # one window, batch 1
-    passed: bool = False
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain values for bundle.json."""
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -89,10 +67,14 @@ def export(
     force: bool = False,
     overwrite: bool = False,
     on_stage: Any = None,
+    data: SensorData | None = None,
 ) -> ExportOutcome:
-    """Convert a run's model, measure every mode, and write the bundle of the one to ship."""
+    """Convert a run's model, measure every mode, and write the bundle of the one to ship.
+
+    `data` is the run's training file already loaded with its options (else it is read again).
+    """
     from forecaster.evaluation.metrics import score
-    from forecaster.runs.train import check_out_dir, load_keras_model, load_training_data
+    from forecaster.runs.load import check_out_dir, load_keras_model, load_training_data
 
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(
@@ -103,7 +85,7 @@ def export(
     out = out or run_dir / "bundle"
     check_out_dir(out, overwrite=overwrite)
     keras_model = load_keras_model(run_dir)
-    prepared = load_training_data(bundle)
+    prepared = load_training_data(bundle, data)
     test = prepared.windows["test"]
     targets = bundle.data.targets
     truth = bundle.scaler.inverse(test.y, targets)
@@ -120,7 +102,7 @@ def export(
     picks = np.linspace(0, len(train) - 1, num=min(CALIBRATION_WINDOWS, len(train))).astype(int)
     with tempfile.TemporaryDirectory(prefix="forecaster-export-") as tmp:
         work = Path(tmp)
-        files = _convert_all(run_dir / "model.keras", work, modes, train.x[picks], on_stage)
+        files = _convert_all(run_dir / KERAS_MODEL, work, modes, train.x[picks], on_stage)
         results = []
         for mode in modes:
             if on_stage is not None:
@@ -130,7 +112,7 @@ def export(
             if isinstance(converted, str):
                 result.error = converted
             else:
-                _measure(result, converted, bundle, test.x, keras_forecast, truth, mase_scale)
+                measure(result, converted, bundle, test.x, keras_forecast, truth, mase_scale)
                 result.mae_change = result.mae / keras_mae - 1 if keras_mae else 0.0
                 result.passed = result.builtin_only and result.mae_change <= max_accuracy_loss
             results.append(result)
@@ -140,7 +122,7 @@ def export(
         for result in results:
             if float_size and result.size_bytes:
                 result.ratio_to_float32 = result.size_bytes / float_size
-        shipped, reason = _choose(results, quantize, max_accuracy_loss, force)
+        shipped, reason = choose(results, quantize, max_accuracy_loss, force)
         chosen = next(r for r in results if r.mode == shipped)
         bundle_out = _write_bundle(
             out, overwrite, bundle, files[shipped], chosen, results, reason, keras_mae
@@ -204,76 +186,6 @@ def _run_child(model_path: Path, work: Path, modes: list[str], representative: P
     return f"exit code {done.returncode}: {tail[0]}"
 
 
-def _measure(
-    result: ModeResult,
-    path: Path,
-    bundle: Bundle,
-    x: np.ndarray,
-    keras_forecast: np.ndarray,
-    truth: np.ndarray,
-    mase_scale: np.ndarray,
-) -> None:
-    from forecaster.device.predictor import Predictor
-    from forecaster.evaluation.metrics import first_step, score
-
-    result.size_bytes = path.stat().st_size
-    predictor = Predictor(bundle, path, num_threads=1)
-    forecast = bundle.scaler.inverse(predictor.predict_scaled(x), bundle.data.targets)
-    difference = np.abs(forecast - keras_forecast)
-    result.max_abs_vs_keras = float(difference.max())
-    result.mean_abs_vs_keras = float(difference.mean())
-    scores = score(truth, forecast, mase_scale)
-    result.mae, result.rmse, result.mase = scores["mae"], scores["rmse"], scores["mase"]
-    result.mase_1step = first_step(scores)
-    result.ops = predictor.ops()
-    result.builtin_only = not any(n.startswith("Flex") or n == "CUSTOM" for n in result.ops)
-    one = x[:1]
-    predictor.predict_scaled(one)  # warm up: first call allocates
-    started = time.perf_counter()
-    repeats = 50
-    for _ in range(repeats):
-        predictor.predict_scaled(one)
-    result.latency_ms = (time.perf_counter() - started) / repeats * 1000
-
-
-def _choose(
-    results: list[ModeResult], quantize: str, max_loss: float, force: bool
-) -> tuple[str, str]:
-    """The mode to ship and a sentence saying why."""
-    if quantize != "all":
-        result = results[0]
-        if result.error:
-            raise ExportError(f"{result.mode} conversion failed: {result.error}")
-        if not result.builtin_only:
-            raise ExportError(
-                f"the {result.mode} model needs non-builtin ops ({', '.join(result.ops)}) that "
-                "LiteRT cannot run on a device; choose another --quantize"
-            )
-        if not result.passed and not force:
-            raise ExportError(
-                f"{result.mode} loses {result.mae_change:.1%} MAE against the Keras model, more "
-                f"than --max-accuracy-loss {max_loss:.1%}; pass --force to export it anyway or "
-                "choose another --quantize"
-            )
-        return result.mode, f"{result.mode} was asked for" + (
-            " (accuracy gate overridden with --force)" if not result.passed else ""
-        )
-    passing = [r for r in results if r.passed]
-    if not passing:
-        problems = "; ".join(f"{r.mode}: {r.error or f'MAE {r.mae_change:+.1%}'}" for r in results)
-        raise ExportError(f"no quantization mode passed the accuracy gate ({problems})")
-    best = min(passing, key=lambda r: (r.size_bytes, r.latency_ms))
-    refused = [r.mode for r in results if not r.passed]
-    why = (
-        f"{best.mode} is the smallest file ({best.size_bytes:,} bytes"
-        + (f", {best.ratio_to_float32:.0%} of float32" if best.ratio_to_float32 else "")
-        + f") within the {max_loss:.1%} accuracy gate (MAE {best.mae_change:+.2%} vs Keras)"
-    )
-    if refused:
-        why += f"; refused: {', '.join(refused)}"
-    return best.mode, why
-
-
 def _write_bundle(
     out: Path,
     overwrite: bool,
@@ -290,7 +202,7 @@ def _write_bundle(
     predictor = Predictor(bundle, model_file, num_threads=1)
     io = predictor.describe()
     spec = ExportSpec(
-        file=MODEL_FILE,
+        file=TFLITE_MODEL,
         sha256=sha256_of(model_file),
         size_bytes=model_file.stat().st_size,
         quantization=chosen.mode,
@@ -304,18 +216,20 @@ def _write_bundle(
         export=spec,
         metrics=bundle.metrics
         | {
-            "export": {
-                "shipped": chosen.mode,
-                "reason": reason,
-                "keras_mae": keras_mae,
-                "modes": [r.to_json() for r in results],
-                "exported": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+            "export": to_plain(
+                ExportRecord(
+                    shipped=chosen.mode,
+                    reason=reason,
+                    keras_mae=keras_mae,
+                    modes=results,
+                    exported=datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+            )
         },
         versions=bundle.versions | _converter_versions(),
     )
     with staged_dir(out, overwrite=overwrite) as stage:
-        (stage / MODEL_FILE).write_bytes(model_file.read_bytes())
+        (stage / TFLITE_MODEL).write_bytes(model_file.read_bytes())
         exported.save(stage)
     return exported
 

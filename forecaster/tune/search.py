@@ -1138,7 +1138,7 @@ def _text(value: Any) -> str:
 
 def default_out(file: Path) -> Path:
     """models/<file stem>-tune-<UTC time>."""
-    from forecaster.runs.train import DEFAULT_MODELS_DIR
+    from forecaster.layout import DEFAULT_MODELS_DIR
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return DEFAULT_MODELS_DIR / f"{file.stem}-tune-{stamp}"

@@ -1,4 +1,7 @@
-"""The report of `forecaster run`, assembled from the files each stage wrote."""
+"""The report of `forecaster run`, assembled from the files each stage wrote (never from memory).
+
+So a resumed run reports exactly what an uninterrupted one would.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from forecaster.bundle import Bundle
 from forecaster.evaluation.metrics import first_step
+from forecaster.evaluation.rolling import EvaluationSummary
+from forecaster.export.gate import ExportRecord
+from forecaster.job.device_check import DeviceCheck
+from forecaster.layout import (
+    BUNDLE_DIR,
+    COMPARISON_JSON,
+    COMPARISON_PNG,
+    DATA_SUMMARY,
+    DEVICE_CHECK,
+    ERROR_BY_STEP_PNG,
+    FORECAST_PNG,
+    METRICS,
+    SEARCH_DIR,
+    WINNER_DIR,
+)
+from forecaster.records import read_record
 from forecaster.report.document import Code, Heading, Image, Paragraph, Report, TableBlock
 
 _METHODS = {
@@ -32,26 +52,27 @@ def _f(value: Any, spec: str) -> str:
 
 def build_report(out: Path, state: dict[str, Any]) -> Report:
     """Every section of the run report, in reading order."""
-    search = out / "search"
-    summary = _read(out / "data_summary.json")
-    comparison = _read(search / "comparison.json")
-    bundle = _read(out / "bundle" / "bundle.json")
-    metrics = _read(search / "winner" / "metrics.json")
-    check = _read(out / "device_check.json")
+    search = out / SEARCH_DIR
+    summary = _read(out / DATA_SUMMARY)
+    comparison = _read(search / COMPARISON_JSON)
+    bundle = Bundle.load(out / BUNDLE_DIR)
+    export = ExportRecord.of(bundle)
+    metrics = read_record(search / WINNER_DIR / METRICS, EvaluationSummary)
+    check = read_record(out / DEVICE_CHECK, DeviceCheck)
     winner = comparison["winner"]
     source = Path(state["identity"]["file"]).name
-    report = Report(f"forecaster run: {source}, target {', '.join(bundle['data']['targets'])}")
+    report = Report(f"forecaster run: {source}, target {', '.join(bundle.data.targets)}")
 
-    best = metrics["best_baseline"]
-    ratio = metrics["skill_mase"][best]
-    verdict = metrics["verdict"]
-    model_mase, best_mase = metrics["scores"]["model"]["mase"], metrics["scores"][best]["mase"]
+    best = metrics.best_baseline
+    ratio = metrics.skill_mase[best]
+    verdict = metrics.verdict
+    model_mase, best_mase = metrics.scores["model"]["mase"], metrics.scores[best]["mase"]
     report.add(
         Paragraph(
-            f"Shipped: {winner.upper()}, exported as {bundle['export']['quantization']} "
-            f"({bundle['export']['size_bytes']:,} bytes). Test MASE {model_mase:.3f} vs "
+            f"Shipped: {winner.upper()}, exported as {export.shipped} "
+            f"({export.shipped_result().size_bytes:,} bytes). Test MASE {model_mase:.3f} vs "
             f"{_METHODS[best]} {best_mase:.3f} (ratio {ratio:.2f}): {verdict}.",
-            note=not metrics["beats_best_baseline"],
+            note=not metrics.beats_best_baseline,
         )
     )
 
@@ -115,19 +136,19 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
         )
     )
     report.add(Paragraph(comparison["reason"]))
-    if (search / "comparison.png").exists():
-        report.add(Image(search / "comparison.png", "GRU vs LSTM side by side"))
+    if (search / COMPARISON_PNG).exists():
+        report.add(Image(search / COMPARISON_PNG, "GRU vs LSTM side by side"))
 
     report.add(Heading("Against the baselines (test part, original units)"))
     report.add(
         Paragraph(
-            f"{metrics['origins']} rolling origins from {metrics['first_origin']} to "
-            f"{metrics['last_origin']}, horizon {bundle['model']['horizon']}, season "
-            f"{metrics['season']}; every method on the same origins."
+            f"{metrics.origins} rolling origins from {metrics.first_origin} to "
+            f"{metrics.last_origin}, horizon {bundle.model.horizon}, season "
+            f"{metrics.season}; every method on the same origins."
         )
     )
     table = []
-    for method, scores in metrics["scores"].items():
+    for method, scores in metrics.scores.items():
         table.append(
             [
                 _METHODS.get(method, method),
@@ -136,27 +157,26 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
                 _f(scores["smape"], ".2f"),
                 _f(scores["mase"], ".3f"),
                 _f(first_step(scores), ".3f"),
-                "" if method == "model" else _f(metrics["skill_mase"][method], ".2f"),
+                "" if method == "model" else _f(metrics.skill_mase[method], ".2f"),
             ]
         )
         if method == "model":
-            table.append(_shipped_row(bundle["metrics"]["export"]))
+            table.append(_shipped_row(export))
     report.add(
         TableBlock(
             ["method", "MAE", "RMSE", "sMAPE %", "MASE", "MASE 1-step", "model / it"], table, 0
         )
     )
     for name, caption in (
-        ("forecast.png", "Forecast vs actual at a few test origins"),
-        ("error_by_step.png", "MAE by horizon step"),
+        (FORECAST_PNG, "Forecast vs actual at a few test origins"),
+        (ERROR_BY_STEP_PNG, "MAE by horizon step"),
     ):
-        if (search / "winner" / name).exists():
-            report.add(Image(search / "winner" / name, caption))
+        if (search / WINNER_DIR / name).exists():
+            report.add(Image(search / WINNER_DIR / name, caption))
 
-    export = bundle["metrics"]["export"]
     report.add(Heading("Quantization"))
-    modes = export["modes"]
-    shipped_row = next((i for i, m in enumerate(modes) if m["mode"] == export["shipped"]), None)
+    modes = export.modes
+    shipped_row = next((i for i, m in enumerate(modes) if m.mode == export.shipped), None)
     report.add(
         TableBlock(
             [
@@ -171,38 +191,32 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
             ],
             [
                 [
-                    m["mode"],
-                    _f(m["size_bytes"], ",d"),
-                    _f(m["ratio_to_float32"], ".0%"),
-                    _f(m["max_abs_vs_keras"], ".3g"),
-                    _f(m["mae"], ".4g"),
-                    _f(m["mae_change"], "+.2%"),
-                    _f(m["latency_ms"], ".3f"),
-                    m["error"]
-                    or (
-                        "shipped"
-                        if m["mode"] == export["shipped"]
-                        else "ok"
-                        if m["passed"]
-                        else "refused"
-                    ),
+                    m.mode,
+                    _f(m.size_bytes, ",d"),
+                    _f(m.ratio_to_float32, ".0%"),
+                    _f(m.max_abs_vs_keras, ".3g"),
+                    _f(m.mae, ".4g"),
+                    _f(m.mae_change, "+.2%"),
+                    _f(m.latency_ms, ".3f"),
+                    m.error
+                    or ("shipped" if m.mode == export.shipped else "ok" if m.passed else "refused"),
                 ]
                 for m in modes
             ],
             shipped_row,
         )
     )
-    report.add(Paragraph(f"Shipped {export['shipped']}: {export['reason']}."))
+    report.add(Paragraph(f"Shipped {export.shipped}: {export.reason}."))
 
     report.add(Heading("On-device check"))
     report.add(
         Paragraph(
             f"The shipped bundle run by `forecaster predict --mode rolling` (LiteRT, no "
             f"TensorFlow) on the input CSV, compared with the Keras model at the "
-            f"{check['origins']} test origins: largest difference {check['max_abs_vs_keras']:.3g}, "
-            f"mean {check['mean_abs_vs_keras']:.3g} (tolerance {check['tolerance']:.3g}): "
-            + ("passed." if check["passed"] else "FAILED."),
-            note=not check["passed"],
+            f"{check.origins} test origins: largest difference {check.max_abs_vs_keras:.3g}, "
+            f"mean {check.mean_abs_vs_keras:.3g} (tolerance {check.tolerance:.3g}): "
+            + ("passed." if check.passed else "FAILED."),
+            note=not check.passed,
         )
     )
 
@@ -211,7 +225,7 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     report.add(
         Code(
             "pip install forecaster          # on the device: no TensorFlow\n"
-            f"forecaster predict {out / 'bundle'} sensor-log.csv --out forecasts.csv"
+            f"forecaster predict {out / BUNDLE_DIR} sensor-log.csv --out forecasts.csv"
         )
     )
     return report
@@ -230,17 +244,15 @@ def _path(cell: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _shipped_row(export: dict[str, Any]) -> list[str]:
+def _shipped_row(export: ExportRecord) -> list[str]:
     """The exported model as LiteRT runs it, on the test windows, beside the Keras model."""
-    shipped = next((m for m in export["modes"] if m["mode"] == export["shipped"]), None)
-    if shipped is None:
-        return ["shipped model (not exported)", "", "", "", "", "", ""]
+    shipped = export.shipped_result()
     return [
-        f"shipped model ({shipped['mode']}, LiteRT)",
-        _f(shipped["mae"], ".4g"),
-        _f(shipped["rmse"], ".4g"),
+        f"shipped model ({shipped.mode}, LiteRT)",
+        _f(shipped.mae, ".4g"),
+        _f(shipped.rmse, ".4g"),
         "",
-        _f(shipped["mase"], ".3f"),
-        _f(shipped.get("mase_1step"), ".3f"),
+        _f(shipped.mase, ".3f"),
+        _f(shipped.mase_1step, ".3f"),
         "",
     ]

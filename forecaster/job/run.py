@@ -12,18 +12,27 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from forecaster.bundle import Bundle
 from forecaster.config import DataConfig, SplitConfig
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
+from forecaster.layout import (
+    BUNDLE_DIR,
+    COMPARISON_JSON,
+    DATA_SUMMARY,
+    DEFAULT_MODELS_DIR,
+    JOB_STATE,
+    REPORT_HTML,
+    REPORT_MD,
+    SEARCH_DIR,
+    WINNER_DIR,
+)
+
+if TYPE_CHECKING:
+    from forecaster.data.load import SensorData
 
 STAGES = ("inspect", "search", "export", "device_check", "report")
-STATE_FILE = "run.json"
-SEARCH_DIR = "search"
 
 StageCallback = Callable[[str, str], None]  # (stage, message)
 
@@ -64,8 +73,6 @@ def run_job(
     on_status: Any = None,
 ) -> JobOutcome:
     """Run every stage from CSV to shipped bundle and report; see the module docstring."""
-    from forecaster.runs.train import DEFAULT_MODELS_DIR
-
     file = Path(file)
     split = split or SplitConfig()
     if not data_config.targets:
@@ -94,32 +101,33 @@ def run_job(
                 "rerun with --resume after fixing it)"
             ) from None
         state["stages"][name] = True
-        write_text_atomic(out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+        write_text_atomic(out / JOB_STATE, json.dumps(state, indent=2) + "\n")
         if on_stage is not None:
             on_stage(name, "done")
 
-    stage("inspect", lambda: _inspect(file, data_config, out))
+    data = _LoadedOnce(file, data_config)
+    stage("inspect", lambda: _inspect(data.get(), out))
     stage(
         "search",
         lambda: _search(
             file, data_config, split, horizon, season, space, tune_config, out, on_status
         ),
     )
-    stage("export", lambda: _export(out, quantize, max_accuracy_loss))
-    stage("device_check", lambda: _device_check(out))
+    stage("export", lambda: _export(out, quantize, max_accuracy_loss, data.get()))
+    stage("device_check", lambda: _device_check(out, data.get()))
 
     def write_report() -> None:
-        from forecaster.report.job import build_report
+        from forecaster.job.report import build_report
 
         build_report(out, state).write(out)
 
     stage("report", write_report)
-    comparison = _read_json(out / SEARCH_DIR / "comparison.json")
+    comparison = _read_json(out / SEARCH_DIR / COMPARISON_JSON)
     return JobOutcome(
         out=out,
-        bundle_dir=out / "bundle",
-        report_html=out / "report.html",
-        report_md=out / "report.md",
+        bundle_dir=out / BUNDLE_DIR,
+        report_html=out / REPORT_HTML,
+        report_md=out / REPORT_MD,
         winner=comparison["winner"],
         reason=comparison["reason"],
         skipped=done_before,
@@ -129,7 +137,7 @@ def run_job(
 def _open_state(
     out: Path, identity: dict[str, Any], *, resume: bool, overwrite: bool, command: str
 ) -> dict[str, Any]:
-    path = out / STATE_FILE
+    path = out / JOB_STATE
     if out.exists() and resume and path.exists():
         state: dict[str, Any] = _read_json(path)
         if state.get("identity") != identity:
@@ -156,13 +164,26 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _inspect(file: Path, data_config: DataConfig, out: Path) -> None:
-    from forecaster.data.inspect import summarize
-    from forecaster.data.load import load_csv
+class _LoadedOnce:
+    """The job's CSV, read on first use and shared by every later stage of this process."""
 
-    data = load_csv(file, data_config)
+    def __init__(self, file: Path, config: DataConfig) -> None:
+        self.file, self.config = file, config
+        self.data: SensorData | None = None
+
+    def get(self) -> SensorData:
+        if self.data is None:
+            from forecaster.data.load import load_csv
+
+            self.data = load_csv(self.file, self.config)
+        return self.data
+
+
+def _inspect(data: SensorData, out: Path) -> None:
+    from forecaster.data.inspect import summarize
+
     summary = summarize(data) | {"warnings": data.report.warnings}
-    write_text_atomic(out / "data_summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    write_text_atomic(out / DATA_SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
 
 
 def _search(
@@ -192,22 +213,23 @@ def _search(
     )
 
 
-def _export(out: Path, quantize: str, max_accuracy_loss: float) -> None:
+def _export(out: Path, quantize: str, max_accuracy_loss: float, data: SensorData) -> None:
     """Export the winner (the bundle to ship) and the runner-up (for the comparison)."""
     from forecaster.export.ship import export
     from forecaster.report.comparison import write_comparison
 
     search = out / SEARCH_DIR
-    comparison = _read_json(search / "comparison.json")
+    comparison = _read_json(search / COMPARISON_JSON)
     for cell, entry in comparison["cells"].items():
         run_dir = search / entry["run_dir"]
-        target = out / "bundle" if entry["run_dir"] == "winner" else run_dir / "bundle"
+        target = out / BUNDLE_DIR if entry["run_dir"] == WINNER_DIR else run_dir / BUNDLE_DIR
         outcome = export(
             run_dir,
             quantize=quantize,
             out=target,
             max_accuracy_loss=max_accuracy_loss,
             overwrite=True,
+            data=data,
         )
         shipped = next(r for r in outcome.results if r.mode == outcome.shipped)
         comparison["cells"][cell]["device"] = {
@@ -219,56 +241,7 @@ def _export(out: Path, quantize: str, max_accuracy_loss: float) -> None:
     write_comparison(search, comparison)
 
 
-def _device_check(out: Path) -> None:
-    """Run the shipped bundle through the device path on the input CSV; compare with Keras."""
-    from forecaster.device.predict_csv import predict_files
-    from forecaster.device.predictor import Predictor
-    from forecaster.runs.train import load_keras_model, load_training_data
+def _device_check(out: Path, data: SensorData) -> None:
+    from forecaster.job.device_check import check_on_device
 
-    bundle = Bundle.load(out / "bundle")
-    run_dir = out / SEARCH_DIR / "winner"
-    predictor = Predictor.load(out / "bundle")
-    predictions = out / "test_predictions.csv"
-    predict_files(predictor, [Path(bundle.data.source)], predictions, mode="rolling")
-
-    import pandas as pd
-
-    prepared = load_training_data(bundle)
-    test = prepared.windows["test"]
-    keras_forecast = bundle.scaler.inverse(
-        load_keras_model(run_dir).predict(test.x, batch_size=1024, verbose=0), bundle.data.targets
-    )
-    frame = pd.read_csv(predictions)
-    index = prepared.data.frame.index
-    last_rows = [str(index[o - 1]) for o in test.origins]
-    device = frame[frame["origin"].isin(set(last_rows))]
-    device = device.set_index(["origin", "step"])[list(bundle.data.targets)]
-    ordered = np.stack(
-        [
-            device.loc[[(t, s) for s in range(1, bundle.model.horizon + 1)]].to_numpy()
-            for t in last_rows
-        ]
-    )
-    difference = np.abs(ordered - keras_forecast)
-    export_info = bundle.metrics.get("export", {})
-    shipped: dict[str, Any] = next(
-        (m for m in export_info.get("modes", []) if m["mode"] == export_info.get("shipped")), {}
-    )
-    # The CSV holds 6 significant digits; allow for that beside the exported model's own error.
-    tolerance = float(shipped.get("max_abs_vs_keras", 0.0)) * 1.01 + 1e-5 * float(
-        np.abs(keras_forecast).max() + 1
-    )
-    check = {
-        "origins": len(last_rows),
-        "max_abs_vs_keras": float(difference.max()),
-        "mean_abs_vs_keras": float(difference.mean()),
-        "tolerance": tolerance,
-        "passed": bool(difference.max() <= tolerance),
-        "predictions_csv": predictions.name,
-    }
-    write_text_atomic(out / "device_check.json", json.dumps(check, indent=2) + "\n")
-    if not check["passed"]:
-        raise ForecasterError(
-            f"the bundle run through `forecaster predict` differs from Keras by up to "
-            f"{check['max_abs_vs_keras']:.4g}, more than the {tolerance:.4g} measured at export"
-        )
+    check_on_device(out, data)

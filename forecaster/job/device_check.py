@@ -1,0 +1,83 @@
+"""The job's last check: the shipped bundle run by the device path agrees with the Keras model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from forecaster.bundle import Bundle
+from forecaster.data.load import SensorData
+from forecaster.errors import ForecasterError
+from forecaster.layout import BUNDLE_DIR, DEVICE_CHECK, SEARCH_DIR, TEST_PREDICTIONS, WINNER_DIR
+from forecaster.records import write_record
+
+
+@dataclass(frozen=True)
+class DeviceCheck:
+    """The largest difference between `forecaster predict` and Keras at the test origins."""
+
+    origins: int
+    max_abs_vs_keras: float
+    mean_abs_vs_keras: float
+    tolerance: float
+    passed: bool
+    predictions_csv: str
+
+
+def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
+    """Run the shipped bundle through the device path on the input CSV; compare with Keras.
+
+    Writes OUT/test_predictions.csv and OUT/device_check.json; raises when they disagree by more
+    than the export measured for the shipped file.
+    """
+    import pandas as pd
+
+    from forecaster.device.predict_csv import predict_files
+    from forecaster.device.predictor import Predictor
+    from forecaster.export.ship import ExportRecord
+    from forecaster.runs.load import load_keras_model, load_training_data
+
+    bundle = Bundle.load(out / BUNDLE_DIR)
+    predictor = Predictor.load(out / BUNDLE_DIR)
+    predictions = out / TEST_PREDICTIONS
+    predict_files(predictor, [data.path], predictions, mode="rolling")
+
+    test = load_training_data(bundle, data).windows["test"]
+    keras_model = load_keras_model(out / SEARCH_DIR / WINNER_DIR)
+    keras_forecast = bundle.scaler.inverse(
+        keras_model.predict(test.x, batch_size=1024, verbose=0), bundle.data.targets
+    )
+    frame = pd.read_csv(predictions)
+    index = data.frame.index
+    last_rows = [str(index[o - 1]) for o in test.origins]
+    device = frame[frame["origin"].isin(set(last_rows))]
+    device = device.set_index(["origin", "step"])[list(bundle.data.targets)]
+    ordered = np.stack(
+        [
+            device.loc[[(t, s) for s in range(1, bundle.model.horizon + 1)]].to_numpy()
+            for t in last_rows
+        ]
+    )
+    difference = np.abs(ordered - keras_forecast)
+    shipped = ExportRecord.of(bundle).shipped_result()
+    # The CSV holds 6 significant digits; allow for that beside the exported model's own error.
+    tolerance = float(shipped.max_abs_vs_keras) * 1.01 + 1e-5 * float(
+        np.abs(keras_forecast).max() + 1
+    )
+    check = DeviceCheck(
+        origins=len(last_rows),
+        max_abs_vs_keras=float(difference.max()),
+        mean_abs_vs_keras=float(difference.mean()),
+        tolerance=tolerance,
+        passed=bool(difference.max() <= tolerance),
+        predictions_csv=predictions.name,
+    )
+    write_record(out / DEVICE_CHECK, check)
+    if not check.passed:
+        raise ForecasterError(
+            f"the bundle run through `forecaster predict` differs from Keras by up to "
+            f"{check.max_abs_vs_keras:.4g}, more than the {tolerance:.4g} measured at export"
+        )
+    return check

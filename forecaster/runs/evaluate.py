@@ -1,0 +1,126 @@
+"""Evaluating a run: its Keras model and every baseline on the same origins, written beside it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forecaster.bundle import Bundle
+from forecaster.errors import DataError
+from forecaster.files import write_text_atomic
+from forecaster.layout import ERROR_BY_STEP_PNG, FORECAST_PNG, METRICS, suffixed
+from forecaster.runs.load import (
+    bundle_data_config,
+    bundle_window,
+    load_keras_model,
+    load_training_data,
+)
+
+if TYPE_CHECKING:
+    import keras
+
+    from forecaster.data.load import SensorData
+    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.model.windows import Windows
+    from forecaster.scaling import MinMaxParams
+
+
+def evaluate(
+    run_dir: str | Path, file: str | Path | None = None, *, season: int | None = None
+) -> tuple[Bundle, Evaluation]:
+    """Rolling-origin evaluation of a run on its test part, or on every window of `file`."""
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import make_windows, model_inputs
+
+    run_dir = Path(run_dir)
+    bundle = Bundle.load(run_dir)
+    keras_model = load_keras_model(run_dir)
+    spec = bundle.data
+    window = bundle_window(bundle)
+    if file is None:
+        prepared = load_training_data(bundle)
+        data, windows = prepared.data, prepared.windows["test"]
+        suffix = ""
+    else:
+        file = Path(file)
+        _check_columns(file, bundle)
+        data = load_csv(file, bundle_data_config(bundle))
+        scaled = model_inputs(data, bundle.scaler, spec.calendar)
+        windows = make_windows(scaled, data.segments, (0, data.n_rows), window, data.target_index)
+        if len(windows) == 0:
+            raise DataError(
+                f"{file} has no stretch of {window.span} consecutive complete rows (window "
+                f"{window.window} + horizon {window.horizon}); pass a longer file"
+            )
+        suffix = f"_{file.stem}"
+    evaluation = evaluate_windows(
+        keras_model,
+        data,
+        bundle.scaler,
+        windows,
+        season or spec.season,
+        np.asarray(spec.mase_scale),
+        bundle.baselines.get("holt_winters", []),
+    )
+    write_evaluation(run_dir, evaluation, data, suffix=suffix)
+    return bundle, evaluation
+
+
+def evaluate_windows(
+    keras_model: keras.Model,
+    data: SensorData,
+    scaler: MinMaxParams,
+    windows: Windows,
+    season: int,
+    mase_scale: np.ndarray,
+    hw_params: list[dict[str, Any]],
+) -> Evaluation:
+    """The model's forecasts at the windows' origins, scored beside every baseline."""
+    from forecaster.data.inspect import position_label
+    from forecaster.evaluation.rolling import evaluate_forecasts
+
+    scaled_pred = keras_model.predict(windows.x, batch_size=1024, verbose=0)
+    forecast = scaler.inverse(scaled_pred, data.targets)
+    series = data.frame[list(data.targets)].to_numpy(np.float64)
+    return evaluate_forecasts(
+        series,
+        windows.origins,
+        forecast,
+        targets=data.targets,
+        labels=[position_label(data, int(o)) for o in windows.origins],
+        season=season,
+        mase_scale=mase_scale,
+        hw_params=hw_params,
+    )
+
+
+def write_evaluation(
+    directory: Path, evaluation: Evaluation, data: SensorData, suffix: str = ""
+) -> None:
+    """metrics.json and the forecast and error plots, with `suffix` for another file's."""
+    from forecaster.report.plots import plot_error_by_step, plot_forecasts
+
+    write_text_atomic(
+        directory / suffixed(METRICS, suffix), json.dumps(evaluation.to_json(), indent=2) + "\n"
+    )
+    series = data.frame[list(data.targets)].to_numpy(np.float64)
+    plot_forecasts(evaluation, series, directory / suffixed(FORECAST_PNG, suffix))
+    plot_error_by_step(evaluation, directory / suffixed(ERROR_BY_STEP_PNG, suffix))
+
+
+def _check_columns(file: Path, bundle: Bundle) -> None:
+    if not file.exists():
+        raise DataError(f"{file} does not exist; check the path")
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    names = {h.strip() for h in header}
+    missing = [c for c in bundle.data.features if c not in names]
+    if missing:
+        raise DataError(
+            f"{file} lacks column(s) {', '.join(missing)} that the model was trained on "
+            f"(inputs: {', '.join(bundle.data.features)}); pass a CSV with those columns"
+        )
