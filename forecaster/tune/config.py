@@ -48,8 +48,21 @@ HYPERPARAMETERS = {
 SPACE_KEYS = tuple(HYPERPARAMETERS)
 
 
+def format_hyperparameter(value: Any) -> str:
+    """A hyperparameter's value as the tables and progress lines show it: floats to 3 digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 class TuningError(ForecasterError):
     """A search that cannot start, continue or finish: unreachable chief, budget too small, ..."""
+
+
+class OptionUsageError(ConfigError):
+    """An option used without the one it goes with; the command line reports a usage error."""
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass(frozen=True)
@@ -465,6 +478,11 @@ def load_space_file(path: Path) -> SpaceOverrides:
     return SpaceOverrides(**values)
 
 
+def load_space(path: Path | None, options: SpaceOverrides) -> SpaceOverrides:
+    """The overrides asked for: `options` over the search-space TOML file at `path`, if any."""
+    return load_space_file(path).merged(options) if path is not None else options
+
+
 # `forecaster tune` ends in about this long unless told otherwise (the full Hyperband schedule
 # takes hours on 20k rows of a 2-core machine), keeping a quarter for retraining.
 DEFAULT_TUNE_BUDGET = "8m"
@@ -553,6 +571,19 @@ class Distributed:
             raise ConfigError(f"--oracle takes HOST:PORT such as 127.0.0.1:8000, not {oracle!r}")
         return cls(cast(Role, role), host.strip("[]"), int(port_text), timeout)
 
+    @classmethod
+    def from_options(
+        cls, role: str | None, oracle: str | None, timeout: str = "2m"
+    ) -> Distributed | None:
+        """From --distributed, --oracle and --oracle-timeout; None for a search on this machine."""
+        if role is None:
+            if oracle is not None:
+                raise OptionUsageError(
+                    "--oracle needs --distributed chief or worker", option="--oracle"
+                )
+            return None
+        return cls.parse(role, oracle, parse_duration(timeout, "--oracle-timeout"))
+
 
 @dataclass(frozen=True)
 class TuneConfig:
@@ -594,6 +625,15 @@ class TuneConfig:
             raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.hyperband_factor < 2:
             raise ConfigError("the Hyperband factor must be at least 2")
+
+    @classmethod
+    def within(cls, time_budget: float | None, **settings: Any) -> TuneConfig:
+        """Settings for a search and retraining sharing `time_budget` seconds (None: no limit).
+
+        As `forecaster tune` runs it: trials start during the first 3/4 of the budget, and
+        retraining the best model of each cell gets the rest (TUNE_RETRAIN_SHARE).
+        """
+        return cls(time_budget=time_budget, retrain_share=TUNE_RETRAIN_SHARE, **settings)
 
     @property
     def search_budget(self) -> float | None:
