@@ -14,6 +14,7 @@ from forecaster.cli.options import (
     OverwriteOpt,
     RunDirArg,
     ThreadsOpt,
+    parse_max_accuracy_loss,
 )
 from forecaster.cli.progress import predict_progress
 from forecaster.config import PredictMode, Quantize
@@ -37,14 +38,13 @@ def export(
     Example: forecaster export models/weather_greensboro-gru-20261123-120000 --quantize all
     """
     from forecaster.export.ship import export as export_run
-    from forecaster.export.ship import parse_accuracy_loss
 
     with render.err_console.status("exporting") as status:
         outcome = export_run(
             run_dir,
             quantize=quantize,
             out=out,
-            max_accuracy_loss=parse_accuracy_loss(max_accuracy_loss),
+            max_accuracy_loss=parse_max_accuracy_loss(max_accuracy_loss),
             force=force,
             overwrite=overwrite,
             on_stage=status.update,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from forecaster.config import BadRows, DataConfig, Dedupe, Loss
-from forecaster.tune.config import TunerName
+from forecaster.tune.config import TunerName, parse_fraction
 
 FileArg = Annotated[
     Path, typer.Argument(help="Sensor CSV: a timestamp column and numeric columns.")
@@ -137,3 +137,8 @@ def data_config(
 def _split_names(values: list[str] | None) -> tuple[str, ...]:
     """Accept both `--target a --target b` and `--target a,b`."""
     return tuple(n.strip() for v in values or [] for n in v.split(",") if n.strip())
+
+
+def parse_max_accuracy_loss(text: str) -> float:
+    """--max-accuracy-loss as a fraction; up to 1000%, the range `export` always took."""
+    return parse_fraction(text, "--max-accuracy-loss", below=10)

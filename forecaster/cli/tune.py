@@ -24,6 +24,7 @@ from forecaster.cli.options import (
     SplitOpt,
     TunerOpt,
     data_options,
+    parse_max_accuracy_loss,
 )
 from forecaster.cli.progress import print_stage, tune_progress
 from forecaster.config import DataConfig, Quantize, SplitConfig
@@ -213,7 +214,6 @@ def run(
     import shlex
     import sys
 
-    from forecaster.export.ship import parse_accuracy_loss
     from forecaster.job import run_job
     from forecaster.tune.config import SpaceOverrides, TuneConfig, parse_duration
 
@@ -237,7 +237,7 @@ def run(
             space=SpaceOverrides.from_options(cells=cells),
             tune_config=config,
             quantize=quantize,
-            max_accuracy_loss=parse_accuracy_loss(max_accuracy_loss),
+            max_accuracy_loss=parse_max_accuracy_loss(max_accuracy_loss),
             out=out,
             resume=resume,
             overwrite=overwrite,

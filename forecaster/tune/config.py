@@ -525,8 +525,8 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def parse_fraction(text: str, name: str) -> float:
-    """'2%' or '0.02' as 0.02."""
+def parse_fraction(text: str, name: str, *, below: float = 1.0) -> float:
+    """'2%' or '0.02' as 0.02, at least 0 and less than `below`."""
     cleaned = text.strip()
     try:
         value = float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
@@ -534,8 +534,8 @@ def parse_fraction(text: str, name: str) -> float:
         raise ConfigError(
             f"{name} takes a percentage such as 2% or a fraction such as 0.02, not {text!r}"
         ) from None
-    if not 0 <= value < 1:
-        raise ConfigError(f"{name} must be between 0% and 100%, not {text!r}")
+    if not 0 <= value < below:
+        raise ConfigError(f"{name} must be between 0% and {below:.0%}, not {text!r}")
     return value
 
 
