@@ -353,7 +353,7 @@ def test_every_window_is_scored_on_the_same_validation_targets():
 def test_live_panel_renders_with_a_running_clock():
     from rich.console import Console
 
-    from forecaster.cli.app import _StatusPanel
+    from forecaster.cli.progress import _StatusPanel
     from forecaster.tune.search import SearchStatus
 
     panel = _StatusPanel()

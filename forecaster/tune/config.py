@@ -48,8 +48,21 @@ HYPERPARAMETERS = {
 SPACE_KEYS = tuple(HYPERPARAMETERS)
 
 
+def format_hyperparameter(value: Any) -> str:
+    """A hyperparameter's value as the tables and progress lines show it: floats to 3 digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 class TuningError(ForecasterError):
     """A search that cannot start, continue or finish: unreachable chief, budget too small, ..."""
+
+
+class OptionUsageError(ConfigError):
+    """An option used without the one it goes with; the command line reports a usage error."""
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass(frozen=True)
@@ -465,6 +478,11 @@ def load_space_file(path: Path) -> SpaceOverrides:
     return SpaceOverrides(**values)
 
 
+def load_space(path: Path | None, options: SpaceOverrides) -> SpaceOverrides:
+    """The overrides asked for: `options` over the search-space TOML file at `path`, if any."""
+    return load_space_file(path).merged(options) if path is not None else options
+
+
 # `forecaster tune` ends in about this long unless told otherwise (the full Hyperband schedule
 # takes hours on 20k rows of a 2-core machine), keeping a quarter for retraining.
 DEFAULT_TUNE_BUDGET = "8m"
@@ -507,8 +525,8 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def parse_fraction(text: str, name: str) -> float:
-    """'2%' or '0.02' as 0.02."""
+def parse_fraction(text: str, name: str, *, below: float = 1.0) -> float:
+    """'2%' or '0.02' as 0.02, at least 0 and less than `below`."""
     cleaned = text.strip()
     try:
         value = float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
@@ -516,8 +534,8 @@ def parse_fraction(text: str, name: str) -> float:
         raise ConfigError(
             f"{name} takes a percentage such as 2% or a fraction such as 0.02, not {text!r}"
         ) from None
-    if not 0 <= value < 1:
-        raise ConfigError(f"{name} must be between 0% and 100%, not {text!r}")
+    if not 0 <= value < below:
+        raise ConfigError(f"{name} must be between 0% and {below:.0%}, not {text!r}")
     return value
 
 
@@ -552,6 +570,19 @@ class Distributed:
         if not host or not port_text.isdigit():
             raise ConfigError(f"--oracle takes HOST:PORT such as 127.0.0.1:8000, not {oracle!r}")
         return cls(cast(Role, role), host.strip("[]"), int(port_text), timeout)
+
+    @classmethod
+    def from_options(
+        cls, role: str | None, oracle: str | None, timeout: str = "2m"
+    ) -> Distributed | None:
+        """From --distributed, --oracle and --oracle-timeout; None for a search on this machine."""
+        if role is None:
+            if oracle is not None:
+                raise OptionUsageError(
+                    "--oracle needs --distributed chief or worker", option="--oracle"
+                )
+            return None
+        return cls.parse(role, oracle, parse_duration(timeout, "--oracle-timeout"))
 
 
 @dataclass(frozen=True)
@@ -594,6 +625,15 @@ class TuneConfig:
             raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.hyperband_factor < 2:
             raise ConfigError("the Hyperband factor must be at least 2")
+
+    @classmethod
+    def within(cls, time_budget: float | None, **settings: Any) -> TuneConfig:
+        """Settings for a search and retraining sharing `time_budget` seconds (None: no limit).
+
+        As `forecaster tune` runs it: trials start during the first 3/4 of the budget, and
+        retraining the best model of each cell gets the rest (TUNE_RETRAIN_SHARE).
+        """
+        return cls(time_budget=time_budget, retrain_share=TUNE_RETRAIN_SHARE, **settings)
 
     @property
     def search_budget(self) -> float | None:

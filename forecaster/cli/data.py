@@ -1,0 +1,22 @@
+"""`forecaster data ...`: look at sensor CSV files before training."""
+
+from __future__ import annotations
+
+from forecaster.cli import render
+from forecaster.cli.options import FileArg, data_options
+from forecaster.config import DataConfig
+
+
+@data_options
+def data_inspect(file: FileArg, data: DataConfig) -> None:
+    """Show rows, time span, frequency, column statistics and gaps, and how each gap is handled.
+
+    Example: forecaster data inspect data/weather_greensboro.csv --target temp_c
+    """
+    from forecaster.data.inspect import summarize
+    from forecaster.data.load import load_csv
+
+    loaded = load_csv(file, data)
+    summary = summarize(loaded)
+    render.warn(loaded.report.warnings)
+    render.data_summary(file, summary, data.max_gap)

@@ -1,0 +1,172 @@
+"""What the commands print: results as rich tables on stdout, warnings on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from forecaster.device.summary import BundleSummary
+    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.export.ship import ExportOutcome
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def say(text: str) -> None:
+    """One line of plain text on stdout, printed as is (no markup, no highlighting)."""
+    console.print(text, markup=False, highlight=False)
+
+
+def note(text: str) -> None:
+    """One line of plain text on stderr, wrapped by the terminal rather than by rich."""
+    err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def warn(messages: list[str]) -> None:
+    """Each message as a `Warning: ...` line on stderr."""
+    for message in messages:
+        note(f"Warning: {message}")
+
+
+def data_summary(file: Path, summary: dict[str, Any], max_gap: int) -> None:
+    """`data inspect`: the overview, the columns and the gaps with their handling."""
+    overview = Table(title=f"{file}", show_header=False, title_justify="left")
+    overview.add_column("", style="bold")
+    overview.add_column("")
+    for key, value in summary["overview"].items():
+        overview.add_row(key, str(value))
+    console.print(overview)
+
+    columns = Table(title="Columns", title_justify="left")
+    for name in ("column", "role", "dtype", "min", "max", "mean", "NaN in file"):
+        columns.add_column(name, justify="right" if name in ("min", "max", "mean") else "left")
+    for row in summary["columns"]:
+        columns.add_row(*(str(v) for v in row.values()))
+    console.print(columns)
+
+    gaps = summary["gaps"]
+    if gaps:
+        table = Table(title=f"Gaps (max gap {max_gap} steps)", title_justify="left")
+        for name in gaps[0]:
+            table.add_column(name)
+        for row in gaps:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+    else:
+        console.print("No gaps or missing values.")
+
+
+def evaluation(result: Evaluation, title: str) -> None:
+    """The model's and the baselines' scores, then the verdict (a warning goes to stderr)."""
+    from forecaster.report.plots import LABELS
+
+    table = Table(
+        title=f"{title}: {len(result.origins)} origins, horizon {result.truth.shape[1]}, "
+        f"season {result.season}",
+        title_justify="left",
+    )
+    table.add_column("method", no_wrap=True)
+    for name in ("MAE", "RMSE", "sMAPE%", "MASE", "MASE@1", "model/it"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for method, scores in result.scores.items():
+        ratio = "" if method == "model" else f"{result.skill(method):.2f}"
+        table.add_row(
+            LABELS.get(method, method),
+            f"{scores['mae']:.4g}",
+            f"{scores['rmse']:.4g}",
+            f"{scores['smape']:.2f}",
+            f"{scores['mase']:.3f}",
+            f"{scores['per_step']['mase'][0][0]:.3f}",
+            ratio,
+            style="bold" if method == "model" else None,
+        )
+    console.print(table)
+    verdict = result.verdict()
+    if verdict.startswith("WARNING"):
+        err_console.print(verdict, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    else:
+        say(verdict)
+    if result.skipped:
+        console.print(f"{result.skipped} origin(s) skipped: a baseline's input was in a gap")
+
+
+def comparison(report: dict[str, Any]) -> None:
+    """The best model of each cell side by side: scores, sizes, times and hyperparameters."""
+    from forecaster.report.comparison import ROWS, value_of
+    from forecaster.tune.config import format_hyperparameter
+
+    cells = report["cells"]
+    table = Table(title="Best model per cell, retrained", title_justify="left")
+    table.add_column("", no_wrap=True)
+    for cell in cells:
+        table.add_column(cell.upper(), justify="right", no_wrap=True)
+    for label, path, fmt in ROWS:
+        table.add_row(label, *(format(value_of(c, path), fmt) for c in cells.values()))
+    for key in next(iter(cells.values()))["hyperparameters"]:
+        if key != "cell":
+            values = (format_hyperparameter(c["hyperparameters"][key]) for c in cells.values())
+            table.add_row(key, *values)
+    console.print(table)
+
+
+def export_results(outcome: ExportOutcome) -> None:
+    """Every quantization mode's size, error, MAE and latency, and the one shipped."""
+    table = Table(
+        title=f"LiteRT on the test windows (Keras MAE {outcome.keras_mae:.4g})",
+        title_justify="left",
+    )
+    for name in ("mode", "bytes", "÷f32", "max|Δ|", "MAE", "ΔMAE", "ms/win", ""):
+        table.add_column(name, justify="left" if name in ("mode", "") else "right", no_wrap=True)
+    for r in outcome.results:
+        if r.error:
+            table.add_row(r.mode, "", "", "", "", "", "", f"failed: {r.error}")
+            continue
+        verdict = "shipped" if r.mode == outcome.shipped else ("ok" if r.passed else "refused")
+        table.add_row(
+            r.mode,
+            f"{r.size_bytes:,}",
+            f"{r.ratio_to_float32:.0%}" if r.ratio_to_float32 else "",
+            f"{r.max_abs_vs_keras:.3g}",
+            f"{r.mae:.4g}",
+            f"{r.mae_change:+.2%}",
+            f"{r.latency_ms:.3f}",
+            verdict,
+            style="bold" if verdict == "shipped" else None,
+        )
+    console.print(table)
+    say(f"Shipped {outcome.shipped}: {outcome.reason}")
+    console.print(f"Bundle written to {outcome.bundle_dir}")
+
+
+def bundle_summary(title: str, summary: BundleSummary) -> None:
+    """`inspect`: the bundle's summary as a two-column table."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in summary.rows().items():
+        table.add_row(key, value)
+    console.print(table)
+
+
+def bench_results(result: dict[str, Any]) -> None:
+    """Latency and throughput per batch size, then the peak memory."""
+    table = Table(
+        title=f"{result['quantization']} on {result['processor']}, {result['threads']} thread(s)",
+        title_justify="left",
+    )
+    for name in ("batch", "p50 ms", "p95 ms", "windows/s"):
+        table.add_column(name, justify="right")
+    for row in result["results"]:
+        table.add_row(
+            str(row["batch"]),
+            f"{row['p50_ms']:.3f}",
+            f"{row['p95_ms']:.3f}",
+            f"{row['windows_per_s']:,.0f}",
+        )
+    console.print(table)
+    console.print(f"peak RSS {result['peak_rss_mb']:.0f} MiB")

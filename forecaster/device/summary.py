@@ -1,0 +1,73 @@
+"""A bundle summarised for `forecaster inspect`: model, data, file, tensors, ops, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forecaster.bundle import Bundle, ExportSpec
+from forecaster.device.predictor import Predictor
+
+
+@dataclass(frozen=True)
+class BundleSummary:
+    """An exported bundle and what its LiteRT interpreter reports about the model file."""
+
+    directory: Path
+    bundle: Bundle
+    export: ExportSpec
+    input: dict[str, Any]  # name, shape, dtype, quantization (scale and zero point, or None)
+    output: dict[str, Any]
+    resizable_batch: bool
+    ops: dict[str, int]  # operator -> count in the main graph
+
+    def rows(self) -> dict[str, str]:
+        """Label -> text, in the order to show them; the test MASE only when it was measured."""
+        b, export = self.bundle, self.export
+        rows = {
+            "model": f"{b.model.cell.upper()} {b.model.units} units x {b.model.layers} layer(s), "
+            f"{b.model.params:,} parameters",
+            "window -> horizon": f"{b.model.window} -> {b.model.horizon} steps of {b.data.freq}",
+            "inputs": ", ".join(b.data.features),
+            "targets": ", ".join(b.data.targets),
+            "trained on": f"{Path(b.data.source).name}, {b.data.train_start} .. {b.data.train_end}",
+            "quantization": export.quantization,
+            "file": f"{export.file}, {export.size_bytes:,} bytes, sha256 {export.sha256[:16]}...",
+            "input tensor": _tensor_text(self.input),
+            "output tensor": _tensor_text(self.output),
+            "resizable batch": "yes" if self.resizable_batch else "no",
+            "ops (main graph)": ", ".join(f"{k} x{v}" for k, v in self.ops.items()),
+            "versions": ", ".join(f"{k} {v}" for k, v in b.versions.items()),
+            "schema": f"{b.schema_version} (forecaster {b.forecaster_version})",
+        }
+        test = b.metrics.get("test", {})
+        if test:
+            scores = test["scores"]
+            rows["test MASE"] = ", ".join(f"{k} {v['mase']:.3f}" for k, v in scores.items())
+        return rows
+
+
+def summarize_bundle(directory: Path) -> BundleSummary:
+    """Load the bundle in `directory` into a LiteRT interpreter and summarise it."""
+    predictor = Predictor.load(directory)
+    bundle = predictor.bundle
+    assert bundle.export is not None  # Predictor.load refuses bundles without an export
+    io = predictor.describe()
+    return BundleSummary(
+        directory=directory,
+        bundle=bundle,
+        export=bundle.export,
+        input=io["input"],
+        output=io["output"],
+        resizable_batch=io["resizable_batch"],
+        ops=predictor.ops(),
+    )
+
+
+def _tensor_text(tensor: dict[str, Any]) -> str:
+    quant = tensor["quantization"]
+    text = f"{tensor['dtype']} {tensor['shape']}"
+    return text + (
+        f", scale {quant['scale']:.4g}, zero point {quant['zero_point']}" if quant else ""
+    )
