@@ -169,3 +169,17 @@ class TrainConfig:
             raise ConfigError(f"--batch-size must be at least 1, not {self.batch_size}")
         if self.patience < 0:
             raise ConfigError(f"--patience must be 0 or more, not {self.patience}")
+
+
+def parse_fraction(text: str, name: str, *, below: float = 1.0) -> float:
+    """'2%' or '0.02' as 0.02, at least 0 and less than `below`."""
+    cleaned = text.strip()
+    try:
+        value = float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
+    except ValueError:
+        raise ConfigError(
+            f"{name} takes a percentage such as 2% or a fraction such as 0.02, not {text!r}"
+        ) from None
+    if not 0 <= value < below:
+        raise ConfigError(f"{name} must be between 0% and {below:.0%}, not {text!r}")
+    return value

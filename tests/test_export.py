@@ -14,11 +14,12 @@ import pytest
 
 from forecaster.bundle import Bundle
 from forecaster.cli.app import app
+from forecaster.cli.options import parse_max_accuracy_loss
 from forecaster.config import Cell, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from forecaster.device.predictor import Predictor
 from forecaster.errors import BundleError, ExportError
 from forecaster.export.gate import ModeResult, choose
-from forecaster.export.ship import export, parse_accuracy_loss
+from forecaster.export.ship import export
 from forecaster.runs.load import load_keras_model, load_training_data
 from forecaster.runs.train import train
 from tests.test_cli_data import one_line_error
@@ -297,7 +298,7 @@ def test_gate_refuses_a_mode_that_loses_too_much():
 
 @pytest.mark.parametrize(("text", "value"), [("2%", 0.02), ("0.5%", 0.005), ("0.1", 0.1)])
 def test_accuracy_loss_parsing(text, value):
-    assert parse_accuracy_loss(text) == pytest.approx(value)
+    assert parse_max_accuracy_loss(text) == pytest.approx(value)
 
 
 def test_predictor_imports_no_tensorflow(exported, tmp_path):

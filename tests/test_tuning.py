@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli.app import app
+from forecaster.config import parse_fraction
 from forecaster.errors import ConfigError
 from forecaster.report.comparison import CellResult, choose_winner
 from forecaster.tune.config import (
@@ -28,7 +29,6 @@ from forecaster.tune.config import (
     load_space_file,
     parse_budget,
     parse_duration,
-    parse_fraction,
     resolve_windows,
 )
 from forecaster.tune.search import clean_values, compare_identity, hyperband_trials, trial_seed

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from forecaster.config import BadRows, DataConfig, Dedupe, Loss
-from forecaster.tune.config import TunerName, parse_fraction
+from forecaster.config import BadRows, DataConfig, Dedupe, Loss, parse_fraction
+from forecaster.tune.config import TunerName
 
 FileArg = Annotated[
     Path, typer.Argument(help="Sensor CSV: a timestamp column and numeric columns.")

@@ -133,7 +133,7 @@ def evaluate(
 
     Example: forecaster evaluate models/weather_greensboro-gru-20261123-120000
     """
-    from forecaster.runs.train import evaluate as evaluate_run
+    from forecaster.runs.evaluate import evaluate as evaluate_run
 
     _, evaluation = evaluate_run(run_dir, file, season=season)
     render.evaluation(evaluation, f"{file}" if file else "Test part")

@@ -106,6 +106,7 @@ def tune(
 
     Example: forecaster tune data/weather_greensboro.csv --target temp_c --time-budget 30m
     """
+    from forecaster.config import parse_fraction
     from forecaster.tune.config import (
         Distributed,
         OptionUsageError,
@@ -113,7 +114,6 @@ def tune(
         TuneConfig,
         load_space,
         parse_budget,
-        parse_fraction,
     )
     from forecaster.tune.search import tune as tune_run
 

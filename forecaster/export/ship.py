@@ -46,18 +46,6 @@ class ExportOutcome:
     keras_mae: float
 
 
-def parse_accuracy_loss(text: str) -> float:
-    """'2%' or '0.02' as a fraction."""
-    value = text.strip()
-    try:
-        number = float(value[:-1]) / 100 if value.endswith("%") else float(value)
-    except ValueError:
-        number = -1.0
-    if not 0 <= number < 10:
-        raise ConfigError(f"--max-accuracy-loss takes a share such as 2% or 0.02, not {text!r}")
-    return number
-
-
 def export(
     run_dir: str | Path,
     *,

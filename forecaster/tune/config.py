@@ -525,20 +525,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def parse_fraction(text: str, name: str, *, below: float = 1.0) -> float:
-    """'2%' or '0.02' as 0.02, at least 0 and less than `below`."""
-    cleaned = text.strip()
-    try:
-        value = float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
-    except ValueError:
-        raise ConfigError(
-            f"{name} takes a percentage such as 2% or a fraction such as 0.02, not {text!r}"
-        ) from None
-    if not 0 <= value < below:
-        raise ConfigError(f"{name} must be between 0% and {below:.0%}, not {text!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class Distributed:
     """Keras Tuner's chief/worker mode: one chief serves the oracle, workers run the trials.
