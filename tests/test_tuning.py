@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from forecaster.cli.app import app
 from forecaster.errors import ConfigError
-from forecaster.report.comparison import CellResult, choose_winner
+from forecaster.report.comparison import CellResult
+from forecaster.tune.compare import choose_winner
 from forecaster.tune.config import (
     SearchSpace,
     SpaceOverrides,

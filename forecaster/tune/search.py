@@ -55,12 +55,8 @@ from forecaster.config import (
 from forecaster.errors import ConfigError, DataError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
 from forecaster.model.windows import Split, Windows, make_windows
-from forecaster.report.comparison import (
-    CellResult,
-    choose_winner,
-    comparison_json,
-    write_comparison,
-)
+from forecaster.report.comparison import CellResult, comparison_json, write_comparison
+from forecaster.tune.compare import choose_winner
 from forecaster.tune.config import (
     HYPERPARAMETERS,
     Distributed,
