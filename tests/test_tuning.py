@@ -32,7 +32,8 @@ from forecaster.tune.config import (
     parse_fraction,
     resolve_windows,
 )
-from forecaster.tune.search import clean_values, compare_identity, hyperband_trials, trial_seed
+from forecaster.tune.directory import compare_identity
+from forecaster.tune.hyperparameters import clean_values, hyperband_trials, trial_seed
 from tests.test_cli_data import one_line_error
 from tests.test_imports import heavy_in, modules_loaded_after
 
@@ -336,7 +337,7 @@ def test_every_window_is_scored_on_the_same_validation_targets():
     from forecaster.config import DataConfig, SplitConfig
     from forecaster.data.load import load_csv
     from forecaster.model.windows import split_rows
-    from forecaster.tune.search import prepare_tuning_data
+    from forecaster.tune.data import prepare_tuning_data
 
     data = load_csv(tiny_csv(), DataConfig(targets=("humidity",)))
     split = split_rows(data.n_rows, SplitConfig())
@@ -355,7 +356,7 @@ def test_live_panel_renders_with_a_running_clock():
     from rich.console import Console
 
     from forecaster.cli.app import _StatusPanel
-    from forecaster.tune.search import SearchStatus
+    from forecaster.tune.progress import SearchStatus
 
     panel = _StatusPanel()
     panel.update(
@@ -498,7 +499,8 @@ def drive(oracle, trials: int) -> list[dict[str, object]]:
 def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path, tuner):
     import keras_tuner as kt
 
-    from forecaster.tune.search import _kt_classes, declare
+    from forecaster.tune.hyperparameters import declare
+    from forecaster.tune.search import _kt_classes
 
     space = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
     options = {
@@ -542,7 +544,8 @@ def test_bayesian_resume_proposes_what_an_uninterrupted_search_would(tmp_path):
     re-proposed a configuration it had already run; ours derives it from (seed, trials)."""
     import keras_tuner as kt
 
-    from forecaster.tune.search import _kt_classes, declare
+    from forecaster.tune.hyperparameters import declare
+    from forecaster.tune.search import _kt_classes
 
     # Two searched dimensions: Keras Tuner's 50 optimiser restarts take seconds per proposal.
     space = SearchSpace(windows=(6,), units=(4, 32), layers=(1, 1), dropout=(0.0, 0.0))
@@ -732,7 +735,8 @@ def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
 @pytest.mark.slow
 def test_a_trial_running_into_the_deadline_stops_after_its_epoch(tmp_path):
     from forecaster.config import DataConfig
-    from forecaster.tune.search import SearchStatus, tune
+    from forecaster.tune.progress import SearchStatus
+    from forecaster.tune.search import tune
 
     seen: list[SearchStatus] = []
     tune(

@@ -514,7 +514,7 @@ class _StatusPanel:
 
 def _status_panel(status: Any) -> Table:
     from forecaster.tune.config import format_duration
-    from forecaster.tune.search import describe
+    from forecaster.tune.hyperparameters import describe
 
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)

@@ -24,494 +24,61 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import importlib.util
 import io
 import json
 import logging
 import math
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecaster import __version__
-from forecaster.config import (
-    CELLS,
-    DataConfig,
-    Loss,
-    ModelConfig,
-    SplitConfig,
-    TrainConfig,
-    WindowConfig,
-)
-from forecaster.errors import ConfigError, DataError, ForecasterError
-from forecaster.files import sha256_of, write_text_atomic
-from forecaster.model.windows import Split, Windows, make_windows
+from forecaster.config import CELLS, DataConfig, SplitConfig, TrainConfig, WindowConfig
+from forecaster.errors import ConfigError, ForecasterError
+from forecaster.files import write_text_atomic
 from forecaster.report.comparison import CellResult, comparison_json, write_comparison
 from forecaster.tune.compare import choose_winner
 from forecaster.tune.config import (
-    HYPERPARAMETERS,
     Distributed,
     SearchSpace,
     SpaceOverrides,
     TuneConfig,
     TuningError,
-    default_space,
     format_duration,
 )
+from forecaster.tune.data import TuningData, prepare_tuning_data
+from forecaster.tune.directory import (
+    RUNNER_UP_DIR,
+    TUNER_DIR,
+    WINNER_DIR,
+    check_out,
+    check_worker_identity,
+    open_out,
+    search_identity,
+)
+from forecaster.tune.hyperparameters import (
+    clean_values,
+    declare,
+    describe,
+    hyperband_trials,
+    model_config,
+    oracle_seed,
+    resolve_space,
+    trial_seed,
+)
+from forecaster.tune.progress import SearchProgress, StatusCallback
 
 if TYPE_CHECKING:
     import keras
 
-    from forecaster.data.load import SensorData
-    from forecaster.scaling import MinMaxParams
 
-SEARCH_FILE = "search.json"
-TUNER_DIR = "tuner"
-WINNER_DIR = "winner"
-RUNNER_UP_DIR = "runner_up"
-SEARCH_SCHEMA = 1
 OBJECTIVE = "val_loss"
-HP_ORDER = tuple(HYPERPARAMETERS.values())
-_SEED_MODULUS = 2**31 - 1
-
-
-# --- data ------------------------------------------------------------------------------------
-
-
-@dataclass
-class TuningData:
-    """The series split and scaled once, windowed on demand for any window length.
-
-    Validation windows of every length end at the same origins (those with `max_window` steps of
-    history in one segment and `horizon` steps ahead inside the validation part), so every window
-    length is scored on the same targets. A long window may read rows of the training part as
-    input: they are the past of the validation targets, not a leak.
-    """
-
-    data: SensorData
-    split: Split
-    scaler: MinMaxParams
-    scaled: np.ndarray
-    horizon: int
-    max_window: int
-    val_origins: np.ndarray
-    _cache: dict[tuple[str, int], Windows] = field(default_factory=dict, repr=False)
-
-    @property
-    def n_features(self) -> int:
-        """Input columns."""
-        return int(self.scaled.shape[1])
-
-    @property
-    def n_targets(self) -> int:
-        """Forecast columns."""
-        return len(self.data.targets)
-
-    def train(self, window: int) -> Windows:
-        """Training windows of this length (as `forecaster train` builds them)."""
-        return self._cached("train", window, lambda: self._part("train", window))
-
-    def test(self, window: int) -> Windows:
-        """Test windows of this length (as `forecaster train` builds them)."""
-        return self._cached("test", window, lambda: self._part("test", window))
-
-    def val(self, window: int) -> Windows:
-        """Validation windows of this length at the shared origins."""
-
-        def build() -> Windows:
-            origins = self.val_origins
-            x = self.scaled[origins[:, None] + np.arange(-window, 0)]
-            y = self.scaled[origins[:, None] + np.arange(self.horizon)]
-            y = y[:, :, list(self.data.target_index)]
-            return Windows(x.astype(np.float32), y.astype(np.float32), origins)
-
-        return self._cached("val", window, build)
-
-    def _part(self, name: str, window: int) -> Windows:
-        return make_windows(
-            self.scaled,
-            self.data.segments,
-            self.split.part(name),
-            WindowConfig(window, self.horizon),
-            self.data.target_index,
-        )
-
-    def _cached(self, part: str, window: int, build: Callable[[], Windows]) -> Windows:
-        key = (part, window)
-        if key not in self._cache:
-            # Keep only the current window length's arrays: long series have large windows.
-            for old in [k for k in self._cache if k[1] != window]:
-                del self._cache[old]
-            self._cache[key] = build()
-        return self._cache[key]
-
-
-def longest_run(data: SensorData, rows: tuple[int, int]) -> int:
-    """The most consecutive complete rows inside `rows`."""
-    start, stop = rows
-    return max(
-        (min(e, stop) - max(s, start) for s, e in data.segments if min(e, stop) > max(s, start)),
-        default=0,
-    )
-
-
-def prepare_tuning_data(
-    data: SensorData, split: Split, horizon: int, max_window: int
-) -> TuningData:
-    """Fit the scaler on the training part, scale, and find the shared validation origins."""
-    from forecaster.model.windows import fit_scaler, model_inputs
-
-    scaler = fit_scaler(data, split)
-    scaled = model_inputs(data, scaler, ())  # as `forecaster train` without --calendar
-    start, stop = split.val
-    origins = [
-        np.arange(max(seg_start + max_window, start), min(seg_stop, stop) - horizon + 1)
-        for seg_start, seg_stop in data.segments
-    ]
-    val_origins = np.concatenate(origins).astype(np.int64) if origins else np.empty(0, np.int64)
-    if len(val_origins) == 0:
-        raise DataError(
-            f"the validation part of {data.path} has no origin with {max_window} steps of history "
-            f"and {horizon} steps ahead without a long gap; use shorter --windows or more data"
-        )
-    return TuningData(data, split, scaler, scaled, horizon, max_window, val_origins)
-
-
-def check_windows_fit(space: SearchSpace, data: SensorData, split: Split, horizon: int) -> None:
-    """Every window must leave training windows and fit the validation and test parts."""
-    window = max(space.windows)
-    for name, label in (("train", "training"), ("val", "validation"), ("test", "test")):
-        rows = longest_run(data, split.part(name))
-        if rows < window + horizon:
-            raise DataError(
-                f"window {window} is too long for {data.path}: the {label} part has at most "
-                f"{rows} consecutive rows, fewer than window + horizon = {window + horizon}; drop "
-                "it from --windows or use a longer file"
-            )
-
-
-# --- hyperparameters ---------------------------------------------------------------------------
-
-
-def clean_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Hyperparameter values without Hyperband's bookkeeping (tuner/epochs, tuner/bracket, ...)."""
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
-
-
-def trial_seed(base_seed: int, values: Mapping[str, Any]) -> int:
-    """The seed of one trial: base seed plus a stable hash of its hyperparameters.
-
-    The cell is left out, so a GRU and an LSTM with the same other values start from the same
-    seed (the same shuffling): a matched comparison. Hyperband's bookkeeping is left out too.
-    """
-    items = {k: v for k, v in clean_values(values).items() if k != "cell"}
-    text = json.dumps(items, sort_keys=True, default=str)
-    digest = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
-    return (base_seed + digest) % _SEED_MODULUS
-
-
-def declare(hp: Any, space: SearchSpace, cell: str) -> dict[str, Any]:
-    """Register the search space on a Keras Tuner `HyperParameters` and return this trial's values.
-
-    The order is fixed (see SPACE_KEYS): random draws follow it. Each hyperparameter's default
-    is the space's starting point, which the oracles try first.
-    """
-    start = space.starting_point()
-
-    def choice(name: str, values: tuple[Any, ...]) -> Any:
-        if len(values) == 1:
-            return hp.Fixed(name, values[0])
-        ordered = not isinstance(values[0], str)
-        return hp.Choice(name, list(values), ordered=ordered, default=start[name])
-
-    def number(name: str, pair: tuple[float, float], **kwargs: Any) -> Any:
-        low, high = pair
-        if low == high:
-            return hp.Fixed(name, low)
-        kind = hp.Int if isinstance(low, int) and isinstance(high, int) else hp.Float
-        return kind(name, low, high, default=start[name], **kwargs)
-
-    dropout_step = 0.1 if space.dropout[1] - space.dropout[0] >= 0.1 else None
-    return {
-        "cell": hp.Fixed("cell", cell),
-        "window": choice("window", space.windows),
-        "units": choice("units", space.unit_choices),
-        "layers": number("layers", space.layers),
-        "dropout": number(
-            "dropout", (float(space.dropout[0]), float(space.dropout[1])), step=dropout_step
-        ),
-        "learning_rate": number(
-            "learning_rate",
-            (float(space.learning_rate[0]), float(space.learning_rate[1])),
-            sampling="log",
-        ),
-        "residual": choice("residual", space.residual),
-        "normalize": choice("normalize", space.normalize),
-    }
-
-
-def model_config(values: Mapping[str, Any], season: int, loss: Loss = "mae") -> ModelConfig:
-    """The model recipe of a set of hyperparameter values."""
-    return ModelConfig(
-        cell=values["cell"],
-        units=int(values["units"]),
-        layers=int(values["layers"]),
-        dropout=float(values["dropout"]),
-        learning_rate=float(values["learning_rate"]),
-        residual=values.get("residual", "none"),
-        normalize=values.get("normalize", "none"),
-        season=season,
-        loss=loss,
-    )
-
-
-@cache
-def builder_support() -> tuple[bool, bool]:
-    """Whether `build_model` honours ModelConfig.residual and .normalize yet.
-
-    Two tiny models with the same seed, one with the option set, must give different outputs;
-    an option the builder ignores would only waste trials, so the default space leaves it out.
-    """
-    import keras
-
-    from forecaster.model.build import build_model
-
-    x = np.linspace(0.2, 1.0, 8, dtype=np.float32).reshape(1, 4, 2)
-
-    def output(**changes: Any) -> np.ndarray:
-        keras.utils.set_random_seed(0)
-        options = {"residual": "none", "normalize": "none", **changes}
-        config = ModelConfig(units=2, season=2, **options)
-        model = build_model(config, window=4, n_features=2, horizon=2, n_targets=1, compile=False)
-        return np.asarray(model(x, training=False))
-
-    base = output()
-    try:
-        residual = not np.allclose(output(residual="last"), base)
-        normalize = not np.allclose(output(normalize="mean"), base)
-    except Exception:  # a builder mid-change must not stop tuning: search without them
-        residual = normalize = False
-    keras.backend.clear_session()
-    return residual, normalize
-
-
-def resolve_space(
-    data: SensorData, split: Split, horizon: int, season: int, overrides: SpaceOverrides
-) -> SearchSpace:
-    """The default space for this data, with the user's overrides, checked against the data.
-
-    The user's values are checked before the model builder is probed (which loads TensorFlow),
-    so a bad option fails at once.
-    """
-    train_rows = longest_run(data, split.train)
-    eval_rows = min(longest_run(data, split.val), longest_run(data, split.test))
-
-    def base(residual_ok: bool, normalize_ok: bool) -> SearchSpace:
-        return default_space(
-            train_rows=train_rows,
-            longest_eval_rows=eval_rows,
-            horizon=horizon,
-            season=season,
-            residual_supported=residual_ok,
-            normalize_supported=normalize_ok,
-        )
-
-    space = overrides.apply(base(False, False), horizon=horizon, season=season)
-    check_windows_fit(space, data, split, horizon)
-    if overrides.residual is None or overrides.normalize is None:
-        space = overrides.apply(base(*builder_support()), horizon=horizon, season=season)
-    return space
-
-
-# --- progress ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SearchStatus:
-    """A snapshot of the search for a progress display; `message` is set when a line is due."""
-
-    phase: str  # "search", "retrain" or "done"
-    role: str  # "local", "chief" or "worker"
-    tuner: str
-    cell: str  # the cell of the latest event
-    done: int  # finished trials, all cells, including those before a resume
-    running: int
-    total: int | None  # planned trials, all cells (None on a worker)
-    current: dict[str, Any]  # hyperparameters of the latest trial started
-    epoch: int
-    epochs: int
-    best: dict[str, tuple[float, dict[str, Any]]]  # cell -> (validation loss, values)
-    elapsed: float
-    remaining: float | None  # seconds of --time-budget left
-    message: str = ""
-
-
-StatusCallback = Callable[[SearchStatus], None]
-
-
-class SearchProgress:
-    """Collects trial events (from the tuner, or from the oracle on a chief) into `SearchStatus`."""
-
-    def __init__(
-        self,
-        *,
-        role: str,
-        tuner: str,
-        total: int | None,
-        budget: float | None,
-        on_status: StatusCallback | None,
-    ) -> None:
-        self.role, self.tuner, self.total, self.budget = role, tuner, total, budget
-        self.on_status = on_status
-        self.start = time.monotonic()
-        self.lock = threading.RLock()
-        self.done = 0
-        self.running: dict[tuple[str, str], float] = {}  # (cell, trial id) -> start time
-        self.durations: dict[str, list[float]] = {}
-        self.best: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.finished: dict[str, int] = {}
-        self.phase, self.cell = "search", ""
-        self.current: dict[str, Any] = {}
-        self.epoch = self.epochs = 0
-
-    def restart_clock(self) -> None:
-        """Start the elapsed time and the budget now."""
-        self.start = time.monotonic()
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the search started."""
-        return time.monotonic() - self.start
-
-    def resumed(self, cell: str, trials: list[Any]) -> None:
-        """Count the trials a previous run finished."""
-        with self.lock:
-            ended = [t for t in trials if t.status in ("COMPLETED", "FAILED")]
-            self.done += len(ended)
-            self.finished[cell] = sum(t.status == "COMPLETED" for t in ended)
-            for trial in ended:
-                if trial.status == "COMPLETED" and trial.score is not None:
-                    self._record_best(cell, float(trial.score), trial.hyperparameters.values)
-
-    def trial_started(self, cell: str, trial_id: str, values: Mapping[str, Any]) -> None:
-        """A trial was handed out (chief) or began (local, worker)."""
-        with self.lock:
-            if (cell, trial_id) in self.running:
-                return
-            self.running[(cell, trial_id)] = time.monotonic()
-            self.cell, self.current = cell, clean_values(values)
-            self.epoch, self.epochs = 0, 0
-            self._emit()
-
-    def epoch_ended(self, cell: str, epoch: int, epochs: int) -> None:
-        """An epoch of the trial running in this process finished."""
-        with self.lock:
-            self.cell, self.epoch, self.epochs = cell, epoch, epochs
-            self._emit()
-
-    def trial_ended(
-        self,
-        cell: str,
-        trial_id: str,
-        values: Mapping[str, Any],
-        status: str,
-        score: float | None,
-    ) -> None:
-        """A trial finished (or failed)."""
-        with self.lock:
-            started = self.running.pop((cell, trial_id), None)
-            seconds = time.monotonic() - started if started is not None else float("nan")
-            self.durations.setdefault(cell, []).append(seconds)
-            self.done += 1
-            values = clean_values(values)
-            if status == "COMPLETED" and score is not None and math.isfinite(score):
-                self.finished[cell] = self.finished.get(cell, 0) + 1
-                self._record_best(cell, float(score), values)
-                outcome = f"val_loss {score:.5g}"
-            else:
-                outcome = f"{status.lower()}"
-            total = f"/{self.total}" if self.total else ""
-            self.cell = cell
-            self._emit(
-                f"trial {self.done}{total} {cell.upper()} {describe(values)}: {outcome} "
-                f"({seconds:.1f} s)"
-            )
-
-    def set_phase(self, phase: str, cell: str, message: str) -> None:
-        """Retraining, done."""
-        with self.lock:
-            self.phase, self.cell, self.epoch, self.epochs = phase, cell, 0, 0
-            self._emit(message)
-
-    def retrain_epoch(self, epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        """An epoch of a retrain (an `EpochCallback` of forecaster.model.fit)."""
-        with self.lock:
-            self.epoch, self.epochs = epoch, epochs
-            self._emit()
-
-    def _record_best(self, cell: str, score: float, values: Mapping[str, Any]) -> None:
-        if cell not in self.best or score < self.best[cell][0]:
-            self.best[cell] = (score, clean_values(values))
-
-    def status(self, message: str = "") -> SearchStatus:
-        """The current snapshot."""
-        remaining = None if self.budget is None else max(0.0, self.budget - self.elapsed)
-        return SearchStatus(
-            phase=self.phase,
-            role=self.role,
-            tuner=self.tuner,
-            cell=self.cell,
-            done=self.done,
-            running=len(self.running),
-            total=self.total,
-            current=dict(self.current),
-            epoch=self.epoch,
-            epochs=self.epochs,
-            best=dict(self.best),
-            elapsed=self.elapsed,
-            remaining=remaining,
-            message=message,
-        )
-
-    def _emit(self, message: str = "") -> None:
-        if self.on_status is not None:
-            self.on_status(self.status(message))
-
-
-def describe(values: Mapping[str, Any]) -> str:
-    """Hyperparameters as a short line: 'window 24, units 8, layers 1, dropout 0.1, lr 0.0012'."""
-    names = {"learning_rate": "lr"}
-    parts = []
-    ordered = {k: values[k] for k in HP_ORDER if k in values} | clean_values(values)
-    for key, value in ordered.items():
-        if key == "cell":
-            continue
-        text = f"{value:.3g}" if isinstance(value, float) else str(value)
-        parts.append(f"{names.get(key, key)} {text}")
-    return ", ".join(parts)
-
-
-def hyperband_trials(max_epochs: int, factor: int) -> int:
-    """Trials one Hyperband iteration runs (Keras Tuner's bracket sizes)."""
-    brackets, epochs = 0, float(max_epochs)
-    while epochs >= 1:
-        epochs /= factor
-        brackets += 1
-    end_size = math.ceil(1 + math.log(max_epochs, factor))
-    return sum(
-        math.ceil(end_size / (b + 1) * factor ** (b - r))
-        for b in range(brackets)
-        for r in range(b + 1)
-    )
 
 
 # --- Keras Tuner classes (built on first use: keras_tuner imports TensorFlow) ------------------
@@ -832,7 +399,7 @@ class _Search:
         hp = kt.HyperParameters()
         declare(hp, self.space, cell)
         # Keras Tuner replaces a seed of 0 with a random one.
-        seed = self.config.seed % (_SEED_MODULUS - 1) + 1
+        seed = oracle_seed(self.config.seed)
         common = {
             "objective": kt.Objective(OBJECTIVE, direction="min"),
             "seed": seed,
@@ -1058,173 +625,6 @@ class TuneOutcome:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-IDENTITY_LABELS = {
-    "file_sha256": "data file (its SHA-256 checksum)",
-    "data": "data options",
-    "split": "--split",
-    "horizon": "--horizon",
-    "season": "--season",
-    "space": "search space",
-    "tuner": "--tuner",
-    "seed": "--seed",
-    "max_epochs": "--max-epochs",
-    "patience": "--patience",
-    "batch_size": "--batch-size",
-    "hyperband_factor": "Hyperband factor",
-    "loss": "--loss",
-}
-
-
-def search_identity(
-    file: Path,
-    data: SensorData,
-    data_config: DataConfig,
-    split: SplitConfig,
-    horizon: int,
-    season: int,
-    space: SearchSpace,
-    config: TuneConfig,
-) -> dict[str, Any]:
-    """Everything a resumed search or a worker must share with the search in the directory."""
-    return {
-        "file_sha256": sha256_of(file),
-        "data": {
-            "targets": list(data.targets),
-            "features": list(data.features),
-            "time_col": data.time_col,
-            "dedupe": data_config.dedupe,
-            "max_gap": data_config.max_gap,
-            "bad_rows": data_config.bad_rows,
-        },
-        "split": [split.train, split.val, split.test],
-        "horizon": horizon,
-        "season": season,
-        "space": space.to_json(),
-        "tuner": config.tuner,
-        "seed": config.seed,
-        "max_epochs": config.max_epochs,
-        "patience": config.patience,
-        "batch_size": config.batch_size,
-        "hyperband_factor": config.hyperband_factor,
-        "loss": config.loss,
-    }
-
-
-def compare_identity(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
-    """The first difference between two identities, in words; None when they match."""
-    for key, label in IDENTITY_LABELS.items():
-        old, new = stored.get(key), current.get(key)
-        if old == new:
-            continue
-        if key == "file_sha256":
-            return f"{label} ({str(old)[:12]}... then, {str(new)[:12]}... now)"
-        if isinstance(old, dict) and isinstance(new, dict):
-            for sub in new:
-                if old.get(sub) != new.get(sub):
-                    return f"{label}: {sub} ({_text(old.get(sub))} then, {_text(new.get(sub))} now)"
-        return f"{label} ({_text(old)} then, {_text(new)} now)"
-    return None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
-    return str(value)
-
-
-def default_out(file: Path) -> Path:
-    """models/<file stem>-tune-<UTC time>."""
-    from forecaster.runs.train import DEFAULT_MODELS_DIR
-
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return DEFAULT_MODELS_DIR / f"{file.stem}-tune-{stamp}"
-
-
-def _check_out(out: Path | None, file: Path, *, resume: bool, overwrite: bool, role: str) -> Path:
-    """Refuse contradictory or unsafe output options before any work."""
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
-    if role == "worker":
-        if overwrite:
-            raise ConfigError(
-                "a worker never overwrites the shared search directory; pass --overwrite to the "
-                "chief only"
-            )
-        if out is None:
-            raise ConfigError("a worker needs --out, the search directory it shares with the chief")
-        return out
-    if out is None:
-        if resume:
-            raise ConfigError("--resume needs --out, the directory of the search to continue")
-        out = default_out(file)
-    if resume and not (out / SEARCH_FILE).exists():
-        raise ConfigError(
-            f"nothing to resume in {out}: {SEARCH_FILE} is missing; run without --resume to start "
-            "a search there"
-        )
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} exists and is not a directory; choose another --out")
-    if out.exists() and not resume and not overwrite:
-        raise ConfigError(
-            f"{out} already exists; pass --resume to continue its search, --overwrite to start "
-            "again, or choose another --out"
-        )
-    if overwrite and out.exists() and any(out.iterdir()) and not (out / SEARCH_FILE).exists():
-        raise ConfigError(
-            f"{out} is not a forecaster search directory ({SEARCH_FILE} is missing), so "
-            "--overwrite will not delete it; choose another --out"
-        )
-    return out
-
-
-def _open_out(out: Path, identity: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
-    """Create the search directory and search.json, or check search.json on --resume."""
-    path = out / SEARCH_FILE
-    if resume:
-        stored = _read_search_file(path)
-        difference = compare_identity(stored.get("identity", {}), identity)
-        if difference:
-            raise ConfigError(
-                f"cannot resume {out}: it was searched with a different {difference}; rerun with "
-                "the original options, or start a new search with another --out"
-            )
-        return
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {
-        "schema_version": SEARCH_SCHEMA,
-        "identity": identity,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "forecaster_version": __version__,
-    }
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
-
-
-def _read_search_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path} is missing; run the chief (or a search) there first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"{path} is corrupt ({exc}); start a new search with another --out"
-        ) from None
-    if not isinstance(raw, dict) or raw.get("schema_version") != SEARCH_SCHEMA:
-        raise ConfigError(f"{path} was not written by this forecaster; start a new search")
-    return raw
-
-
-def _check_worker_identity(out: Path, identity: dict[str, Any]) -> None:
-    stored = _read_search_file(out / SEARCH_FILE)
-    difference = compare_identity(stored.get("identity", {}), identity)
-    if difference:
-        raise ConfigError(
-            f"the chief's search in {out} uses a different {difference}; start the worker with "
-            "the chief's data and search options"
-        )
-
-
 def tune(
     file: str | Path,
     data_config: DataConfig,
@@ -1259,7 +659,7 @@ def tune(
     if horizon < 1:
         raise ConfigError(f"--horizon must be at least 1 step, not {horizon}")
     role = distributed.role if distributed is not None else "local"
-    out = _check_out(out, file, resume=resume, overwrite=overwrite, role=role)
+    out = check_out(out, file, resume=resume, overwrite=overwrite, role=role)
     if distributed is not None and role == "worker":
         from forecaster.tune.distributed import wait_for_oracle
 
@@ -1273,9 +673,9 @@ def tune(
     identity = search_identity(file, data, data_config, split, horizon, season, resolved, config)
     tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows))
     if role == "worker":
-        _check_worker_identity(out, identity)
+        check_worker_identity(out, identity)
     else:
-        _open_out(out, identity, resume=resume, overwrite=overwrite)
+        open_out(out, identity, resume=resume, overwrite=overwrite)
 
     per_cell = config.trials_per_cell
     if config.tuner == "hyperband":
