@@ -458,7 +458,7 @@ def test_bad_space_fails_before_tensorflow_loads(tmp_path):
         "result = CliRunner().invoke(app, args)\n"
         "assert result.exit_code == 1 and 'shorter than the horizon' in result.stderr\n"
     )
-    assert "forecaster.tune.search" in loaded
+    assert "forecaster.tune.run" in loaded
     assert heavy_in(loaded) == set()
 
 
@@ -736,7 +736,7 @@ def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
 def test_a_trial_running_into_the_deadline_stops_after_its_epoch(tmp_path):
     from forecaster.config import DataConfig
     from forecaster.tune.progress import SearchStatus
-    from forecaster.tune.search import tune
+    from forecaster.tune.run import tune
 
     seen: list[SearchStatus] = []
     tune(

@@ -371,7 +371,7 @@ def tune(
         parse_duration,
         parse_fraction,
     )
-    from forecaster.tune.search import tune as tune_run
+    from forecaster.tune.run import tune as tune_run
 
     data_config = _data_config(target, features, time_col, dedupe, max_gap, bad_rows)
     options = SpaceOverrides.from_options(

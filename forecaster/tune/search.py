@@ -1,9 +1,6 @@
-"""The Keras Tuner search over GRU/LSTM forecasters, and the job that ends in a GRU-vs-LSTM verdict.
+"""The Keras Tuner search over GRU/LSTM forecasters: one sub-search per cell, in any role.
 
-`tune` loads the data, resolves the search space, runs one sub-search per cell (the cell fixed,
-the same seed, so both cells see the same draws of every other hyperparameter), retrains the best
-model of each cell with `forecaster.runs.train.train` (a normal run directory), and writes the
-comparison. The search itself is Keras Tuner's, with these repairs:
+The search is Keras Tuner's, with these repairs:
 
 - every trial is seeded with the base seed plus a stable hash of its hyperparameters, so a trial
   gives the same result in any process: after a resume, on any worker;
@@ -27,52 +24,27 @@ import gc
 import importlib.util
 import io
 import json
-import logging
 import math
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecaster.config import CELLS, DataConfig, SplitConfig, TrainConfig, WindowConfig
-from forecaster.errors import ConfigError, ForecasterError
+from forecaster.errors import ForecasterError
 from forecaster.files import write_text_atomic
-from forecaster.report.comparison import CellResult, comparison_json, write_comparison
-from forecaster.tune.compare import choose_winner
 from forecaster.tune.config import (
     Distributed,
     SearchSpace,
-    SpaceOverrides,
     TuneConfig,
     TuningError,
     format_duration,
 )
-from forecaster.tune.data import TuningData, prepare_tuning_data
-from forecaster.tune.directory import (
-    RUNNER_UP_DIR,
-    TUNER_DIR,
-    WINNER_DIR,
-    check_out,
-    check_worker_identity,
-    open_out,
-    search_identity,
-)
-from forecaster.tune.hyperparameters import (
-    clean_values,
-    declare,
-    describe,
-    hyperband_trials,
-    model_config,
-    oracle_seed,
-    resolve_space,
-    trial_seed,
-)
-from forecaster.tune.progress import SearchProgress, StatusCallback
+from forecaster.tune.data import TuningData
+from forecaster.tune.directory import TUNER_DIR
+from forecaster.tune.hyperparameters import declare, model_config, oracle_seed, trial_seed
+from forecaster.tune.progress import SearchProgress
 
 if TYPE_CHECKING:
     import keras
@@ -226,7 +198,7 @@ def _kt_classes() -> dict[str, Any]:
     class ForecastHyperModel(kt.HyperModel):
         """Builds a forecaster from a trial's values; `fit` windows the data for its window."""
 
-        def __init__(self, search: _Search, cell: str) -> None:
+        def __init__(self, search: Search, cell: str) -> None:
             super().__init__(name=f"forecaster_{cell}")
             self.search, self.cell = search, cell
 
@@ -372,7 +344,7 @@ def _write_json(path: str, state: Any) -> None:
 # --- the search -------------------------------------------------------------------------------
 
 
-class _Search:
+class Search:
     """One sub-search per cell, run here, served to workers (chief), or worked on (worker)."""
 
     def __init__(
@@ -546,14 +518,16 @@ class _Search:
             for cell, tuner in self.tuners.items()
         }
         for cell, trials in failed.items():
-            if trials and not any(
-                t.status == "COMPLETED" for t in self.tuners[cell].oracle.trials.values()
-            ):
+            if trials and not self.completed(cell):
                 last = (trials[-1].message or "").strip().splitlines()
                 raise TuningError(
                     f"every {cell.upper()} trial failed; the last error: "
                     f"{last[-1] if last else 'unknown'}"
                 )
+
+    def completed(self, cell: str) -> int:
+        """How many of the cell's trials completed."""
+        return sum(t.status == "COMPLETED" for t in self.tuners[cell].oracle.trials.values())
 
     def best_trials(self) -> dict[str, Any]:
         """The best completed trial of each cell; an error names why a cell has none."""
@@ -603,294 +577,3 @@ def _pace_idle(tuner: Any) -> None:
         return trial
 
     tuner.oracle.create_trial = create_trial
-
-
-# --- the job ----------------------------------------------------------------------------------
-
-
-@dataclass
-class TuneOutcome:
-    """What `tune` produced."""
-
-    out: Path
-    role: str
-    space: SearchSpace
-    trials: dict[str, int]  # finished trials per cell
-    best: dict[str, tuple[float, dict[str, Any]]]  # cell -> best trial's val loss and values
-    results: list[CellResult]  # retrained best model per cell; empty on a worker
-    winner: str | None
-    reason: str
-    budget_spent: bool
-    seconds: float  # wall time of the search (without retraining)
-    report: dict[str, Any] = field(default_factory=dict)
-
-
-def tune(
-    file: str | Path,
-    data_config: DataConfig,
-    *,
-    split: SplitConfig | None = None,
-    horizon: int = 12,
-    season: int | None = None,
-    space: SpaceOverrides | None = None,
-    config: TuneConfig | None = None,
-    out: Path | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    distributed: Distributed | None = None,
-    on_status: StatusCallback | None = None,
-) -> TuneOutcome:
-    """Search GRU and LSTM hyperparameters on a CSV, retrain the best of each, and compare them.
-
-    Writes OUT/search.json, OUT/tuner/<cell>/ (Keras Tuner's files), OUT/winner/ and
-    OUT/runner_up/ (normal run directories) and OUT/comparison.{json,md,png}. A worker only runs
-    trials for the chief and returns without retraining.
-    """
-    from forecaster.data.load import load_csv
-    from forecaster.evaluation.baselines import infer_season
-    from forecaster.model.windows import split_rows
-
-    file = Path(file)
-    split = split or SplitConfig()
-    config = config or TuneConfig()
-    overrides = space or SpaceOverrides()
-    if not data_config.targets:
-        raise ConfigError("no target column chosen; pass --target COLUMN")
-    if horizon < 1:
-        raise ConfigError(f"--horizon must be at least 1 step, not {horizon}")
-    role = distributed.role if distributed is not None else "local"
-    out = check_out(out, file, resume=resume, overwrite=overwrite, role=role)
-    if distributed is not None and role == "worker":
-        from forecaster.tune.distributed import wait_for_oracle
-
-        # Before loading TensorFlow: an unreachable chief is reported within the timeout.
-        wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
-
-    data = load_csv(file, data_config)
-    season = season or infer_season(data.freq)
-    rows = split_rows(data.n_rows, split)
-    resolved = resolve_space(data, rows, horizon, season, overrides)
-    identity = search_identity(file, data, data_config, split, horizon, season, resolved, config)
-    tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows))
-    if role == "worker":
-        check_worker_identity(out, identity)
-    else:
-        open_out(out, identity, resume=resume, overwrite=overwrite)
-
-    per_cell = config.trials_per_cell
-    if config.tuner == "hyperband":
-        planned = hyperband_trials(config.max_epochs, config.hyperband_factor)
-        per_cell = min(planned, per_cell) if per_cell else planned
-    progress = SearchProgress(
-        role=role,
-        tuner=config.tuner,
-        total=None if role == "worker" or per_cell is None else per_cell * len(resolved.cells),
-        budget=config.time_budget,
-        on_status=on_status,
-    )
-    search = _Search(
-        out=out,
-        data=tuning_data,
-        space=resolved,
-        config=config,
-        season=season,
-        distributed=distributed,
-        progress=progress,
-    )
-    try:
-        with _quiet_retracing():
-            search.run()
-            if role != "worker":
-                return _finish(search, file, data_config, split, progress.elapsed)
-        return TuneOutcome(
-            out=out,
-            role=role,
-            space=resolved,
-            trials=dict(progress.finished),
-            best=dict(progress.best),
-            results=[],
-            winner=None,
-            reason="this worker's trials are done; the chief retrains and compares",
-            budget_spent=False,
-            seconds=progress.elapsed,
-        )
-    finally:
-        search.close()
-
-
-@contextlib.contextmanager
-def _quiet_retracing() -> Iterator[None]:
-    """Each trial builds a new model, so TensorFlow's "excessive retracing" warning always fires."""
-    tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
-    tf_logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        tf_logger.setLevel(level)
-
-
-def _finish(
-    search: _Search, file: Path, data_config: DataConfig, split: SplitConfig, seconds: float
-) -> TuneOutcome:
-    """Retrain the best of each cell, pick the winner, write the comparison."""
-    config, progress = search.config, search.progress
-    best = search.best_trials()
-    budget_spent = any(t.oracle.budget_spent for t in search.tuners.values())
-    results = _retrain_and_measure(
-        search, file, data_config, split, best, on_epoch=progress.retrain_epoch
-    )
-    winner, reason = choose_winner(results, config.prefer_smaller_within)
-    _place_runs(search.out, results, winner)
-    finished = {
-        cell: sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
-        for cell, tuner in search.tuners.items()
-    }
-    report = comparison_json(
-        results,
-        winner,
-        reason,
-        {
-            "tuner": config.tuner,
-            "seed": config.seed,
-            "max_epochs": config.max_epochs,
-            "max_trials_per_cell": config.trials_per_cell,
-            "time_budget_seconds": config.time_budget,
-            "retrain_share": config.retrain_share,
-            "budget_spent": budget_spent,
-            "prefer_smaller_within": config.prefer_smaller_within,
-            "loss": config.loss,
-            "trials": finished,
-            "space": search.space.to_json(),
-            "search_seconds": round(seconds, 2),
-            "validation_origins": len(search.data.val_origins),
-        },
-    )
-    write_comparison(search.out, report)
-    progress.set_phase("done", winner, reason)
-    return TuneOutcome(
-        out=search.out,
-        role=search.role,
-        space=search.space,
-        trials=finished,
-        best={
-            cell: (float(t.score), clean_values(t.hyperparameters.values))
-            for cell, t in best.items()
-        },
-        results=results,
-        winner=winner,
-        reason=reason,
-        budget_spent=budget_spent,
-        seconds=seconds,
-        report=report,
-    )
-
-
-def _retrain_and_measure(
-    search: _Search,
-    file: Path,
-    data_config: DataConfig,
-    split: SplitConfig,
-    best: dict[str, Any],
-    *,
-    on_epoch: Callable[[int, int, dict[str, float]], None],
-) -> list[CellResult]:
-    """Retrain each cell's best trial with `forecaster.runs.train.train` and measure it."""
-    from forecaster.runs.train import train
-
-    config, data = search.config, search.data
-    budget = config.retrain_budget
-    ends = None if budget is None else time.monotonic() + budget
-    results = []
-    for index, (cell, trial) in enumerate(best.items()):
-        # Each cell gets an equal share of what is left, so a quick first one leaves more.
-        limit = None if ends is None else max(1.0, (ends - time.monotonic()) / (len(best) - index))
-        values = clean_values(trial.hyperparameters.values)
-        window = int(values["window"])
-        search.progress.set_phase(
-            "retrain", cell, f"retraining the best {cell.upper()}: {describe(values)}"
-        )
-        # Go on from the trial's best epoch rather than start again: a budgeted search has
-        # no time to repeat it. A worker on another machine may have kept it to itself.
-        checkpoint = Path(search.tuners[cell]._get_checkpoint_fname(trial.trial_id))
-        outcome = train(
-            file,
-            data_config,
-            split=split,
-            window=WindowConfig(window, data.horizon),
-            model=model_config(values, search.season, config.loss),
-            training=TrainConfig(
-                epochs=config.final_epochs or config.max_epochs,
-                batch_size=config.batch_size,
-                patience=config.patience,
-                seed=trial_seed(config.seed, values),
-                time_limit=limit,
-            ),
-            season=search.season,
-            out=search.out / f".best-{cell}",
-            overwrite=True,
-            on_epoch=on_epoch,
-            initial_weights=checkpoint if checkpoint.exists() else None,
-        )
-        result = outcome.result
-        val = data.val(window)
-        val_loss = float(
-            result.model.evaluate(val.x, val.y, batch_size=1024, verbose=0, return_dict=True)[
-                "loss"
-            ]
-        )
-        scores = outcome.evaluation.scores["model"]
-        seconds = result.epoch_seconds
-        results.append(
-            CellResult(
-                cell=cell,
-                run_dir=f".best-{cell}",
-                hyperparameters=values,
-                trial_id=str(trial.trial_id),
-                trials=sum(
-                    t.status == "COMPLETED" for t in search.tuners[cell].oracle.trials.values()
-                ),
-                search_val_loss=float(trial.score),
-                val_loss=val_loss,
-                params=result.params,
-                test={k: float(scores[k]) for k in ("mae", "rmse", "mase")},
-                test_skill={
-                    b: float(outcome.evaluation.skill(b))
-                    for b in ("naive", "seasonal_naive", "holt_winters")
-                },
-                seconds_per_epoch=float(np.median(seconds)) if seconds else 0.0,
-                epochs_run=result.epochs_run,
-                best_epoch=result.best_epoch,
-                seconds_to_best=float(sum(seconds[: result.best_epoch])),
-                keras_ms_per_window=keras_latency(result.model, data.test(window).x),
-            )
-        )
-    return results
-
-
-def keras_latency(model: keras.Model, x: np.ndarray, calls: int = 20) -> dict[str, float]:
-    """Milliseconds per window with Keras: one window per call (median), and all in one batch."""
-    one = x[:1]
-    for _ in range(3):
-        model.predict_on_batch(one)
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        model.predict_on_batch(one)
-        times.append(time.perf_counter() - started)
-    model.predict(x, batch_size=1024, verbose=0)
-    started = time.perf_counter()
-    model.predict(x, batch_size=1024, verbose=0)
-    batched = (time.perf_counter() - started) / max(len(x), 1)
-    return {"batch1": float(np.median(times)) * 1000, "batched": batched * 1000}
-
-
-def _place_runs(out: Path, results: list[CellResult], winner: str) -> None:
-    """Move the retrained runs to OUT/winner and OUT/runner_up."""
-    for name in (WINNER_DIR, RUNNER_UP_DIR):
-        if (out / name).exists():
-            shutil.rmtree(out / name)
-    for result in results:
-        name = WINNER_DIR if result.cell == winner else RUNNER_UP_DIR
-        (out / result.run_dir).rename(out / name)
-        result.run_dir = name
