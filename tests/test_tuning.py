@@ -500,7 +500,7 @@ def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path,
     import keras_tuner as kt
 
     from forecaster.tune.hyperparameters import declare
-    from forecaster.tune.search import _kt_classes
+    from forecaster.tune.keras_tuner import BayesianOracle, HyperbandOracle, RandomOracle
 
     space = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
     options = {
@@ -508,6 +508,7 @@ def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path,
         "hyperband": {"max_epochs": 9},
         "bayesian": {"max_trials": 4, "num_initial_points": 4},
     }[tuner]
+    our_oracles = {"random": RandomOracle, "hyperband": HyperbandOracle, "bayesian": BayesianOracle}
     plain_oracles = {
         "random": kt.oracles.RandomSearchOracle,
         "hyperband": kt.oracles.HyperbandOracle,
@@ -524,7 +525,7 @@ def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path,
         oracle._set_project_dir(str(directory), "gru")
         return drive(oracle, trials)
 
-    raw = proposals(_kt_classes()["oracles"][tuner], tmp_path / "ours", 3)
+    raw = proposals(our_oracles[tuner], tmp_path / "ours", 3)
     ours = [clean_values(v) for v in raw]
     assert ours[0] == {"cell": "gru", **space.starting_point()}
     if tuner == "hyperband":  # the starting point trains as long as a random-search trial
@@ -545,7 +546,7 @@ def test_bayesian_resume_proposes_what_an_uninterrupted_search_would(tmp_path):
     import keras_tuner as kt
 
     from forecaster.tune.hyperparameters import declare
-    from forecaster.tune.search import _kt_classes
+    from forecaster.tune.keras_tuner import BayesianOracle
 
     # Two searched dimensions: Keras Tuner's 50 optimiser restarts take seconds per proposal.
     space = SearchSpace(windows=(6,), units=(4, 32), layers=(1, 1), dropout=(0.0, 0.0))
@@ -553,7 +554,7 @@ def test_bayesian_resume_proposes_what_an_uninterrupted_search_would(tmp_path):
     def oracle(directory: Path):
         hp = kt.HyperParameters()
         declare(hp, space, "gru")
-        made = _kt_classes()["oracles"]["bayesian"](
+        made = BayesianOracle(
             objective=kt.Objective("val_loss", "min"),
             max_trials=5,
             num_initial_points=3,

@@ -3,7 +3,7 @@
 One sub-search per cell (the cell fixed, the same seed, so both cells see the same draws of every
 other hyperparameter), the best model of each cell retrained with `forecaster.runs.train.train` (a
 normal run directory), and the GRU-vs-LSTM comparison. The search itself is Keras Tuner's, with
-the repairs listed in `forecaster.tune.search`.
+the repairs listed in `forecaster.tune.keras_tuner`.
 """
 
 from __future__ import annotations
