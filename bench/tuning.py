@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forecaster.tuning_config import DEFAULT_TUNE_BUDGET, format_duration, parse_duration
+from forecaster.tune.config import DEFAULT_TUNE_BUDGET, format_duration, parse_duration
 
 from bench import fixtures, machine
 from bench.results import Section, Table, Target, section_markdown
@@ -305,7 +305,7 @@ def main(argv: list[str]) -> int:
     args.work = args.work.resolve()  # the searches run with --work as their directory
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.collect_only:
-        from forecaster.synthetic import make_series, write_csv
+        from forecaster.data.synthetic import make_series, write_csv
 
         csv = write_csv(make_series(rows=ROWS, seed=fixtures.SEED), args.work / "tune.csv")
         if not args.probe_only:

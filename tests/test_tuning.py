@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from forecaster.cli.app import app
 from forecaster.config import parse_fraction
 from forecaster.errors import ConfigError
-from forecaster.report.comparison import CellResult, choose_winner
+from forecaster.report.comparison import CellResult
+from forecaster.tune.compare import choose_winner
 from forecaster.tune.config import (
     SearchSpace,
     SpaceOverrides,
@@ -31,7 +32,8 @@ from forecaster.tune.config import (
     parse_duration,
     resolve_windows,
 )
-from forecaster.tune.search import clean_values, compare_identity, hyperband_trials, trial_seed
+from forecaster.tune.directory import compare_identity
+from forecaster.tune.hyperparameters import clean_values, hyperband_trials, trial_seed
 from tests.test_cli_data import one_line_error
 from tests.test_imports import heavy_in, modules_loaded_after
 
@@ -335,7 +337,7 @@ def test_every_window_is_scored_on_the_same_validation_targets():
     from forecaster.config import DataConfig, SplitConfig
     from forecaster.data.load import load_csv
     from forecaster.model.windows import split_rows
-    from forecaster.tune.search import prepare_tuning_data
+    from forecaster.tune.data import prepare_tuning_data
 
     data = load_csv(tiny_csv(), DataConfig(targets=("humidity",)))
     split = split_rows(data.n_rows, SplitConfig())
@@ -354,7 +356,7 @@ def test_live_panel_renders_with_a_running_clock():
     from rich.console import Console
 
     from forecaster.cli.progress import _StatusPanel
-    from forecaster.tune.search import SearchStatus
+    from forecaster.tune.progress import SearchStatus
 
     panel = _StatusPanel()
     panel.update(
@@ -456,7 +458,7 @@ def test_bad_space_fails_before_tensorflow_loads(tmp_path):
         "result = CliRunner().invoke(app, args)\n"
         "assert result.exit_code == 1 and 'shorter than the horizon' in result.stderr\n"
     )
-    assert "forecaster.tune.search" in loaded
+    assert "forecaster.tune.run" in loaded
     assert heavy_in(loaded) == set()
 
 
@@ -497,7 +499,8 @@ def drive(oracle, trials: int) -> list[dict[str, object]]:
 def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path, tuner):
     import keras_tuner as kt
 
-    from forecaster.tune.search import _kt_classes, declare
+    from forecaster.tune.hyperparameters import declare
+    from forecaster.tune.keras_tuner import BayesianOracle, HyperbandOracle, RandomOracle
 
     space = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
     options = {
@@ -505,6 +508,7 @@ def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path,
         "hyperband": {"max_epochs": 9},
         "bayesian": {"max_trials": 4, "num_initial_points": 4},
     }[tuner]
+    our_oracles = {"random": RandomOracle, "hyperband": HyperbandOracle, "bayesian": BayesianOracle}
     plain_oracles = {
         "random": kt.oracles.RandomSearchOracle,
         "hyperband": kt.oracles.HyperbandOracle,
@@ -521,7 +525,7 @@ def test_every_tuner_tries_the_starting_point_first_then_its_own_draws(tmp_path,
         oracle._set_project_dir(str(directory), "gru")
         return drive(oracle, trials)
 
-    raw = proposals(_kt_classes()["oracles"][tuner], tmp_path / "ours", 3)
+    raw = proposals(our_oracles[tuner], tmp_path / "ours", 3)
     ours = [clean_values(v) for v in raw]
     assert ours[0] == {"cell": "gru", **space.starting_point()}
     if tuner == "hyperband":  # the starting point trains as long as a random-search trial
@@ -541,7 +545,8 @@ def test_bayesian_resume_proposes_what_an_uninterrupted_search_would(tmp_path):
     re-proposed a configuration it had already run; ours derives it from (seed, trials)."""
     import keras_tuner as kt
 
-    from forecaster.tune.search import _kt_classes, declare
+    from forecaster.tune.hyperparameters import declare
+    from forecaster.tune.keras_tuner import BayesianOracle
 
     # Two searched dimensions: Keras Tuner's 50 optimiser restarts take seconds per proposal.
     space = SearchSpace(windows=(6,), units=(4, 32), layers=(1, 1), dropout=(0.0, 0.0))
@@ -549,7 +554,7 @@ def test_bayesian_resume_proposes_what_an_uninterrupted_search_would(tmp_path):
     def oracle(directory: Path):
         hp = kt.HyperParameters()
         declare(hp, space, "gru")
-        made = _kt_classes()["oracles"]["bayesian"](
+        made = BayesianOracle(
             objective=kt.Objective("val_loss", "min"),
             max_trials=5,
             num_initial_points=3,
@@ -731,7 +736,8 @@ def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
 @pytest.mark.slow
 def test_a_trial_running_into_the_deadline_stops_after_its_epoch(tmp_path):
     from forecaster.config import DataConfig
-    from forecaster.tune.search import SearchStatus, tune
+    from forecaster.tune.progress import SearchStatus
+    from forecaster.tune.run import tune
 
     seen: list[SearchStatus] = []
     tune(

@@ -15,7 +15,7 @@ import pytest
 
 from forecaster.cli.app import app
 from forecaster.errors import ConfigError
-from forecaster.tune.search import _check_worker_identity
+from forecaster.tune.directory import check_worker_identity
 from tests.test_cli_data import one_line_error
 from tests.test_tuning import TINY, assert_same_result, reference_search, tiny_csv
 
@@ -131,12 +131,12 @@ def test_a_worker_refuses_a_different_search(tmp_path):
     out.mkdir()
     record = {"schema_version": 1, "identity": {"file_sha256": "a" * 64, "seed": 1}}
     (out / "search.json").write_text(json.dumps(record))
-    _check_worker_identity(out, {"file_sha256": "a" * 64, "seed": 1})
+    check_worker_identity(out, {"file_sha256": "a" * 64, "seed": 1})
     with pytest.raises(ConfigError) as caught:
-        _check_worker_identity(out, {"file_sha256": "a" * 64, "seed": 2})
+        check_worker_identity(out, {"file_sha256": "a" * 64, "seed": 2})
     assert str(caught.value) == (
         f"the chief's search in {out} uses a different --seed (1 then, 2 now); start the worker "
         "with the chief's data and search options"
     )
     with pytest.raises(ConfigError, match=r"search\.json is missing"):
-        _check_worker_identity(Path(tmp_path / "nowhere"), {})
+        check_worker_identity(Path(tmp_path / "nowhere"), {})

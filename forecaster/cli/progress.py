@@ -14,7 +14,7 @@ from rich.table import Table
 from forecaster.cli.render import err_console, note
 
 if TYPE_CHECKING:
-    from forecaster.tune.search import SearchStatus
+    from forecaster.tune.progress import SearchStatus
 
 
 @contextmanager
@@ -143,7 +143,7 @@ class _StatusPanel:
 
 def _status_table(status: SearchStatus) -> Table:
     from forecaster.tune.config import format_duration
-    from forecaster.tune.search import describe
+    from forecaster.tune.hyperparameters import describe
 
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)

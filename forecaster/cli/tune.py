@@ -115,7 +115,7 @@ def tune(
         load_space,
         parse_budget,
     )
-    from forecaster.tune.search import tune as tune_run
+    from forecaster.tune.run import tune as tune_run
 
     options = SpaceOverrides.from_options(
         cells=cells,

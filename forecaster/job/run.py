@@ -197,7 +197,7 @@ def _search(
     out: Path,
     on_status: Any,
 ) -> None:
-    from forecaster.tune.search import tune
+    from forecaster.tune.run import tune
 
     tune(
         file,

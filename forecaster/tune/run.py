@@ -1,0 +1,203 @@
+"""`tune`: load the data, search each cell, retrain the best of each, and write the comparison.
+
+One sub-search per cell (the cell fixed, the same seed, so both cells see the same draws of every
+other hyperparameter), the best model of each cell retrained with `forecaster.runs.train.train` (a
+normal run directory), and the GRU-vs-LSTM comparison. The search itself is Keras Tuner's, with
+the repairs listed in `forecaster.tune.keras_tuner`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forecaster.config import CELLS, DataConfig, SplitConfig
+from forecaster.errors import ConfigError
+from forecaster.report.comparison import CellResult, comparison_json, write_comparison
+from forecaster.tune.compare import choose_winner
+from forecaster.tune.config import Distributed, SearchSpace, SpaceOverrides, TuneConfig
+from forecaster.tune.data import prepare_tuning_data
+from forecaster.tune.directory import check_out, check_worker_identity, open_out, search_identity
+from forecaster.tune.hyperparameters import clean_values, hyperband_trials, resolve_space
+from forecaster.tune.progress import SearchProgress, StatusCallback
+from forecaster.tune.retrain import place_runs, retrain_and_measure
+from forecaster.tune.search import Search
+
+
+@dataclass
+class TuneOutcome:
+    """What `tune` produced."""
+
+    out: Path
+    role: str
+    space: SearchSpace
+    trials: dict[str, int]  # finished trials per cell
+    best: dict[str, tuple[float, dict[str, Any]]]  # cell -> best trial's val loss and values
+    results: list[CellResult]  # retrained best model per cell; empty on a worker
+    winner: str | None
+    reason: str
+    budget_spent: bool
+    seconds: float  # wall time of the search (without retraining)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def tune(
+    file: str | Path,
+    data_config: DataConfig,
+    *,
+    split: SplitConfig | None = None,
+    horizon: int = 12,
+    season: int | None = None,
+    space: SpaceOverrides | None = None,
+    config: TuneConfig | None = None,
+    out: Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    distributed: Distributed | None = None,
+    on_status: StatusCallback | None = None,
+) -> TuneOutcome:
+    """Search GRU and LSTM hyperparameters on a CSV, retrain the best of each, and compare them.
+
+    Writes OUT/search.json, OUT/tuner/<cell>/ (Keras Tuner's files), OUT/winner/ and
+    OUT/runner_up/ (normal run directories) and OUT/comparison.{json,md,png}. A worker only runs
+    trials for the chief and returns without retraining.
+    """
+    from forecaster.data.load import load_csv
+    from forecaster.evaluation.baselines import infer_season
+    from forecaster.model.windows import split_rows
+
+    file = Path(file)
+    split = split or SplitConfig()
+    config = config or TuneConfig()
+    overrides = space or SpaceOverrides()
+    if not data_config.targets:
+        raise ConfigError("no target column chosen; pass --target COLUMN")
+    if horizon < 1:
+        raise ConfigError(f"--horizon must be at least 1 step, not {horizon}")
+    role = distributed.role if distributed is not None else "local"
+    out = check_out(out, file, resume=resume, overwrite=overwrite, role=role)
+    if distributed is not None and role == "worker":
+        from forecaster.tune.distributed import wait_for_oracle
+
+        # Before loading TensorFlow: an unreachable chief is reported within the timeout.
+        wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
+
+    data = load_csv(file, data_config)
+    season = season or infer_season(data.freq)
+    rows = split_rows(data.n_rows, split)
+    resolved = resolve_space(data, rows, horizon, season, overrides)
+    identity = search_identity(file, data, data_config, split, horizon, season, resolved, config)
+    tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows))
+    if role == "worker":
+        check_worker_identity(out, identity)
+    else:
+        open_out(out, identity, resume=resume, overwrite=overwrite)
+
+    per_cell = config.trials_per_cell
+    if config.tuner == "hyperband":
+        planned = hyperband_trials(config.max_epochs, config.hyperband_factor)
+        per_cell = min(planned, per_cell) if per_cell else planned
+    progress = SearchProgress(
+        role=role,
+        tuner=config.tuner,
+        total=None if role == "worker" or per_cell is None else per_cell * len(resolved.cells),
+        budget=config.time_budget,
+        on_status=on_status,
+    )
+    search = Search(
+        out=out,
+        data=tuning_data,
+        space=resolved,
+        config=config,
+        season=season,
+        distributed=distributed,
+        progress=progress,
+    )
+    try:
+        with _quiet_retracing():
+            search.run()
+            if role != "worker":
+                return _finish(search, file, data_config, split, progress.elapsed)
+        return TuneOutcome(
+            out=out,
+            role=role,
+            space=resolved,
+            trials=dict(progress.finished),
+            best=dict(progress.best),
+            results=[],
+            winner=None,
+            reason="this worker's trials are done; the chief retrains and compares",
+            budget_spent=False,
+            seconds=progress.elapsed,
+        )
+    finally:
+        search.close()
+
+
+@contextlib.contextmanager
+def _quiet_retracing() -> Iterator[None]:
+    """Each trial builds a new model, so TensorFlow's "excessive retracing" warning always fires."""
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+
+
+def _finish(
+    search: Search, file: Path, data_config: DataConfig, split: SplitConfig, seconds: float
+) -> TuneOutcome:
+    """Retrain the best of each cell, pick the winner, write the comparison."""
+    config, progress = search.config, search.progress
+    best = search.best_trials()
+    budget_spent = any(t.oracle.budget_spent for t in search.tuners.values())
+    results = retrain_and_measure(
+        search, file, data_config, split, best, on_epoch=progress.retrain_epoch
+    )
+    winner, reason = choose_winner(results, config.prefer_smaller_within)
+    place_runs(search.out, results, winner)
+    finished = {cell: search.completed(cell) for cell in search.tuners}
+    report = comparison_json(
+        results,
+        winner,
+        reason,
+        {
+            "tuner": config.tuner,
+            "seed": config.seed,
+            "max_epochs": config.max_epochs,
+            "max_trials_per_cell": config.trials_per_cell,
+            "time_budget_seconds": config.time_budget,
+            "retrain_share": config.retrain_share,
+            "budget_spent": budget_spent,
+            "prefer_smaller_within": config.prefer_smaller_within,
+            "loss": config.loss,
+            "trials": finished,
+            "space": search.space.to_json(),
+            "search_seconds": round(seconds, 2),
+            "validation_origins": len(search.data.val_origins),
+        },
+    )
+    write_comparison(search.out, report)
+    progress.set_phase("done", winner, reason)
+    return TuneOutcome(
+        out=search.out,
+        role=search.role,
+        space=search.space,
+        trials=finished,
+        best={
+            cell: (float(t.score), clean_values(t.hyperparameters.values))
+            for cell, t in best.items()
+        },
+        results=results,
+        winner=winner,
+        reason=reason,
+        budget_spent=budget_spent,
+        seconds=seconds,
+        report=report,
+    )
