@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forecaster.metrics import first_step
+from forecaster.evaluation.metrics import first_step
 
 from bench import machine
 from bench.results import Section, Table, Target, section_markdown
