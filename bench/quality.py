@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forecaster.evaluation.metrics import first_step
-
 from bench import machine
 from bench.results import Section, Table, Target, section_markdown
 from bench.series import SERIES, Series
 from bench.timing import forecaster_command
+from forecaster.evaluation.metrics import first_step
 
 HERE = Path(__file__).resolve().parent
 BASELINES = ("naive", "seasonal_naive", "holt_winters")

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forecaster.tune.config import DEFAULT_TUNE_BUDGET, format_duration, parse_duration
-
 from bench import fixtures, machine
 from bench.results import Section, Table, Target, section_markdown
 from bench.timing import Measured, forecaster_command, run_measured
+from forecaster.tune.config import DEFAULT_TUNE_BUDGET, format_duration, parse_duration
 
 HERE = Path(__file__).resolve().parent
 ROWS = 20_000

@@ -7,14 +7,8 @@ import typer
 
 from forecaster.cli.app import app
 from forecaster.errors import ConfigError
-from forecaster.tune.config import (
-    Distributed,
-    OptionUsageError,
-    SpaceOverrides,
-    TuneConfig,
-    format_hyperparameter,
-    load_space,
-)
+from forecaster.tune.config import Distributed, OptionUsageError, TuneConfig
+from forecaster.tune.space import SpaceOverrides, format_hyperparameter, load_space
 from tests.test_cli_data import one_line_error
 
 DATA_OPTIONS = ["target", "features", "time_col", "dedupe", "max_gap", "bad_rows"]

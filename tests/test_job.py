@@ -13,33 +13,57 @@ import pytest
 
 from forecaster.config import DataConfig
 from forecaster.errors import ConfigError, ExportError
-from forecaster.job import JobOutcome, StageError, run_job
+from forecaster.job import JobOutcome, JobRequest, StageError, run_job
 
 pytestmark = pytest.mark.slow
 
 
 def tiny_job(csv: Path, out: Path, **kwargs) -> JobOutcome:
-    from forecaster.tune.config import SpaceOverrides, TuneConfig
+    from forecaster.tune.config import TuneConfig
+    from forecaster.tune.space import SpaceOverrides
 
-    return run_job(
+    request = JobRequest(
         csv,
         DataConfig(targets=("temp",)),
         horizon=6,
         space=SpaceOverrides.from_options(units="4:8", windows="24"),
-        tune_config=TuneConfig(tuner="random", max_trials=1, max_epochs=2),
+        tune=TuneConfig(tuner="random", max_trials=1, max_epochs=2),
         out=out,
         command=f"forecaster run {csv} --target temp",
-        **kwargs,
     )
+    return run_job(request, **kwargs)
 
 
 @pytest.fixture(scope="module")
-def job(tmp_path_factory):
+def job(tmp_path_factory, csv_reads):
     from forecaster.data.synthetic import make_series, write_csv
 
     root = tmp_path_factory.mktemp("job")
     csv = write_csv(make_series(rows=500, seed=8), root / "sensors.csv")
-    return csv, tiny_job(csv, root / "run")
+    stage = ["before"]
+    with pytest.MonkeyPatch.context() as patch:
+        from forecaster.data import load
+
+        read = load._read_raw
+
+        def counted(path):
+            csv_reads.append(stage[0])
+            return read(path)
+
+        patch.setattr(load, "_read_raw", counted)
+        outcome = tiny_job(csv, root / "run", on_stage=lambda name, _: stage.__setitem__(0, name))
+    return csv, outcome
+
+
+@pytest.fixture(scope="module")
+def csv_reads() -> list[str]:
+    """The stage during which each parse of a CSV happened, in the module's first job."""
+    return []
+
+
+def test_the_job_parses_its_csv_once_and_hands_it_on(job, csv_reads):
+    # The first stage reads it; search, retraining, export and the device check reuse it.
+    assert csv_reads == ["inspect"]
 
 
 def test_every_stage_leaves_its_results(job):

@@ -20,20 +20,18 @@ from typer.testing import CliRunner
 from forecaster.cli.app import app
 from forecaster.config import parse_fraction
 from forecaster.errors import ConfigError
-from forecaster.report.comparison import CellResult
-from forecaster.tune.compare import choose_winner
-from forecaster.tune.config import (
-    SearchSpace,
-    SpaceOverrides,
-    TuneConfig,
-    default_space,
-    load_space_file,
-    parse_budget,
-    parse_duration,
-    resolve_windows,
-)
+from forecaster.records import from_plain
+from forecaster.tune.comparison import CellResult, choose_winner
+from forecaster.tune.config import TuneConfig, parse_budget, parse_duration
 from forecaster.tune.directory import compare_identity
 from forecaster.tune.hyperparameters import clean_values, hyperband_trials, trial_seed
+from forecaster.tune.space import (
+    SearchSpace,
+    SpaceOverrides,
+    default_space,
+    load_space_file,
+    resolve_windows,
+)
 from tests.test_cli_data import one_line_error
 from tests.test_imports import heavy_in, modules_loaded_after
 
@@ -601,10 +599,15 @@ def test_tiny_search_compares_both_cells():
         assert set(cell["test"]) == {"mae", "rmse", "mase"}
         assert cell["seconds_per_epoch"] > 0 and cell["keras_ms_per_window"]["batch1"] > 0
         assert 1 <= cell["best_epoch"] <= cell["epochs_run"] <= 2
-        assert cell["device"] == {"tflite_bytes": None, "latency_ms": None, "quantization": None}
+        assert cell["device"] == {
+            "tflite_bytes": None,
+            "latency_ms": None,
+            "quantization": None,
+            "bundle": None,
+        }
         assert "tuner/epochs" not in cell["hyperparameters"]
     # The winner follows the rule on validation loss, and the runs sit where the report says.
-    cells = [CellResult(**c) for c in report["cells"].values()]
+    cells = [from_plain(CellResult, c) for c in report["cells"].values()]
     assert (report["winner"], report["reason"]) == choose_winner(cells, 0.02)
     winner = report["cells"][report["winner"]]
     assert winner["run_dir"] == "winner"

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from forecaster.device.summary import BundleSummary
     from forecaster.evaluation.rolling import Evaluation
     from forecaster.export.ship import ExportOutcome
+    from forecaster.tune.comparison import Comparison
 
 console = Console()
 err_console = Console(stderr=True)
@@ -95,21 +96,21 @@ def evaluation(result: Evaluation, title: str) -> None:
         console.print(f"{result.skipped} origin(s) skipped: a baseline's input was in a gap")
 
 
-def comparison(report: dict[str, Any]) -> None:
+def comparison(result: Comparison) -> None:
     """The best model of each cell side by side: scores, sizes, times and hyperparameters."""
-    from forecaster.report.comparison import ROWS, value_of
-    from forecaster.tune.config import format_hyperparameter
+    from forecaster.tune.comparison import ROWS, formatted
+    from forecaster.tune.space import format_hyperparameter
 
-    cells = report["cells"]
+    cells = result.cells
     table = Table(title="Best model per cell, retrained", title_justify="left")
     table.add_column("", no_wrap=True)
     for cell in cells:
         table.add_column(cell.upper(), justify="right", no_wrap=True)
-    for label, path, fmt in ROWS:
-        table.add_row(label, *(format(value_of(c, path), fmt) for c in cells.values()))
-    for key in next(iter(cells.values()))["hyperparameters"]:
+    for label, path, spec in ROWS:
+        table.add_row(label, *(formatted(c, path, spec) for c in cells.values()))
+    for key in next(iter(cells.values())).hyperparameters:
         if key != "cell":
-            values = (format_hyperparameter(c["hyperparameters"][key]) for c in cells.values())
+            values = (format_hyperparameter(c.hyperparameters[key]) for c in cells.values())
             table.add_row(key, *values)
     console.print(table)
 

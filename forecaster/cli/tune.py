@@ -107,15 +107,9 @@ def tune(
     Example: forecaster tune data/weather_greensboro.csv --target temp_c --time-budget 30m
     """
     from forecaster.config import parse_fraction
-    from forecaster.tune.config import (
-        Distributed,
-        OptionUsageError,
-        SpaceOverrides,
-        TuneConfig,
-        load_space,
-        parse_budget,
-    )
+    from forecaster.tune.config import Distributed, OptionUsageError, TuneConfig, parse_budget
     from forecaster.tune.run import tune as tune_run
+    from forecaster.tune.space import SpaceOverrides, load_space
 
     options = SpaceOverrides.from_options(
         cells=cells,
@@ -171,7 +165,8 @@ def tune(
             f"The time budget ended the search after {trials} trial(s) in "
             f"{outcome.seconds:.0f} s; --time-budget none runs the whole schedule."
         )
-    render.comparison(outcome.report)
+    if outcome.comparison is not None:
+        render.comparison(outcome.comparison)
     render.say(f"Winner: {outcome.reason}")
     render.console.print(f"Search written to {outcome.out} (winner/, runner_up/, comparison.md)")
 
@@ -214,8 +209,9 @@ def run(
     import shlex
     import sys
 
-    from forecaster.job import run_job
-    from forecaster.tune.config import SpaceOverrides, TuneConfig, parse_duration
+    from forecaster.job import JobRequest, run_job
+    from forecaster.tune.config import TuneConfig, parse_duration
+    from forecaster.tune.space import SpaceOverrides
 
     config = TuneConfig(
         tuner=tuner,
@@ -228,20 +224,23 @@ def run(
     # The report quotes the command only when it is the console script, not a test or `-m`.
     command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with tune_progress() as on_status:
-        outcome = run_job(
+        request = JobRequest(
             file,
             data,
             split=SplitConfig.parse(split),
             horizon=horizon,
             season=season,
             space=SpaceOverrides.from_options(cells=cells),
-            tune_config=config,
+            tune=config,
             quantize=quantize,
             max_accuracy_loss=parse_max_accuracy_loss(max_accuracy_loss),
             out=out,
+            command=command if sys.argv[0].endswith("forecaster") else "",
+        )
+        outcome = run_job(
+            request,
             resume=resume,
             overwrite=overwrite,
-            command=command if sys.argv[0].endswith("forecaster") else "",
             on_stage=print_stage,
             on_status=on_status,
         )

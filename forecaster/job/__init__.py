@@ -1,5 +1,5 @@
 """`forecaster run`: every stage in order, from CSV to shipped bundle and report, resumable."""
 
-from forecaster.job.run import JobOutcome, StageError, run_job
+from forecaster.job.run import JobOutcome, JobRequest, StageError, run_job
 
-__all__ = ["JobOutcome", "StageError", "run_job"]
+__all__ = ["JobOutcome", "JobRequest", "StageError", "run_job"]

@@ -16,7 +16,6 @@ from forecaster.export.gate import ExportRecord
 from forecaster.job.device_check import DeviceCheck
 from forecaster.layout import (
     BUNDLE_DIR,
-    COMPARISON_JSON,
     COMPARISON_PNG,
     DATA_SUMMARY,
     DEVICE_CHECK,
@@ -28,6 +27,8 @@ from forecaster.layout import (
 )
 from forecaster.records import read_record
 from forecaster.report.document import Code, Heading, Image, Paragraph, Report, TableBlock
+from forecaster.tune.comparison import DEVICE_ROWS, ROWS, Comparison, formatted
+from forecaster.tune.space import format_hyperparameter
 
 _METHODS = {
     "model": "model (shipped cell, Keras)",
@@ -54,12 +55,12 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     """Every section of the run report, in reading order."""
     search = out / SEARCH_DIR
     summary = _read(out / DATA_SUMMARY)
-    comparison = _read(search / COMPARISON_JSON)
+    comparison = Comparison.read(search)
     bundle = Bundle.load(out / BUNDLE_DIR)
     export = ExportRecord.of(bundle)
     metrics = read_record(search / WINNER_DIR / METRICS, EvaluationSummary)
     check = read_record(out / DEVICE_CHECK, DeviceCheck)
-    winner = comparison["winner"]
+    winner = comparison.winner
     source = Path(state["identity"]["file"]).name
     report = Report(f"forecaster run: {source}, target {', '.join(bundle.data.targets)}")
 
@@ -91,7 +92,7 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     for warning in summary.get("warnings", []):
         report.add(Paragraph(f"Warning: {warning}", note=True))
 
-    s = comparison["search"]
+    s = comparison.search
     report.add(Heading("Search"))
     report.add(
         Paragraph(
@@ -102,40 +103,30 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
             + (" (time budget spent)." if s.get("budget_spent") else ".")
         )
     )
-    cells = comparison["cells"]
+    cells = comparison.cells
     names = list(cells)
-    hp_keys = sorted({k for c in cells.values() for k in c["hyperparameters"]})
+    hp_keys = sorted({k for c in cells.values() for k in c.hyperparameters})
     report.add(
         TableBlock(
             ["best hyperparameters", *[n.upper() for n in names]],
-            [[k, *[_hp(cells[n]["hyperparameters"].get(k, "-")) for n in names]] for k in hp_keys],
+            [
+                [k, *[format_hyperparameter(cells[n].hyperparameters.get(k, "-")) for n in names]]
+                for k in hp_keys
+            ],
         )
     )
 
     report.add(Heading("GRU vs LSTM, measured on this data"))
-    rows = [
-        ("validation loss (selection)", "val_loss", ".5g"),
-        ("test MAE", "test.mae", ".4g"),
-        ("test RMSE", "test.rmse", ".4g"),
-        ("test MASE", "test.mase", ".3f"),
-        ("parameters", "params", ",d"),
-        ("seconds per epoch", "seconds_per_epoch", ".3f"),
-        ("seconds to best epoch", "seconds_to_best", ".2f"),
-        ("Keras ms per window (batch 1)", "keras_ms_per_window.batch1", ".3f"),
-        ("exported bytes", "device.tflite_bytes", ",d"),
-        ("exported mode", "device.quantization", ""),
-        ("LiteRT ms per window (batch 1)", "device.latency_ms", ".3f"),
-    ]
     report.add(
         TableBlock(
             ["", *[n.upper() + (" (winner)" if n == winner else "") for n in names]],
             [
-                [label, *[_f(_path(cells[n], key), spec) for n in names]]
-                for label, key, spec in rows
+                [label, *[formatted(cells[n], key, spec) for n in names]]
+                for label, key, spec in (*ROWS, *DEVICE_ROWS)
             ],
         )
     )
-    report.add(Paragraph(comparison["reason"]))
+    report.add(Paragraph(comparison.reason))
     if (search / COMPARISON_PNG).exists():
         report.add(Image(search / COMPARISON_PNG, "GRU vs LSTM side by side"))
 
@@ -229,19 +220,6 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
         )
     )
     return report
-
-
-def _hp(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _path(cell: dict[str, Any], dotted: str) -> Any:
-    value: Any = cell
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _shipped_row(export: ExportRecord) -> list[str]:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecaster.config import DataConfig, SplitConfig
+from forecaster.config import DataConfig, Quantize, SplitConfig
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
 from forecaster.layout import (
     BUNDLE_DIR,
-    COMPARISON_JSON,
     DATA_SUMMARY,
     DEFAULT_MODELS_DIR,
     JOB_STATE,
@@ -28,9 +27,12 @@ from forecaster.layout import (
     SEARCH_DIR,
     WINNER_DIR,
 )
+from forecaster.tune.config import TuneConfig
+from forecaster.tune.space import SpaceOverrides
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData
+    from forecaster.tune.progress import StatusCallback
 
 STAGES = ("inspect", "search", "export", "device_check", "report")
 
@@ -54,38 +56,52 @@ class JobOutcome:
     skipped: list[str]  # stages already done before this call (resume)
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """What one `forecaster run` is asked: the data, the search, the export, where to write."""
+
+    file: Path
+    data: DataConfig
+    split: SplitConfig = field(default_factory=SplitConfig)
+    horizon: int = 12
+    season: int | None = None
+    space: SpaceOverrides = field(default_factory=SpaceOverrides)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    quantize: Quantize = "all"
+    max_accuracy_loss: float = 0.02
+    out: Path | None = None  # default models/<file stem>-run
+    command: str = ""  # the command line the report quotes to reproduce the run
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "file", Path(self.file))
+        if not self.data.targets:
+            raise ConfigError("no target column chosen; pass --target COLUMN")
+
+    @property
+    def out_dir(self) -> Path:
+        """Where the run writes."""
+        return self.out or DEFAULT_MODELS_DIR / f"{self.file.stem}-run"
+
+
 def run_job(
-    file: str | Path,
-    data_config: DataConfig,
+    request: JobRequest,
     *,
-    split: SplitConfig | None = None,
-    horizon: int = 12,
-    season: int | None = None,
-    space: Any = None,
-    tune_config: Any = None,
-    quantize: str = "all",
-    max_accuracy_loss: float = 0.02,
-    out: Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
-    command: str = "",
     on_stage: StageCallback | None = None,
-    on_status: Any = None,
+    on_status: StatusCallback | None = None,
 ) -> JobOutcome:
     """Run every stage from CSV to shipped bundle and report; see the module docstring."""
-    file = Path(file)
-    split = split or SplitConfig()
-    if not data_config.targets:
-        raise ConfigError("no target column chosen; pass --target COLUMN")
-    out = out or DEFAULT_MODELS_DIR / f"{file.stem}-run"
+    file, split, out = request.file, request.split, request.out_dir
+    data_config = request.data
     identity = {
         "file": str(file.resolve()),
         "file_sha256": sha256_of(file) if file.exists() else "",
         "targets": list(data_config.targets),
-        "horizon": horizon,
+        "horizon": request.horizon,
         "split": [split.train, split.val, split.test],
     }
-    state = _open_state(out, identity, resume=resume, overwrite=overwrite, command=command)
+    state = _open_state(out, identity, resume=resume, overwrite=overwrite, command=request.command)
     done_before = [s for s in STAGES if state["stages"].get(s)]
 
     def stage(name: str, work: Callable[[], None]) -> None:
@@ -109,11 +125,9 @@ def run_job(
     stage("inspect", lambda: _inspect(data.get(), out))
     stage(
         "search",
-        lambda: _search(
-            file, data_config, split, horizon, season, space, tune_config, out, on_status
-        ),
+        lambda: _search(data.get(), request, on_status),
     )
-    stage("export", lambda: _export(out, quantize, max_accuracy_loss, data.get()))
+    stage("export", lambda: _export(out, request.quantize, request.max_accuracy_loss, data.get()))
     stage("device_check", lambda: _device_check(out, data.get()))
 
     def write_report() -> None:
@@ -122,14 +136,16 @@ def run_job(
         build_report(out, state).write(out)
 
     stage("report", write_report)
-    comparison = _read_json(out / SEARCH_DIR / COMPARISON_JSON)
+    from forecaster.tune.comparison import Comparison
+
+    comparison = Comparison.read(out / SEARCH_DIR)
     return JobOutcome(
         out=out,
         bundle_dir=out / BUNDLE_DIR,
         report_html=out / REPORT_HTML,
         report_md=out / REPORT_MD,
-        winner=comparison["winner"],
-        reason=comparison["reason"],
+        winner=comparison.winner,
+        reason=comparison.reason,
         skipped=done_before,
     )
 
@@ -186,29 +202,19 @@ def _inspect(data: SensorData, out: Path) -> None:
     write_text_atomic(out / DATA_SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
 
 
-def _search(
-    file: Path,
-    data_config: DataConfig,
-    split: SplitConfig,
-    horizon: int,
-    season: int | None,
-    space: Any,
-    tune_config: Any,
-    out: Path,
-    on_status: Any,
-) -> None:
+def _search(data: SensorData, request: JobRequest, on_status: StatusCallback | None) -> None:
     from forecaster.tune.run import tune
 
+    out = request.out_dir / SEARCH_DIR
     tune(
-        file,
-        data_config,
-        split=split,
-        horizon=horizon,
-        season=season,
-        space=space,
-        config=tune_config,
-        out=out / SEARCH_DIR,
-        resume=(out / SEARCH_DIR).exists(),
+        data,
+        split=request.split,
+        horizon=request.horizon,
+        season=request.season,
+        space=request.space,
+        config=request.tune,
+        out=out,
+        resume=out.exists(),
         on_status=on_status,
     )
 
@@ -216,13 +222,13 @@ def _search(
 def _export(out: Path, quantize: str, max_accuracy_loss: float, data: SensorData) -> None:
     """Export the winner (the bundle to ship) and the runner-up (for the comparison)."""
     from forecaster.export.ship import export
-    from forecaster.report.comparison import write_comparison
+    from forecaster.tune.comparison import Comparison, DeviceSummary
 
     search = out / SEARCH_DIR
-    comparison = _read_json(search / COMPARISON_JSON)
-    for cell, entry in comparison["cells"].items():
-        run_dir = search / entry["run_dir"]
-        target = out / BUNDLE_DIR if entry["run_dir"] == WINNER_DIR else run_dir / BUNDLE_DIR
+    comparison = Comparison.read(search)
+    for cell in comparison.cells.values():
+        run_dir = search / cell.run_dir
+        target = out / BUNDLE_DIR if cell.run_dir == WINNER_DIR else run_dir / BUNDLE_DIR
         outcome = export(
             run_dir,
             quantize=quantize,
@@ -232,13 +238,13 @@ def _export(out: Path, quantize: str, max_accuracy_loss: float, data: SensorData
             data=data,
         )
         shipped = next(r for r in outcome.results if r.mode == outcome.shipped)
-        comparison["cells"][cell]["device"] = {
-            "quantization": outcome.shipped,
-            "tflite_bytes": shipped.size_bytes,
-            "latency_ms": shipped.latency_ms,
-            "bundle": str(target.relative_to(out)),
-        }
-    write_comparison(search, comparison)
+        cell.device = DeviceSummary(
+            tflite_bytes=shipped.size_bytes,
+            latency_ms=shipped.latency_ms,
+            quantization=outcome.shipped,
+            bundle=str(target.relative_to(out)),
+        )
+    comparison.write(search)
 
 
 def _device_check(out: Path, data: SensorData) -> None:

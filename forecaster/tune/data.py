@@ -11,7 +11,7 @@ import numpy as np
 from forecaster.config import WindowConfig
 from forecaster.errors import DataError
 from forecaster.model.windows import Split, Windows, make_windows
-from forecaster.tune.config import SearchSpace
+from forecaster.tune.space import SearchSpace
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData

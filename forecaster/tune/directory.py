@@ -12,7 +12,8 @@ from forecaster import __version__
 from forecaster.config import DataConfig, SplitConfig
 from forecaster.errors import ConfigError
 from forecaster.files import sha256_of, write_text_atomic
-from forecaster.tune.config import SearchSpace, TuneConfig
+from forecaster.tune.config import TuneConfig
+from forecaster.tune.space import SearchSpace
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData

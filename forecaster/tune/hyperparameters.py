@@ -13,8 +13,8 @@ import numpy as np
 
 from forecaster.config import Loss, ModelConfig
 from forecaster.model.windows import Split
-from forecaster.tune.config import HYPERPARAMETERS, SearchSpace, SpaceOverrides, default_space
 from forecaster.tune.data import check_windows_fit, longest_run
+from forecaster.tune.space import HYPERPARAMETERS, SearchSpace, SpaceOverrides, default_space
 
 if TYPE_CHECKING:
     from keras_tuner import HyperParameters

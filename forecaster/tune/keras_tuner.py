@@ -41,10 +41,11 @@ from forecaster.errors import ForecasterError
 from forecaster.files import write_text_atomic
 from forecaster.model.build import build_model
 from forecaster.model.fit import deadline_callback, seed_everything
-from forecaster.tune.config import SearchSpace, TunerName
+from forecaster.tune.config import TunerName
 from forecaster.tune.data import TuningData
 from forecaster.tune.hyperparameters import declare, model_config, oracle_seed, trial_seed
 from forecaster.tune.progress import SearchProgress
+from forecaster.tune.space import SearchSpace
 
 OBJECTIVE = "val_loss"
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from forecaster.config import DataConfig, SplitConfig, TrainConfig, WindowConfig
-from forecaster.report.comparison import CellResult
+from forecaster.config import SplitConfig, TrainConfig, WindowConfig
+from forecaster.tune.comparison import CellResult
 from forecaster.tune.directory import RUNNER_UP_DIR, WINNER_DIR
 from forecaster.tune.hyperparameters import clean_values, describe, model_config, trial_seed
 
@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     import keras
     from keras_tuner.src.engine.trial import Trial
 
+    from forecaster.data.load import SensorData
     from forecaster.tune.search import Search
 
 
 def retrain_and_measure(
     search: Search,
-    file: Path,
-    data_config: DataConfig,
+    data: SensorData,
     split: SplitConfig,
     best: dict[str, Trial],
     *,
@@ -34,7 +34,7 @@ def retrain_and_measure(
     """Retrain each cell's best trial with `forecaster.runs.train.train` and measure it."""
     from forecaster.runs.train import train
 
-    config, data = search.config, search.data
+    config, windows = search.config, search.data
     budget = config.retrain_budget
     ends = None if budget is None else time.monotonic() + budget
     results = []
@@ -50,10 +50,9 @@ def retrain_and_measure(
         # no time to repeat it. A worker on another machine may have kept it to itself.
         checkpoint = Path(search.tuners[cell]._get_checkpoint_fname(trial.trial_id))
         outcome = train(
-            file,
-            data_config,
+            data,
             split=split,
-            window=WindowConfig(window, data.horizon),
+            window=WindowConfig(window, windows.horizon),
             model=model_config(values, search.season, config.loss),
             training=TrainConfig(
                 epochs=config.final_epochs or config.max_epochs,
@@ -69,7 +68,7 @@ def retrain_and_measure(
             initial_weights=checkpoint if checkpoint.exists() else None,
         )
         result = outcome.result
-        val = data.val(window)
+        val = windows.val(window)
         val_loss = float(
             result.model.evaluate(val.x, val.y, batch_size=1024, verbose=0, return_dict=True)[
                 "loss"
@@ -96,7 +95,7 @@ def retrain_and_measure(
                 epochs_run=result.epochs_run,
                 best_epoch=result.best_epoch,
                 seconds_to_best=float(sum(seconds[: result.best_epoch])),
-                keras_ms_per_window=keras_latency(result.model, data.test(window).x),
+                keras_ms_per_window=keras_latency(result.model, windows.test(window).x),
             )
         )
     return results

@@ -11,21 +11,24 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forecaster.config import CELLS, DataConfig, SplitConfig
 from forecaster.errors import ConfigError
-from forecaster.report.comparison import CellResult, comparison_json, write_comparison
-from forecaster.tune.compare import choose_winner
-from forecaster.tune.config import Distributed, SearchSpace, SpaceOverrides, TuneConfig
+from forecaster.tune.comparison import CellResult, Comparison, choose_winner
+from forecaster.tune.config import Distributed, TuneConfig
 from forecaster.tune.data import prepare_tuning_data
 from forecaster.tune.directory import check_out, check_worker_identity, open_out, search_identity
 from forecaster.tune.hyperparameters import clean_values, hyperband_trials, resolve_space
 from forecaster.tune.progress import SearchProgress, StatusCallback
 from forecaster.tune.retrain import place_runs, retrain_and_measure
 from forecaster.tune.search import Search
+from forecaster.tune.space import SearchSpace, SpaceOverrides
+
+if TYPE_CHECKING:
+    from forecaster.data.load import SensorData
 
 
 @dataclass
@@ -42,12 +45,12 @@ class TuneOutcome:
     reason: str
     budget_spent: bool
     seconds: float  # wall time of the search (without retraining)
-    report: dict[str, Any] = field(default_factory=dict)
+    comparison: Comparison | None = None  # None on a worker
 
 
 def tune(
-    file: str | Path,
-    data_config: DataConfig,
+    source: str | Path | SensorData,
+    data_config: DataConfig | None = None,
     *,
     split: SplitConfig | None = None,
     horizon: int = 12,
@@ -64,13 +67,18 @@ def tune(
 
     Writes OUT/search.json, OUT/tuner/<cell>/ (Keras Tuner's files), OUT/winner/ and
     OUT/runner_up/ (normal run directories) and OUT/comparison.{json,md,png}. A worker only runs
-    trials for the chief and returns without retraining.
+    trials for the chief and returns without retraining. `source` is a CSV read with
+    `data_config`, or data already loaded by `load_csv` (read once, used by every retraining).
     """
-    from forecaster.data.load import load_csv
+    from forecaster.data.load import SensorData, load_csv
     from forecaster.evaluation.baselines import infer_season
     from forecaster.model.windows import split_rows
 
-    file = Path(file)
+    if isinstance(source, SensorData):
+        data_config = source.config
+    elif data_config is None:
+        raise ConfigError("tune needs a DataConfig with the target column(s) to read a CSV")
+    file = source.path if isinstance(source, SensorData) else Path(source)
     split = split or SplitConfig()
     config = config or TuneConfig()
     overrides = space or SpaceOverrides()
@@ -86,7 +94,7 @@ def tune(
         # Before loading TensorFlow: an unreachable chief is reported within the timeout.
         wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
 
-    data = load_csv(file, data_config)
+    data = source if isinstance(source, SensorData) else load_csv(file, data_config)
     season = season or infer_season(data.freq)
     rows = split_rows(data.n_rows, split)
     resolved = resolve_space(data, rows, horizon, season, overrides)
@@ -121,7 +129,7 @@ def tune(
         with _quiet_retracing():
             search.run()
             if role != "worker":
-                return _finish(search, file, data_config, split, progress.elapsed)
+                return _finish(search, data, split, progress.elapsed)
         return TuneOutcome(
             out=out,
             role=role,
@@ -150,20 +158,16 @@ def _quiet_retracing() -> Iterator[None]:
         tf_logger.setLevel(level)
 
 
-def _finish(
-    search: Search, file: Path, data_config: DataConfig, split: SplitConfig, seconds: float
-) -> TuneOutcome:
+def _finish(search: Search, data: SensorData, split: SplitConfig, seconds: float) -> TuneOutcome:
     """Retrain the best of each cell, pick the winner, write the comparison."""
     config, progress = search.config, search.progress
     best = search.best_trials()
     budget_spent = any(t.oracle.budget_spent for t in search.tuners.values())
-    results = retrain_and_measure(
-        search, file, data_config, split, best, on_epoch=progress.retrain_epoch
-    )
+    results = retrain_and_measure(search, data, split, best, on_epoch=progress.retrain_epoch)
     winner, reason = choose_winner(results, config.prefer_smaller_within)
     place_runs(search.out, results, winner)
     finished = {cell: search.completed(cell) for cell in search.tuners}
-    report = comparison_json(
+    comparison = Comparison.of(
         results,
         winner,
         reason,
@@ -183,7 +187,7 @@ def _finish(
             "validation_origins": len(search.data.val_origins),
         },
     )
-    write_comparison(search.out, report)
+    comparison.write(search.out)
     progress.set_phase("done", winner, reason)
     return TuneOutcome(
         out=search.out,
@@ -199,5 +203,5 @@ def _finish(
         reason=reason,
         budget_spent=budget_spent,
         seconds=seconds,
-        report=report,
+        comparison=comparison,
     )

@@ -9,16 +9,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecaster.tune.config import (
-    Distributed,
-    SearchSpace,
-    TuneConfig,
-    TuningError,
-    format_duration,
-)
+from forecaster.tune.config import Distributed, TuneConfig, TuningError, format_duration
 from forecaster.tune.data import TuningData
 from forecaster.tune.directory import TUNER_DIR
 from forecaster.tune.progress import SearchProgress
+from forecaster.tune.space import SearchSpace
 
 if TYPE_CHECKING:
     from keras_tuner.src.engine.trial import Trial
