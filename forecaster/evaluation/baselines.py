@@ -189,7 +189,7 @@ def _build_model(y: np.ndarray, spec: dict[str, Any]) -> ExponentialSmoothing:
     return model
 
 
-def _longest_complete_run(y: np.ndarray) -> tuple[int, int]:
+def longest_complete_run(y: np.ndarray) -> tuple[int, int]:
     """[start, stop) of the longest run of non-NaN values (the latest one on a tie)."""
     complete = np.concatenate(([False], np.isfinite(y), [False]))
     edges = np.flatnonzero(np.diff(complete.astype(np.int8)))
@@ -218,7 +218,7 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
         raise ValueError(f"fit_holt_winters takes one target (1-D); got shape {y.shape}")
     # After a gap the Kalman filter pays O(states^3) per row until it settles again, and a fit
     # runs it ~100 times: a 300-row gap made a season-144 fit take over 4 minutes.
-    start, stop = _longest_complete_run(y)
+    start, stop = longest_complete_run(y)
     y = y[max(start, stop - MAX_HW_FIT_ROWS) : stop]
     seasonal = _hw_season(season)
     note = None
