@@ -38,9 +38,10 @@ class DataSpec:
     split: tuple[float, float, float]
     train_start: str
     train_end: str
-    season: int
+    season: int  # the first season: the MASE scale's, Holt-Winters' and the model's
     mase_scale: tuple[float, ...]  # in-sample seasonal-naive MAE per target, training part
     calendar: tuple[str, ...] = ()  # cycles appended as sin/cos input channels, in order
+    seasons: tuple[int, ...] = ()  # every season of the data, first one first
 
 
 @dataclass(frozen=True)

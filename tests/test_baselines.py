@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from forecaster.data.synthetic import make_series
@@ -17,7 +16,6 @@ from forecaster.evaluation.baselines import (
     all_baselines,
     fit_holt_winters,
     holt_winters,
-    infer_season,
     naive,
     seasonal_lags,
     seasonal_naive,
@@ -35,33 +33,6 @@ TRAIN = 450
 @pytest.fixture(scope="module")
 def hw_spec() -> dict[str, Any]:
     return fit_holt_winters(HOURLY[:TRAIN], 24)
-
-
-@pytest.mark.parametrize(
-    ("freq", "season"),
-    [
-        ("1h", 24),
-        ("30min", 48),
-        ("15min", 96),
-        ("10min", 144),
-        ("1min", 1440),
-        ("2h", 12),
-        ("1D", 7),
-        ("7D", 52),
-        ("28D", 12),
-        ("31D", 12),
-        ("91D", 4),
-        ("7min", 1),  # does not divide a day
-        ("2D", 1),
-        ("400D", 1),
-    ],
-)
-def test_infer_season(freq, season):
-    assert infer_season(pd.Timedelta(freq)) == season
-
-
-def test_infer_season_unknown():
-    assert infer_season(None) == 1
 
 
 def test_naive_repeats_the_row_before_the_origin():

@@ -43,15 +43,16 @@ def test_train_writes_a_complete_run(trained):
     assert bundle.data.targets == ("temp",)
     assert bundle.data.features == ("temp", "humidity", "load")
     assert bundle.training is not None and bundle.training.epochs_run == 2
-    assert bundle.data.season == 24
+    assert bundle.data.season == 24 and bundle.data.seasons == (24,)  # a day, not a week
     assert set(bundle.metrics["test"]["scores"]) == {
         "model",
         "naive",
         "seasonal_naive",
         "holt_winters",
+        "decomposition",
     }
     assert "Trained GRU" in result.stdout
-    for label in ("naive", "seasonal naive", "Holt-Winters", "MASE"):
+    for label in ("naive", "seasonal naive (24)", "Holt-Winters", "STL + ETS", "MASE"):
         assert label in result.stdout
     history = (out / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,loss") and len(history) == 3

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from forecaster.config import BadRows, DataConfig, Dedupe, Loss, parse_fraction
+from forecaster.errors import ConfigError
 from forecaster.tune.config import TunerName
 
 FileArg = Annotated[
@@ -47,11 +48,27 @@ BadRowsOpt = Annotated[
 SplitOpt = Annotated[str, typer.Option(help="Chronological train,validation,test fractions.")]
 HorizonOpt = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
 SeasonOpt = Annotated[
-    int | None,
+    str | None,
     typer.Option(
-        min=1, help="Steps per season for the baselines and MASE (default: from frequency)."
+        metavar="STEPS",
+        help="Seasons in steps, such as 24 or 48,336; the first sets MASE's scale "
+        "(default: the seasons the training part shows).",
     ),
 ]
+
+
+def seasons_option(text: str | None) -> tuple[int, ...] | None:
+    """--season as a tuple of steps; a malformed value is a usage error."""
+    from forecaster.data.seasons import parse_seasons  # numpy and pandas: not at --help
+
+    if text is None:
+        return None
+    try:
+        return parse_seasons(text)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--season") from None
+
+
 LossOpt = Annotated[
     Loss, typer.Option(help="What training minimizes: mae (what MASE measures) or mse.")
 ]

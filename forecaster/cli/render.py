@@ -50,6 +50,15 @@ def data_summary(file: Path, summary: dict[str, Any], max_gap: int) -> None:
         columns.add_row(*(str(v) for v in row.values()))
     console.print(columns)
 
+    seasons = summary.get("seasons", [])
+    if seasons:
+        table = Table(title="Seasons (checked on the training part)", title_justify="left")
+        for name in ("season", "kept", "why"):
+            table.add_column(name)
+        for row in seasons:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+
     gaps = summary["gaps"]
     if gaps:
         table = Table(title=f"Gaps (max gap {max_gap} steps)", title_justify="left")
@@ -64,11 +73,10 @@ def data_summary(file: Path, summary: dict[str, Any], max_gap: int) -> None:
 
 def evaluation(result: Evaluation, title: str) -> None:
     """The model's and the baselines' scores, then the verdict (a warning goes to stderr)."""
-    from forecaster.report.plots import LABELS
-
+    seasons = ", ".join(str(s) for s in result.seasons or (result.season,))
     table = Table(
         title=f"{title}: {len(result.origins)} origins, horizon {result.truth.shape[1]}, "
-        f"season {result.season}",
+        f"seasons {seasons}",
         title_justify="left",
     )
     table.add_column("method", no_wrap=True)
@@ -77,7 +85,7 @@ def evaluation(result: Evaluation, title: str) -> None:
     for method, scores in result.scores.items():
         ratio = "" if method == "model" else f"{result.skill(method):.2f}"
         table.add_row(
-            LABELS.get(method, method),
+            result.label(method),
             f"{scores['mae']:.4g}",
             f"{scores['rmse']:.4g}",
             f"{scores['smape']:.2f}",

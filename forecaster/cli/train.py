@@ -19,6 +19,7 @@ from forecaster.cli.options import (
     SeasonOpt,
     SplitOpt,
     data_options,
+    seasons_option,
 )
 from forecaster.cli.progress import epoch_progress
 from forecaster.config import (
@@ -103,7 +104,7 @@ def train(
                 loss=loss,
             ),
             training=TrainConfig(epochs, batch_size, patience, seed),
-            season=season,
+            seasons=seasons_option(season),
             out=out,
             overwrite=overwrite,
             on_epoch=on_epoch,
@@ -135,5 +136,5 @@ def evaluate(
     """
     from forecaster.runs.evaluate import evaluate as evaluate_run
 
-    _, evaluation = evaluate_run(run_dir, file, season=season)
+    _, evaluation = evaluate_run(run_dir, file, seasons=seasons_option(season))
     render.evaluation(evaluation, f"{file}" if file else "Test part")

@@ -25,6 +25,7 @@ from forecaster.cli.options import (
     TunerOpt,
     data_options,
     parse_max_accuracy_loss,
+    seasons_option,
 )
 from forecaster.cli.progress import print_stage, tune_progress
 from forecaster.config import DataConfig, Quantize, SplitConfig
@@ -144,7 +145,7 @@ def tune(
             data,
             split=SplitConfig.parse(split),
             horizon=horizon,
-            season=season,
+            seasons=seasons_option(season),
             space=overrides,
             config=config,
             out=out,
@@ -229,7 +230,7 @@ def run(
             data,
             split=SplitConfig.parse(split),
             horizon=horizon,
-            season=season,
+            seasons=seasons_option(season),
             space=SpaceOverrides.from_options(cells=cells),
             tune=config,
             quantize=quantize,

@@ -26,8 +26,13 @@ def position_label(data: SensorData, row: int) -> str:
     return str(index[row]) if isinstance(index, pd.DatetimeIndex) else f"row {row}"
 
 
-def summarize(data: SensorData) -> dict[str, Any]:
-    """Overview, per-column statistics and gap list of a loaded file, as plain values."""
+def summarize(data: SensorData, train_rows: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Overview, per-column statistics, gaps and seasons of a loaded file, as plain values.
+
+    The seasons are checked on `train_rows` [start, stop), the training part (default: all).
+    """
+    from forecaster.data.seasons import training_seasons
+
     report = data.report
     index = data.frame.index
     longest = max((stop - start for start, stop in data.segments), default=0)
@@ -96,4 +101,12 @@ def summarize(data: SensorData) -> dict[str, Any]:
             *gaps[:_MAX_GAP_ROWS],
             {"column": f"... {more} more", "from": "", "steps": "", "handling": ""},
         ]
-    return {"overview": overview, "columns": columns, "gaps": gaps}
+    seasons = [
+        {
+            "season": f"{check.steps} steps ({check.name})",
+            "kept": "yes" if check.kept else "no",
+            "why": check.reason,
+        }
+        for check in training_seasons(data, train_rows or (0, data.n_rows))
+    ]
+    return {"overview": overview, "columns": columns, "gaps": gaps, "seasons": seasons}

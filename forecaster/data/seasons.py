@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecaster.data.load import SensorData
 from forecaster.errors import ConfigError
 
 MIN_AUTOCORRELATION = 0.1
-MIN_GAIN = 0.05
+MIN_GAIN = 0.10
 _DAY = pd.Timedelta(days=1)
 _WEEK = pd.Timedelta(days=7)
 _YEAR_DAYS = 365
@@ -72,6 +73,8 @@ def detect_seasons(train: np.ndarray, freq: pd.Timedelta | None) -> list[SeasonC
     values = np.asarray(train, dtype=np.float64)
     values = values[:, None] if values.ndim == 1 else values
     checks: list[SeasonCheck] = []
+    if values.shape[1] == 0:
+        return checks
     kept: list[int] = []
     for steps, name in candidate_seasons(freq):
         if len(values) < 2 * steps:
@@ -100,6 +103,15 @@ def detect_seasons(train: np.ndarray, freq: pd.Timedelta | None) -> list[SeasonC
         if keep:
             kept.append(steps)
     return checks
+
+
+def training_seasons(data: SensorData, train_rows: tuple[int, int]) -> list[SeasonCheck]:
+    """Every candidate season of `data`, checked on its targets' training rows [start, stop).
+
+    Without targets (`data inspect` with no --target), every input column is checked.
+    """
+    targets = data.frame[list(data.targets or data.features)].to_numpy(np.float64)
+    return detect_seasons(targets[slice(*train_rows)], data.freq)
 
 
 def kept_seasons(checks: list[SeasonCheck]) -> tuple[int, ...]:

@@ -1,5 +1,8 @@
 """Baseline forecasts every model is compared with: naive, seasonal naive and Holt-Winters.
 
+(The decomposition baseline, MSTL/STL + exponential smoothing, is in
+`forecaster.evaluation.decomposition`.)
+
 All baselines forecast rows o .. o+H-1 of `series` (rows, targets), in original units, from
 the rows before origin o only, for many origins at once; the result has shape
 (origins, horizon, targets) and NaN where a baseline has no input (see `usable_origins`).
@@ -30,7 +33,6 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from forecaster.errors import ConfigError, DataError
 
@@ -50,32 +52,6 @@ _HEURISTIC_ROWS = 10
 # little early; on synthetic data (level 20, MAE 0.25) forecasts after a 300-row gap moved by
 # at most 2e-4, and not at all where there is no gap.
 HW_FILTER_TOLERANCE = 1e-9
-
-_DAY = pd.Timedelta(days=1)
-
-
-def infer_season(freq: pd.Timedelta | None) -> int:
-    """Steps in the natural cycle of data sampled every `freq`; 1 when none fits.
-
-    A day for sub-daily data (1h -> 24, 30min -> 48, 15min -> 96, 10min -> 144, 1min -> 1440),
-    a week for daily data (7), a year for weekly (52), monthly-ish (28-31 days: 12) and
-    quarterly-ish (89-92 days: 4) data. A step that does not divide a day, another step, or
-    an unknown one (None, no timestamps) gives 1. Pass --season to override it.
-    """
-    if freq is None or freq <= pd.Timedelta(0):
-        return 1
-    if freq < _DAY:
-        steps, rest = divmod(_DAY, freq)
-        return int(steps) if rest == pd.Timedelta(0) else 1
-    if freq == _DAY:
-        return 7
-    if freq == pd.Timedelta(days=7):
-        return 52
-    if pd.Timedelta(days=28) <= freq <= pd.Timedelta(days=31):
-        return 12
-    if pd.Timedelta(days=89) <= freq <= pd.Timedelta(days=92):
-        return 4
-    return 1
 
 
 def _as_2d(series: np.ndarray) -> np.ndarray:
@@ -362,7 +338,7 @@ def usable_origins(
     series: np.ndarray,
     origins: np.ndarray,
     horizon: int,
-    season: int,
+    seasons: int | tuple[int, ...],
     hw_params: list[dict[str, Any]] | None = None,
 ) -> np.ndarray:
     """Which origins have every baseline input and the truth defined (no NaN), shape (origins,).
@@ -371,14 +347,15 @@ def usable_origins(
 
     - the truth rows o .. o+H-1 lie in the series and hold no NaN;
     - naive: row o-1 exists and holds no NaN;
-    - seasonal naive: every row o + h - m*ceil((h+1)/m) exists and holds no NaN;
+    - seasonal naive, for every season m: every row o + h - m*ceil((h+1)/m) exists and holds
+      no NaN;
     - Holt-Winters: o comes after the first complete warm-up block (`warmup_rows`) of the
       series, so the initial state is known and uses no row at or after o. Gaps after that
       block are fine: the Kalman filter carries the state across them.
 
     The warm-up length follows `hw_params` when given (their seasonal periods), otherwise the
-    period Holt-Winters would use for `season`. Evaluate the model and every baseline on the
-    origins marked True only.
+    period Holt-Winters would use for the first season. Evaluate the model and every baseline
+    on the origins marked True only.
     """
     values = _as_2d(series)
     n_rows = len(values)
@@ -390,11 +367,13 @@ def usable_origins(
     keep = (starts >= 1) & (starts + horizon <= n_rows)
     keep &= counts[ends] - counts[starts] == horizon
     keep &= complete[np.clip(starts - 1, 0, None)]
-    rows = starts[:, None] + np.arange(horizon) - seasonal_lags(horizon, season)
-    keep &= ((rows >= 0) & complete[np.clip(rows, 0, None)]).all(axis=1)
+    seasons = (seasons,) if isinstance(seasons, int) else seasons
+    for season in seasons:
+        rows = starts[:, None] + np.arange(horizon) - seasonal_lags(horizon, season)
+        keep &= ((rows >= 0) & complete[np.clip(rows, 0, None)]).all(axis=1)
 
     if hw_params is None:
-        warmup = warmup_rows(_hw_season(season))
+        warmup = warmup_rows(_hw_season(seasons[0]))
     else:
         warmup = max(
             (warmup_rows(_check_spec(p)["seasonal_periods"]) for p in hw_params), default=0
@@ -404,16 +383,23 @@ def usable_origins(
     return keep
 
 
+def seasonal_naive_name(seasons: tuple[int, ...], season: int) -> str:
+    """The key of a season's seasonal-naive baseline: the first season's is 'seasonal_naive'."""
+    return "seasonal_naive" if season == seasons[0] else f"seasonal_naive_{season}"
+
+
 def all_baselines(
     series: np.ndarray,
     origins: np.ndarray,
     horizon: int,
-    season: int,
+    seasons: int | tuple[int, ...],
     hw_params: list[dict[str, Any]],
 ) -> dict[str, np.ndarray]:
-    """Naive, seasonal-naive and Holt-Winters forecasts, each (origins, horizon, targets)."""
-    return {
-        "naive": naive(series, origins, horizon),
-        "seasonal_naive": seasonal_naive(series, origins, horizon, season),
-        "holt_winters": holt_winters(series, origins, horizon, hw_params),
-    }
+    """Naive, seasonal naive for each season and Holt-Winters, each (origins, horizon, targets)."""
+    seasons = (seasons,) if isinstance(seasons, int) else seasons
+    forecasts = {"naive": naive(series, origins, horizon)}
+    for season in seasons:
+        name = seasonal_naive_name(seasons, season)
+        forecasts[name] = seasonal_naive(series, origins, horizon, season)
+    forecasts["holt_winters"] = holt_winters(series, origins, horizon, hw_params)
+    return forecasts

@@ -1,18 +1,78 @@
-"""Rolling-origin evaluation: model and baselines on the same origins, in original units."""
+"""Rolling-origin evaluation: model and baselines on the same origins, in original units.
+
+The baselines are naive, seasonal naive for every season the data has, Holt-Winters on the
+first season, and the decomposition baseline (MSTL/STL profiles + exponential smoothing); "the
+best baseline" is the best of all of them by MASE, whose scale is the first season's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from forecaster.evaluation.baselines import all_baselines, usable_origins
+from forecaster.bundle import Bundle
+from forecaster.evaluation.baselines import all_baselines, fit_holt_winters, usable_origins
+from forecaster.evaluation.decomposition import (
+    DecompositionSpec,
+    decomposition_forecast,
+    fit_decomposition,
+)
 from forecaster.evaluation.metrics import score
-from forecaster.records import to_plain
+from forecaster.records import from_plain, to_plain
 
-BASELINES = ("naive", "seasonal_naive", "holt_winters")
-NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "holt_winters": "Holt-Winters"}
+NAMES = {
+    "model": "model",
+    "naive": "naive",
+    "seasonal_naive": "seasonal naive",
+    "holt_winters": "Holt-Winters",
+    "decomposition": "MSTL/STL + ETS",
+}
+# A model within this share of the best baseline's MASE ties with it.
+TIE = 0.02
+
+
+@dataclass(frozen=True)
+class FittedBaselines:
+    """The baselines fitted on a run's training part; bundle.json keeps them under `baselines`."""
+
+    seasons: tuple[int, ...]  # seasonal naive for each; the first is Holt-Winters' and MASE's
+    holt_winters: list[dict[str, Any]]  # per target, as written by fit_holt_winters
+    decomposition: list[DecompositionSpec] = field(default_factory=list)  # per target
+
+    @classmethod
+    def fit(cls, train_targets: np.ndarray, seasons: tuple[int, ...]) -> FittedBaselines:
+        """Fit Holt-Winters and the decomposition on each target's training part."""
+        columns = range(train_targets.shape[1])
+        return cls(
+            seasons,
+            [fit_holt_winters(train_targets[:, i], seasons[0]) for i in columns],
+            [fit_decomposition(train_targets[:, i], seasons) for i in columns],
+        )
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> FittedBaselines:
+        """The baselines a run was trained beside (a bundle from before seasons had one)."""
+        stored = bundle.baselines
+        return cls(
+            bundle.data.seasons or (bundle.data.season,),
+            stored.get("holt_winters", []),
+            [from_plain(DecompositionSpec, d) for d in stored.get("decomposition", [])],
+        )
+
+    def to_bundle(self) -> dict[str, Any]:
+        """The plain values bundle.json keeps (the seasons live in its data part)."""
+        return {"holt_winters": self.holt_winters, "decomposition": to_plain(self.decomposition)}
+
+
+def method_label(method: str, seasons: tuple[int, ...] = ()) -> str:
+    """What tables call a method: 'seasonal naive (24)', 'seasonal naive (168)', 'Holt-Winters'."""
+    if method == "seasonal_naive" and seasons:
+        return f"seasonal naive ({seasons[0]})"
+    if method.startswith("seasonal_naive_"):
+        return f"seasonal naive ({method.rsplit('_', 1)[1]})"
+    return NAMES.get(method, method)
 
 
 @dataclass(frozen=True)
@@ -23,7 +83,7 @@ class EvaluationSummary:
     skipped_origins: int
     first_origin: str | None
     last_origin: str | None
-    season: int
+    season: int  # the first season: the MASE scale's
     targets: tuple[str, ...]
     scores: dict[str, dict[str, Any]]  # method -> metrics
     skill_mase: dict[str, float]  # baseline -> model MASE / baseline MASE
@@ -31,6 +91,11 @@ class EvaluationSummary:
     beats_seasonal_naive: bool
     beats_best_baseline: bool
     verdict: str
+    seasons: tuple[int, ...] = ()  # every season with a seasonal-naive baseline
+
+    def label(self, method: str) -> str:
+        """A method's name in tables."""
+        return method_label(method, self.seasons or (self.season,))
 
 
 @dataclass
@@ -45,6 +110,16 @@ class Evaluation:
     scores: dict[str, dict[str, Any]]  # method -> metrics
     season: int
     skipped: int  # origins left out because a baseline's input fell in a gap
+    seasons: tuple[int, ...] = field(default=())
+
+    @property
+    def baselines(self) -> list[str]:
+        """Every baseline scored, in table order."""
+        return [m for m in self.scores if m != "model"]
+
+    def label(self, method: str) -> str:
+        """A method's name in tables."""
+        return method_label(method, self.seasons or (self.season,))
 
     def skill(self, baseline: str, metric: str = "mase") -> float:
         """The model's error divided by a baseline's: below 1 means the model is better."""
@@ -54,7 +129,7 @@ class Evaluation:
     @property
     def best_baseline(self) -> str:
         """The baseline with the lowest MASE."""
-        return min(BASELINES, key=lambda b: float(self.scores[b]["mase"]))
+        return min(self.baselines, key=lambda b: float(self.scores[b]["mase"]))
 
     @property
     def beats_seasonal_naive(self) -> bool:
@@ -62,16 +137,21 @@ class Evaluation:
         return self.skill("seasonal_naive") < 1.0
 
     def verdict(self) -> str:
-        """One sentence on the model against the baselines."""
-        best = self.best_baseline
-        ratio = self.skill(best)
-        if ratio < 1.0:
+        """One sentence on the model against the best baseline; within 2% is a tie."""
+        best = self.label(self.best_baseline)
+        ratio = self.skill(self.best_baseline)
+        if ratio < 1.0 - TIE:
             return (
                 f"the model beats every baseline: its MASE is {1 - ratio:.0%} lower than "
-                f"{NAMES[best]}, the best baseline"
+                f"{best}, the best baseline"
+            )
+        if ratio <= 1.0 + TIE:
+            return (
+                f"the model ties with {best}, the best baseline (MASE ratio {ratio:.2f}): "
+                "it is no better than that baseline here"
             )
         return (
-            f"WARNING: the model does not beat {NAMES[best]} (MASE ratio {ratio:.2f}); "
+            f"WARNING: the model does not beat {best} (MASE ratio {ratio:.2f}); "
             "ship the baseline or train longer / tune before relying on the model"
         )
 
@@ -85,11 +165,12 @@ class Evaluation:
             season=self.season,
             targets=tuple(self.targets),
             scores=self.scores,
-            skill_mase={b: self.skill(b) for b in BASELINES},
+            skill_mase={b: self.skill(b) for b in self.baselines},
             best_baseline=self.best_baseline,
             beats_seasonal_naive=self.beats_seasonal_naive,
-            beats_best_baseline=self.skill(self.best_baseline) < 1.0,
+            beats_best_baseline=self.skill(self.best_baseline) < 1.0 - TIE,
             verdict=self.verdict(),
+            seasons=self.seasons,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -105,17 +186,24 @@ def evaluate_forecasts(
     *,
     targets: tuple[str, ...],
     labels: list[str],
-    season: int,
+    baselines: FittedBaselines,
     mase_scale: np.ndarray,
-    hw_params: list[dict[str, Any]],
+    first_row: int = 0,
 ) -> Evaluation:
     """Score the model's forecasts and the baselines on the origins where all are defined.
 
     `series` holds the targets in original units on the time grid (NaN inside long gaps); the
-    model's forecast for origin o covers rows o .. o + horizon - 1.
+    model's forecast for origin o covers rows o .. o + horizon - 1. `first_row` places the series
+    on the training file's grid (the decomposition's phase).
     """
     horizon = model_forecast.shape[1]
-    keep = usable_origins(series, origins, horizon, season, hw_params=hw_params)
+    seasons, hw_params = baselines.seasons, baselines.holt_winters
+    keep = usable_origins(series, origins, horizon, seasons, hw_params=hw_params)
+    extra: dict[str, np.ndarray] = {}
+    if baselines.decomposition:
+        ahead = decomposition_forecast(series, origins, horizon, baselines.decomposition, first_row)
+        keep &= np.isfinite(ahead).all(axis=(1, 2))
+        extra["decomposition"] = ahead[keep]
     origins = origins[keep]
     model_forecast = model_forecast[keep]
     truth = (
@@ -123,8 +211,10 @@ def evaluate_forecasts(
         if len(origins)
         else np.empty((0, horizon, series.shape[1]))
     )
-    forecasts = {"model": model_forecast} | all_baselines(
-        series, origins, horizon, season, hw_params
+    forecasts = (
+        {"model": model_forecast}
+        | all_baselines(series, origins, horizon, seasons, hw_params)
+        | extra
     )
     scores = {name: score(truth, pred, mase_scale) for name, pred in forecasts.items()}
     return Evaluation(
@@ -134,6 +224,7 @@ def evaluate_forecasts(
         truth=truth,
         forecasts=forecasts,
         scores=scores,
-        season=season,
+        season=seasons[0],
         skipped=int((~keep).sum()),
+        seasons=seasons,
     )

@@ -30,12 +30,8 @@ from forecaster.report.document import Code, Heading, Image, Paragraph, Report, 
 from forecaster.tune.comparison import DEVICE_ROWS, ROWS, Comparison, formatted
 from forecaster.tune.space import format_hyperparameter
 
-_METHODS = {
-    "model": "model (shipped cell, Keras)",
-    "naive": "naive",
-    "seasonal_naive": "seasonal naive",
-    "holt_winters": "Holt-Winters",
-}
+# The table's first row is the winner as Keras runs it; the shipped file's row follows it.
+MODEL_ROW = "model (shipped cell, Keras)"
 
 
 def _read(path: Path) -> Any:
@@ -72,7 +68,7 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
         Paragraph(
             f"Shipped: {winner.upper()}, exported as {export.shipped} "
             f"({export.shipped_result().size_bytes:,} bytes). Test MASE {model_mase:.3f} vs "
-            f"{_METHODS[best]} {best_mase:.3f} (ratio {ratio:.2f}): {verdict}.",
+            f"{metrics.label(best)} {best_mase:.3f} (ratio {ratio:.2f}): {verdict}.",
             note=not metrics.beats_best_baseline,
         )
     )
@@ -134,15 +130,17 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     report.add(
         Paragraph(
             f"{metrics.origins} rolling origins from {metrics.first_origin} to "
-            f"{metrics.last_origin}, horizon {bundle.model.horizon}, season "
-            f"{metrics.season}; every method on the same origins."
+            f"{metrics.last_origin}, horizon {bundle.model.horizon}, seasons "
+            f"{', '.join(str(s) for s in metrics.seasons or (metrics.season,))}; every method "
+            f"on the same origins; MASE scaled by the in-sample seasonal naive of season "
+            f"{metrics.season}."
         )
     )
     table = []
     for method, scores in metrics.scores.items():
         table.append(
             [
-                _METHODS.get(method, method),
+                MODEL_ROW if method == "model" else metrics.label(method),
                 _f(scores["mae"], ".4g"),
                 _f(scores["rmse"], ".4g"),
                 _f(scores["smape"], ".2f"),

@@ -64,7 +64,7 @@ class JobRequest:
     data: DataConfig
     split: SplitConfig = field(default_factory=SplitConfig)
     horizon: int = 12
-    season: int | None = None
+    seasons: tuple[int, ...] | None = None  # default: the seasons the training part shows
     space: SpaceOverrides = field(default_factory=SpaceOverrides)
     tune: TuneConfig = field(default_factory=TuneConfig)
     quantize: Quantize = "all"
@@ -122,7 +122,7 @@ def run_job(
             on_stage(name, "done")
 
     data = _LoadedOnce(file, data_config)
-    stage("inspect", lambda: _inspect(data.get(), out))
+    stage("inspect", lambda: _inspect(data.get(), split, out))
     stage(
         "search",
         lambda: _search(data.get(), request, on_status),
@@ -195,10 +195,12 @@ class _LoadedOnce:
         return self.data
 
 
-def _inspect(data: SensorData, out: Path) -> None:
+def _inspect(data: SensorData, split: SplitConfig, out: Path) -> None:
     from forecaster.data.inspect import summarize
+    from forecaster.model.windows import split_rows
 
-    summary = summarize(data) | {"warnings": data.report.warnings}
+    train_rows = split_rows(data.n_rows, split).train
+    summary = summarize(data, train_rows) | {"warnings": data.report.warnings}
     write_text_atomic(out / DATA_SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
 
 
@@ -210,7 +212,7 @@ def _search(data: SensorData, request: JobRequest, on_status: StatusCallback | N
         data,
         split=request.split,
         horizon=request.horizon,
-        season=request.season,
+        seasons=request.seasons,
         space=request.space,
         config=request.tune,
         out=out,

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecaster.evaluation.rolling import NAMES
 from forecaster.files import atomic_path
 
 if TYPE_CHECKING:
@@ -24,9 +23,16 @@ COLORS = {
     "naive": "#7f7f7f",
     "seasonal_naive": "#2ca02c",
     "holt_winters": "#ff7f0e",
+    "decomposition": "#9467bd",
     "actual": "#000000",
 }
-LABELS = {"model": "model", **NAMES}
+# Seasonal naive for a longer season (seasonal_naive_<steps>): a lighter green.
+LONGER_SEASON_COLOR = "#98df8a"
+
+
+def color_of(method: str) -> str:
+    """A method's colour in every plot."""
+    return COLORS.get(method, LONGER_SEASON_COLOR if method.startswith("seasonal_") else "#888888")
 
 
 def _figure(width: float = 8.0, height: float = 4.0) -> Figure:
@@ -70,7 +76,7 @@ def plot_forecasts(
     path: Path,
     *,
     examples: int = 4,
-    methods: Sequence[str] = ("model", "seasonal_naive", "holt_winters"),
+    methods: Sequence[str] = ("model", "seasonal_naive", "holt_winters", "decomposition"),
 ) -> Path:
     """Forecast vs actual for a few origins spread over the evaluated part (first target)."""
     n = len(evaluation.origins)
@@ -91,8 +97,8 @@ def plot_forecasts(
                 ax.plot(
                     ahead,
                     evaluation.forecasts[method][i, :, 0],
-                    color=COLORS[method],
-                    label=LABELS[method],
+                    color=color_of(method),
+                    label=evaluation.label(method),
                     linestyle="-" if method == "model" else "--",
                 )
         ax.axvline(-0.5, color="#bbbbbb", linewidth=0.8)
@@ -114,8 +120,8 @@ def plot_error_by_step(evaluation: Evaluation, path: Path) -> Path:
             per_step,
             marker="o",
             markersize=3,
-            color=COLORS.get(method),
-            label=LABELS.get(method, method),
+            color=color_of(method),
+            label=evaluation.label(method),
         )
     ax.set_xlabel("horizon step")
     ax.set_ylabel(f"MAE ({evaluation.targets[0]})")

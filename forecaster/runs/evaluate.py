@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from forecaster.bundle import Bundle
+from forecaster.bundle import Bundle, DataSpec
 from forecaster.errors import DataError
 from forecaster.files import write_text_atomic
 from forecaster.layout import ERROR_BY_STEP_PNG, FORECAST_PNG, METRICS, suffixed
@@ -24,16 +25,21 @@ if TYPE_CHECKING:
     import keras
 
     from forecaster.data.load import SensorData
-    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.evaluation.rolling import Evaluation, FittedBaselines
     from forecaster.model.windows import Windows
     from forecaster.scaling import MinMaxParams
 
 
 def evaluate(
-    run_dir: str | Path, file: str | Path | None = None, *, season: int | None = None
+    run_dir: str | Path, file: str | Path | None = None, *, seasons: tuple[int, ...] | None = None
 ) -> tuple[Bundle, Evaluation]:
-    """Rolling-origin evaluation of a run on its test part, or on every window of `file`."""
+    """Rolling-origin evaluation of a run on its test part, or on every window of `file`.
+
+    `seasons` replaces the seasons of the seasonal-naive baselines (the first stays the one the
+    MASE scale, Holt-Winters and the decomposition were fitted with).
+    """
     from forecaster.data.load import load_csv
+    from forecaster.evaluation.rolling import FittedBaselines
     from forecaster.model.windows import make_windows, model_inputs
 
     run_dir = Path(run_dir)
@@ -57,14 +63,18 @@ def evaluate(
                 f"{window.window} + horizon {window.horizon}); pass a longer file"
             )
         suffix = f"_{file.stem}"
+    baselines = FittedBaselines.of(bundle)
+    if seasons:
+        baselines = dataclasses.replace(baselines, seasons=seasons)
+    first_row = 0 if file is None else grid_offset(data, spec)
     evaluation = evaluate_windows(
         keras_model,
         data,
         bundle.scaler,
         windows,
-        season or spec.season,
+        baselines,
         np.asarray(spec.mase_scale),
-        bundle.baselines.get("holt_winters", []),
+        first_row,
     )
     write_evaluation(run_dir, evaluation, data, suffix=suffix)
     return bundle, evaluation
@@ -75,9 +85,9 @@ def evaluate_windows(
     data: SensorData,
     scaler: MinMaxParams,
     windows: Windows,
-    season: int,
+    baselines: FittedBaselines,
     mase_scale: np.ndarray,
-    hw_params: list[dict[str, Any]],
+    first_row: int = 0,
 ) -> Evaluation:
     """The model's forecasts at the windows' origins, scored beside every baseline."""
     from forecaster.data.inspect import position_label
@@ -92,10 +102,27 @@ def evaluate_windows(
         forecast,
         targets=data.targets,
         labels=[position_label(data, int(o)) for o in windows.origins],
-        season=season,
+        baselines=baselines,
         mase_scale=mase_scale,
-        hw_params=hw_params,
+        first_row=first_row,
     )
+
+
+def grid_offset(data: SensorData, spec: DataSpec) -> int:
+    """Grid steps from the training file's first row to `data`'s: the seasons' phase.
+
+    0 for a file without timestamps, whose rows are not placed in time.
+    """
+    import pandas as pd
+
+    index = data.frame.index
+    if not isinstance(index, pd.DatetimeIndex) or not spec.step_seconds or not len(index):
+        return 0
+    try:
+        start = pd.Timestamp(spec.train_start)
+    except ValueError:
+        return 0
+    return round((index[0] - start).total_seconds() / spec.step_seconds)
 
 
 def write_evaluation(

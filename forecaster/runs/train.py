@@ -44,7 +44,7 @@ def train(
     window: WindowConfig | None = None,
     model: ModelConfig | None = None,
     training: TrainConfig | None = None,
-    season: int | None = None,
+    seasons: tuple[int, ...] | None = None,
     out: Path | None = None,
     overwrite: bool = False,
     on_epoch: EpochCallback | None = None,
@@ -53,12 +53,15 @@ def train(
     """Train one model on a CSV, evaluate it on the test part, and write a run directory.
 
     `source` is a CSV path read with `data_config`, or data already loaded by `load_csv` (its
-    own options are used). `initial_weights` continues from a saved training of the same model.
+    own options are used). `seasons` defaults to those the training part shows; the first is
+    the model's and the MASE scale's. `initial_weights` continues from a saved training of the
+    same model.
     """
     from forecaster.data.inspect import describe_freq, position_label
     from forecaster.data.load import SensorData, load_csv
-    from forecaster.evaluation.baselines import fit_holt_winters, infer_season
+    from forecaster.data.seasons import kept_seasons, training_seasons
     from forecaster.evaluation.metrics import seasonal_naive_scale
+    from forecaster.evaluation.rolling import FittedBaselines
     from forecaster.model.fit import train_model
     from forecaster.model.windows import prepare
 
@@ -78,16 +81,17 @@ def train(
 
     data = source if isinstance(source, SensorData) else load_csv(file, data_config)
     prepared = prepare(data, split, window)
-    season = season or infer_season(data.freq)
+    seasons = seasons or kept_seasons(training_seasons(data, prepared.split.train))
+    season = seasons[0]
     model = dataclasses.replace(model, season=season)
     result = train_model(prepared, model, training, on_epoch, initial_weights)
 
     train_rows = slice(*prepared.split.train)
     train_targets = data.frame[list(data.targets)].to_numpy(np.float64)[train_rows]
     mase_scale = seasonal_naive_scale(train_targets, season)
-    hw_params = [fit_holt_winters(train_targets[:, i], season) for i in range(len(data.targets))]
+    baselines = FittedBaselines.fit(train_targets, seasons)
     evaluation = evaluate_windows(
-        result.model, data, prepared.scaler, prepared.windows["test"], season, mase_scale, hw_params
+        result.model, data, prepared.scaler, prepared.windows["test"], baselines, mase_scale
     )
     bundle = Bundle(
         data=DataSpec(
@@ -107,6 +111,7 @@ def train(
             season=season,
             mase_scale=tuple(float(v) for v in mase_scale),
             calendar=prepared.calendar,
+            seasons=seasons,
         ),
         scaler=prepared.scaler,
         model=ModelSpec(
@@ -127,7 +132,7 @@ def train(
             interrupted=result.interrupted,
             initial_weights=str(initial_weights) if initial_weights else None,
         ),
-        baselines={"holt_winters": hw_params},
+        baselines=baselines.to_bundle(),
         metrics={"test": evaluation.to_json()},
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),

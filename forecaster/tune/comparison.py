@@ -192,7 +192,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from forecaster.report.plots import COLORS, save_figure
+    from forecaster.report.plots import color_of, save_figure
 
     panels = (
         ("validation loss", "val_loss"),
@@ -210,9 +210,7 @@ def plot_comparison(comparison: Comparison, path: Path) -> Path:
     axes = fig.subplots(2, 4).ravel()
     for ax, (title, key) in zip(axes, panels, strict=True):
         values = [float(value_of(cells[n], key)) for n in names]
-        bars = ax.bar(
-            [n.upper() for n in names], values, color=[COLORS.get(n, "#888888") for n in names]
-        )
+        bars = ax.bar([n.upper() for n in names], values, color=[color_of(n) for n in names])
         ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.margins(y=0.15)

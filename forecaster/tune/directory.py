@@ -48,7 +48,7 @@ def search_identity(
     data_config: DataConfig,
     split: SplitConfig,
     horizon: int,
-    season: int,
+    seasons: tuple[int, ...],
     space: SearchSpace,
     config: TuneConfig,
 ) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def search_identity(
         },
         "split": [split.train, split.val, split.test],
         "horizon": horizon,
-        "season": season,
+        "season": list(seasons),
         "space": space.to_json(),
         "tuner": config.tuner,
         "seed": config.seed,

@@ -27,6 +27,7 @@ def retrain_and_measure(
     search: Search,
     data: SensorData,
     split: SplitConfig,
+    seasons: tuple[int, ...],
     best: dict[str, Trial],
     *,
     on_epoch: Callable[[int, int, dict[str, float]], None],
@@ -61,7 +62,7 @@ def retrain_and_measure(
                 seed=trial_seed(config.seed, values),
                 time_limit=limit,
             ),
-            season=search.season,
+            seasons=seasons,
             out=search.out / f".best-{cell}",
             overwrite=True,
             on_epoch=on_epoch,
@@ -88,8 +89,7 @@ def retrain_and_measure(
                 params=result.params,
                 test={k: float(scores[k]) for k in ("mae", "rmse", "mase")},
                 test_skill={
-                    b: float(outcome.evaluation.skill(b))
-                    for b in ("naive", "seasonal_naive", "holt_winters")
+                    b: float(outcome.evaluation.skill(b)) for b in outcome.evaluation.baselines
                 },
                 seconds_per_epoch=float(np.median(seconds)) if seconds else 0.0,
                 epochs_run=result.epochs_run,

@@ -54,7 +54,7 @@ def tune(
     *,
     split: SplitConfig | None = None,
     horizon: int = 12,
-    season: int | None = None,
+    seasons: tuple[int, ...] | None = None,
     space: SpaceOverrides | None = None,
     config: TuneConfig | None = None,
     out: Path | None = None,
@@ -71,7 +71,7 @@ def tune(
     `data_config`, or data already loaded by `load_csv` (read once, used by every retraining).
     """
     from forecaster.data.load import SensorData, load_csv
-    from forecaster.evaluation.baselines import infer_season
+    from forecaster.data.seasons import kept_seasons, training_seasons
     from forecaster.model.windows import split_rows
 
     if isinstance(source, SensorData):
@@ -95,10 +95,11 @@ def tune(
         wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
 
     data = source if isinstance(source, SensorData) else load_csv(file, data_config)
-    season = season or infer_season(data.freq)
     rows = split_rows(data.n_rows, split)
+    seasons = seasons or kept_seasons(training_seasons(data, rows.train))
+    season = seasons[0]
     resolved = resolve_space(data, rows, horizon, season, overrides)
-    identity = search_identity(file, data, data_config, split, horizon, season, resolved, config)
+    identity = search_identity(file, data, data_config, split, horizon, seasons, resolved, config)
     tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows))
     if role == "worker":
         check_worker_identity(out, identity)
@@ -129,7 +130,7 @@ def tune(
         with _quiet_retracing():
             search.run()
             if role != "worker":
-                return _finish(search, data, split, progress.elapsed)
+                return _finish(search, data, split, seasons, progress.elapsed)
         return TuneOutcome(
             out=out,
             role=role,
@@ -158,12 +159,20 @@ def _quiet_retracing() -> Iterator[None]:
         tf_logger.setLevel(level)
 
 
-def _finish(search: Search, data: SensorData, split: SplitConfig, seconds: float) -> TuneOutcome:
+def _finish(
+    search: Search,
+    data: SensorData,
+    split: SplitConfig,
+    seasons: tuple[int, ...],
+    seconds: float,
+) -> TuneOutcome:
     """Retrain the best of each cell, pick the winner, write the comparison."""
     config, progress = search.config, search.progress
     best = search.best_trials()
     budget_spent = any(t.oracle.budget_spent for t in search.tuners.values())
-    results = retrain_and_measure(search, data, split, best, on_epoch=progress.retrain_epoch)
+    results = retrain_and_measure(
+        search, data, split, seasons, best, on_epoch=progress.retrain_epoch
+    )
     winner, reason = choose_winner(results, config.prefer_smaller_within)
     place_runs(search.out, results, winner)
     finished = {cell: search.completed(cell) for cell in search.tuners}
