@@ -7,9 +7,13 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from forecaster import WHEEL
 from forecaster.cli import data, device, train, tune
 from forecaster.cli.render import note
 from forecaster.errors import ForecasterError
+
+# What the training extra installs: a device install has none of them.
+_TRAINING_MODULES = ("tensorflow", "keras", "keras_tuner", "sklearn", "statsmodels", "matplotlib")
 
 
 class _Group(TyperGroup):
@@ -20,6 +24,15 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except ForecasterError as exc:
             note(f"Error: {exc}")
+            raise typer.Exit(1) from None
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in _TRAINING_MODULES:
+                raise
+            note(
+                f"Error: this command needs {exc.name}, part of the training extra, which is not "
+                f'installed here; install it: pip install "{WHEEL}[train]" (or, in a checkout, '
+                'pip install ".[train]")'
+            )
             raise typer.Exit(1) from None
 
 
