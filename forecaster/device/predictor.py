@@ -147,8 +147,13 @@ class Predictor:
 
     @classmethod
     def load(cls, directory: str | Path, *, num_threads: int | None = None) -> Predictor:
-        """Open a bundle directory: check its schema and the model file's checksum."""
+        """Open a bundle directory: check its schema, its checksum and the model file's checksum."""
         directory = Path(directory)
+        if not directory.exists():
+            raise BundleError(
+                f"{directory} does not exist; pass the bundle directory written by "
+                "`forecaster export` (check the path)"
+            )
         bundle = Bundle.load(directory)
         if bundle.export is None:
             raise BundleError(

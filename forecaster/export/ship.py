@@ -7,6 +7,7 @@ same `Predictor` the device uses and compared with the Keras model and with the 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -73,7 +74,7 @@ def export(
     out = out or run_dir / "bundle"
     check_out_dir(out, overwrite=overwrite)
     keras_model = load_keras_model(run_dir)
-    prepared = load_training_data(bundle, data)
+    prepared = load_training_data(bundle, data, run_dir=run_dir)
     test = prepared.windows["test"]
     targets = bundle.data.targets
     truth = bundle.scaler.inverse(test.y, targets)
@@ -200,7 +201,7 @@ def _write_bundle(
         output_scale=_quant(io["output"], "scale"),
         output_zero_point=_quant(io["output"], "zero_point"),
     )
-    exported = bundle.replace(
+    exported = _without_paths(bundle).replace(
         export=spec,
         metrics=bundle.metrics
         | {
@@ -220,6 +221,17 @@ def _write_bundle(
         (stage / TFLITE_MODEL).write_bytes(model_file.read_bytes())
         exported.save(stage)
     return exported
+
+
+def _without_paths(bundle: Bundle) -> Bundle:
+    """The bundle to ship names files without the directories they have on this machine."""
+    data = dataclasses.replace(bundle.data, source=Path(bundle.data.source).name)
+    training = bundle.training
+    if training is not None and training.initial_weights:
+        training = dataclasses.replace(
+            training, initial_weights=Path(training.initial_weights).name
+        )
+    return bundle.replace(data=data, training=training)
 
 
 def _quant(detail: dict[str, Any], key: str) -> Any:

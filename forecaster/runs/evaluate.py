@@ -42,7 +42,7 @@ def evaluate(
     spec = bundle.data
     window = bundle_window(bundle)
     if file is None:
-        prepared = load_training_data(bundle)
+        prepared = load_training_data(bundle, run_dir=run_dir)
         data, windows = prepared.data, prepared.windows["test"]
         suffix = ""
     else:
