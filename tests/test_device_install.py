@@ -61,6 +61,8 @@ def test_core_install_predicts_without_tensorflow(tmp_path):
     assert pip.returncode == 0, pip.stderr[-2000:]
     shown = run(venv / "bin" / "python", "-m", "pip", "show", DISTRIBUTION)
     assert f"Name: {DISTRIBUTION}" in shown.stdout and f"Version: {__version__}" in shown.stdout
+    version = run(venv / "bin" / "forecaster", "--version")
+    assert version.stdout == f"forecaster {__version__}\n", version.stderr
     assert run(venv / "bin" / "python", "-c", "import tensorflow").returncode != 0
     assert run(venv / "bin" / "python", "-c", "import sklearn").returncode != 0
 

@@ -300,11 +300,21 @@ def test_predict_refuses_missing_columns_and_short_files(exported, runner, write
         runner.invoke(app, ["predict", str(outcome.bundle_dir), str(path)])
     )
     short = write_text(
-        "time,temp,humidity,load\n" + "".join(f"2024-01-01 {h:02d}:00,1,2,3\n" for h in range(10)),
+        "time,temp,humidity,load\n" + "".join(f"2024-01-01 {h:02d}:00,1,2,3\n" for h in range(19)),
         name="short.csv",
     )
+    assert one_line_error(runner.invoke(app, ["predict", str(outcome.bundle_dir), str(short)])) == (
+        f"Error: {short} has 19 rows, fewer than the 24 the model needs: a forecast reads the last "
+        "24 rows (its window); pass a file with at least 24 rows"
+    )
+    gappy = write_text(
+        "time,temp,humidity,load\n"
+        + "".join(f"2024-01-{d:02d} {h:02d}:00,1,2,3\n" for d in (1, 2) for h in range(24))
+        + "2024-01-03 05:00,1,2,3\n",  # long enough, but its last rows follow a long gap
+        name="gappy.csv",
+    )
     assert "the last 24 rows of" in one_line_error(
-        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(short)])
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(gappy)])
     )
 
 
