@@ -149,6 +149,15 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main_options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            envvar="FORECASTER_VERBOSE",
+            show_envvar=False,
+            help="Also show TensorFlow's own log lines.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -156,7 +165,10 @@ def _main_options(
         ),
     ] = False,
 ) -> None:
-    pass
+    from forecaster.quiet import quiet_tensorflow
+
+    # Before any command loads TensorFlow, and for the processes it starts.
+    quiet_tensorflow(show=verbose)
 
 
 MAIN, STEPS, DEVICE = "The main job", "Step by step", "On the device"

@@ -23,6 +23,7 @@ from forecaster.errors import ConfigError
 from forecaster.export.gate import ExportRecord, ModeResult, choose, measure
 from forecaster.files import sha256_of, staged_dir
 from forecaster.layout import KERAS_MODEL, TFLITE_MODEL
+from forecaster.quiet import is_tensorflow_line, verbose
 from forecaster.records import to_plain
 
 if TYPE_CHECKING:
@@ -167,12 +168,15 @@ def _run_child(model_path: Path, work: Path, modes: list[str], representative: P
         )
     except subprocess.TimeoutExpired:
         return f"timed out after {CONVERSION_TIMEOUT_S} s"
+    if verbose():
+        sys.stderr.write(done.stderr)  # the converter's own lines, asked for with --verbose
     if done.returncode == 0:
         return ""
     if done.returncode < 0:
         return f"signal {-done.returncode}"
-    tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
-    return f"exit code {done.returncode}: {tail[0]}"
+    # The child's last line of its own says why, not TensorFlow's log lines around it.
+    lines = [s for s in done.stderr.splitlines() if s.strip() and not is_tensorflow_line(s)]
+    return f"exit code {done.returncode}: {lines[-1] if lines else 'no message'}"
 
 
 def _write_bundle(
