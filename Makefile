@@ -1,10 +1,10 @@
-# forecaster: install, check, test, demo, benchmark.
+# forecaster: install, check, test, wheel, demo, benchmark.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE := data/weather_greensboro.csv
 
-.PHONY: install check test test-fast demo bench bench-quick bench-tuning bench-quality clean
+.PHONY: install check test test-fast wheel demo bench bench-quick bench-tuning bench-quality clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "forecaster needs Python 3.11 or newer"'
@@ -25,6 +25,9 @@ test:  ## the whole test suite, slow tests included
 test-fast:  ## the tests that take a few seconds or less
 	$(BIN)/pytest -m "not slow"
 
+wheel: $(BIN)/python  ## build dist/sensor_forecaster-VERSION-py3-none-any.whl, the file a device installs
+	$(BIN)/python -m pip wheel --quiet --no-deps -w dist .
+
 DEMO_RUN := models/demo
 
 demo:  ## the main job on the sample data (about 6 minutes on 2 cores), then predict with its bundle
@@ -44,4 +47,4 @@ bench-quality:  ## forecast quality of the default `forecaster run` on five real
 	$(BIN)/python -m bench.quality
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

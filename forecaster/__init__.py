@@ -9,10 +9,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__version__ = "0.1.0"
+from forecaster import quiet as _quiet
 
-# TensorFlow's C++ start-up lines are not actionable for users; real errors still raise.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+__version__ = "0.1.0"
+# The name on the package index and of the wheel: `forecaster` is taken on PyPI by an unrelated
+# project. The import package and the command stay `forecaster`.
+DISTRIBUTION = "sensor-forecaster"
+# The file `make wheel` builds, and a device installs.
+WHEEL = f"{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl"
+
+# TensorFlow's C++ log lines are not actionable for users (real errors still raise); this must be
+# set before TensorFlow first loads. forecaster.quiet says what else the command line silences.
+_quiet.set_defaults()
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 _API = {

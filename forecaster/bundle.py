@@ -1,11 +1,14 @@
 """The `Bundle`: everything that describes a trained or exported model, saved as JSON beside it.
 
 Loading a bundle only parses JSON into dataclasses: it never runs code (no pickle anywhere).
+`bundle.json` ends with a checksum of its own content, which holds the model file's SHA-256 too,
+so a bundle edited or damaged after it was written is refused rather than giving wrong forecasts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +22,27 @@ from forecaster.scaling import MinMaxParams
 
 SCHEMA_VERSION = 1
 BUNDLE_FILE = "bundle.json"
+CHECKSUM_KEY = "checksum"
+
+
+def content_checksum(plain: dict[str, Any]) -> str:
+    """`sha256:<hex>` of a bundle's JSON content, its checksum left out, in one canonical form.
+
+    Keys sorted, no spaces, ASCII: the same text when writing and when reading back (JSON floats
+    round-trip exactly). hashlib and json only, so the device checks it without TensorFlow.
+    """
+    content = {k: v for k, v in plain.items() if k != CHECKSUM_KEY}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True)
 class DataSpec:
     """The data a model was trained on and how it was read."""
 
-    source: str
+    source: (
+        str  # the training file's name; its path stays in the run directory (training_file.json)
+    )
     source_sha256: str
     time_col: str | None
     features: tuple[str, ...]
@@ -115,8 +132,12 @@ class Bundle:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
-        """The bundle as indented JSON."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+        """The bundle as indented JSON, ending with the checksum of its content."""
+        # Through JSON and back first, so the checksum sees what a reader will parse (string
+        # keys, lists for tuples).
+        plain = json.loads(json.dumps(dataclasses.asdict(self)))
+        plain[CHECKSUM_KEY] = content_checksum(plain)
+        return json.dumps(plain, indent=2, sort_keys=False) + "\n"
 
     def save(self, directory: Path) -> Path:
         """Write `bundle.json` into `directory` atomically."""
@@ -130,7 +151,16 @@ class Bundle:
 
     @classmethod
     def load(cls, directory: Path) -> Bundle:
-        """Read and validate `bundle.json` from a run or export directory."""
+        """Read and validate `bundle.json` from a run or export directory, and its checksum.
+
+        An exported bundle without a checksum is refused; a run directory written before
+        bundles had one is read as it is.
+        """
+        if not directory.exists():
+            raise BundleError(
+                f"{directory} does not exist; check the path (pass the directory written by "
+                "`forecaster train` or `forecaster export`)"
+            )
         path = directory / BUNDLE_FILE if directory.is_dir() else directory
         if not path.exists():
             raise BundleError(
@@ -154,8 +184,22 @@ class Bundle:
                 f"({__version__}, schema {SCHEMA_VERSION}); upgrade forecaster to read it"
             )
         try:
-            return from_plain(cls, raw)
+            bundle = from_plain(cls, raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(
                 f"{path} is corrupt or incomplete ({exc}); retrain or re-export to recreate it"
             ) from None
+        fix = (
+            "re-export it (forecaster export RUN_DIR --overwrite) or copy the bundle again"
+            if bundle.export is not None
+            else "retrain the run to recreate it"
+        )
+        checksum = raw.get(CHECKSUM_KEY)
+        if checksum is None and bundle.export is not None:
+            raise BundleError(f"{path} has no checksum, so its content cannot be trusted; {fix}")
+        if checksum is not None and checksum != content_checksum(raw):
+            raise BundleError(
+                f"{path} was changed after forecaster wrote it (its content does not match its "
+                f"checksum); {fix}"
+            )
+        return bundle

@@ -13,6 +13,10 @@ class ConfigError(ForecasterError):
     """Options or settings that are out of range or inconsistent."""
 
 
+class UsageError(ConfigError):
+    """A command called without an option it needs: exit code 2, like any usage error."""
+
+
 class BundleError(ForecasterError):
     """A run directory or exported bundle that is missing, corrupt or incompatible."""
 

@@ -18,6 +18,9 @@ HISTORY = "history.csv"
 LOSS_PNG = "loss.png"
 FORECAST_PNG = "forecast.png"
 ERROR_BY_STEP_PNG = "error_by_step.png"
+# Where the training CSV is on this machine: kept beside the run, so that `evaluate` and `export`
+# can read it again, and never copied into a bundle (bundle.json holds its name and SHA-256).
+TRAINING_FILE = "training_file.json"
 
 # A bundle: what ships to the device (bundle.json itself is named in forecaster.bundle).
 BUNDLE_DIR = "bundle"

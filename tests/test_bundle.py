@@ -1,4 +1,5 @@
-"""The bundle JSON: round trip, and clear errors for missing, corrupt or newer bundles."""
+"""The bundle JSON: round trip, its checksum, and clear errors for missing, corrupt, edited or
+newer bundles."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import json
 
 import pytest
 
-from forecaster.bundle import SCHEMA_VERSION, Bundle, DataSpec, ExportSpec, ModelSpec, TrainingSpec
+from forecaster.bundle import (
+    SCHEMA_VERSION,
+    Bundle,
+    DataSpec,
+    ExportSpec,
+    ModelSpec,
+    TrainingSpec,
+    content_checksum,
+)
 from forecaster.errors import BundleError
 from forecaster.scaling import MinMaxParams
 
@@ -14,7 +23,7 @@ from forecaster.scaling import MinMaxParams
 def make_bundle() -> Bundle:
     return Bundle(
         data=DataSpec(
-            source="/data/s.csv",
+            source="s.csv",
             source_sha256="ab" * 32,
             time_col="time",
             features=("temp", "load"),
@@ -82,3 +91,36 @@ def test_newer_schema_is_refused(tmp_path):
     (tmp_path / "bundle.json").write_text(json.dumps(raw))
     with pytest.raises(BundleError, match=r"newer than this forecaster .* upgrade forecaster"):
         Bundle.load(tmp_path)
+
+
+def test_the_checksum_covers_every_value(tmp_path):
+    path = make_bundle().save(tmp_path)
+    raw = json.loads(path.read_text())
+    assert list(raw)[-1] == "checksum" and raw["checksum"].startswith("sha256:")
+    assert raw["checksum"] == content_checksum(raw)
+    raw["scaler"]["min"][1] = -0.3
+    path.write_text(json.dumps(raw, indent=2))
+    with pytest.raises(BundleError, match=r"was changed after forecaster wrote it .* re-export"):
+        Bundle.load(tmp_path)
+
+
+def test_the_checksum_ignores_the_layout_of_the_file(tmp_path):
+    path = make_bundle().save(tmp_path)
+    path.write_text(json.dumps(json.loads(path.read_text()), sort_keys=True))  # one line
+    assert Bundle.load(tmp_path) == make_bundle()
+
+
+def test_an_exported_bundle_needs_its_checksum_and_a_run_does_not(tmp_path):
+    raw = json.loads(make_bundle().to_json())
+    del raw["checksum"]
+    (tmp_path / "bundle.json").write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match="has no checksum, so its content cannot be trusted"):
+        Bundle.load(tmp_path)
+    raw["export"] = None  # a run directory written before bundles had a checksum
+    (tmp_path / "bundle.json").write_text(json.dumps(raw))
+    assert Bundle.load(tmp_path).export is None
+
+
+def test_a_missing_directory_is_named(tmp_path):
+    with pytest.raises(BundleError, match=r"absent does not exist; check the path"):
+        Bundle.load(tmp_path / "absent")

@@ -39,7 +39,7 @@ def test_max_accuracy_loss_takes_up_to_1000_percent(runner, tmp_path):
     ) == ("Error: --max-accuracy-loss must be between 0% and 1000%, not '1500%'")
     assert one_line_error(
         runner.invoke(app, ["export", str(missing), "--max-accuracy-loss", "150%"])
-    ).startswith(f"Error: {missing} is not a forecaster run or bundle")
+    ).startswith(f"Error: {missing} does not exist")
 
 
 def test_a_whole_tune_keeps_a_quarter_of_its_budget_for_retraining():

@@ -141,5 +141,33 @@ def test_bad_training_options_are_usage_errors(runner, sensor_csv, args):
 
 
 def test_train_needs_a_target(runner, sensor_csv, tmp_path):
-    result = runner.invoke(app, ["train", str(sensor_csv()), "--out", str(tmp_path / "x")])
-    assert one_line_error(result) == "Error: no target column chosen; pass --target COLUMN"
+    path = sensor_csv()
+    result = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"Error: no target column chosen for {path}; its numeric columns are: temp, humidity, "
+        "load. Pass --target with one of them, e.g. --target temp\n"
+    )
+    assert not (tmp_path / "x").exists()
+
+
+def test_evaluate_on_a_file_shorter_than_a_window(trained, runner, sensor_csv):
+    _, out, _ = trained
+    short = sensor_csv("short.csv", rows=19)
+    assert one_line_error(runner.invoke(app, ["evaluate", str(out), str(short)])) == (
+        f"Error: {short} has 19 rows, fewer than the window + horizon = 24 + 6 = 30 rows one "
+        "forecast origin needs; pass a file with at least 30 rows"
+    )
+
+
+def test_evaluate_finds_the_training_file_where_the_run_recorded_it(trained, runner, tmp_path):
+    _, out, _ = trained
+    copy = tmp_path / "moved-run"
+    shutil.copytree(out, copy)  # a run directory moved elsewhere still finds its training file
+    assert runner.invoke(app, ["evaluate", str(copy)]).exit_code == 0
+    record = copy / "training_file.json"
+    record.write_text(json.dumps({"path": str(tmp_path / "gone.csv")}))
+    assert one_line_error(runner.invoke(app, ["evaluate", str(copy)])) == (
+        f"Error: the training file {tmp_path / 'gone.csv'} is missing or changed since training; "
+        "restore it, or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
+    )

@@ -90,7 +90,7 @@ def test_bundle_describes_the_shipped_model(exported):
 def test_predictor_matches_keras_batched_and_one_at_a_time(exported):
     _, run, outcome = exported
     bundle = Bundle.load(run.run_dir)
-    test = load_training_data(bundle).windows["test"]
+    test = load_training_data(bundle, run_dir=run.run_dir).windows["test"]
     keras_pred = load_keras_model(run.run_dir).predict(test.x, verbose=0)
     predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
     batched = predictor.predict_scaled(test.x)
@@ -102,7 +102,8 @@ def test_predictor_matches_keras_batched_and_one_at_a_time(exported):
 
 def test_threads_share_a_large_batch_without_changing_the_forecast(exported):
     _, run, outcome = exported
-    windows = load_training_data(Bundle.load(run.run_dir)).windows["train"].x
+    bundle = Bundle.load(run.run_dir)
+    windows = load_training_data(bundle, run_dir=run.run_dir).windows["train"].x
     assert len(windows) > 3 * 32  # enough for three threads to get a share each
     alone = Predictor.load(outcome.bundle_dir, num_threads=1).predict_scaled(windows)
     shared = Predictor.load(outcome.bundle_dir, num_threads=3)
@@ -220,6 +221,51 @@ def test_tampered_model_is_refused(exported, tmp_path, runner):
     )
 
 
+def test_edited_bundle_json_is_refused_and_an_untouched_one_loads(exported, tmp_path, runner):
+    import shutil
+
+    csv, _, outcome = exported
+    copy = tmp_path / "bundle"
+    shutil.copytree(outcome.bundle_dir, copy)
+    for command in (["predict", str(copy), str(csv)], ["inspect", str(copy)]):
+        assert runner.invoke(app, command).exit_code == 0  # untouched: loads
+    raw = json.loads((copy / "bundle.json").read_text())
+    assert raw["checksum"].startswith("sha256:")
+    raw["scaler"]["scale"][0] *= 1.01  # a plausible hand edit: wrong forecasts, no crash
+    (copy / "bundle.json").write_text(json.dumps(raw, indent=2))
+    expected = (
+        f"Error: {copy / 'bundle.json'} was changed after forecaster wrote it (its content does "
+        "not match its checksum); re-export it (forecaster export RUN_DIR --overwrite) or copy "
+        "the bundle again"
+    )
+    for command in (["predict", str(copy), str(csv)], ["inspect", str(copy)]):
+        assert one_line_error(runner.invoke(app, command)) == expected
+    with pytest.raises(BundleError, match="was changed after forecaster wrote it"):
+        Predictor.load(copy)
+    del raw["checksum"]  # dropping the checksum does not make an edited bundle acceptable
+    (copy / "bundle.json").write_text(json.dumps(raw, indent=2))
+    assert one_line_error(runner.invoke(app, ["inspect", str(copy)])) == (
+        f"Error: {copy / 'bundle.json'} has no checksum, so its content cannot be trusted; "
+        "re-export it (forecaster export RUN_DIR --overwrite) or copy the bundle again"
+    )
+
+
+def test_the_shipped_bundle_names_the_training_file_without_its_path(exported, runner):
+    from forecaster.files import sha256_of
+
+    csv, run, outcome = exported
+    text = (outcome.bundle_dir / "bundle.json").read_text()
+    assert str(csv.parent) not in text
+    data = json.loads(text)["data"]
+    assert (data["source"], data["source_sha256"]) == ("sensors.csv", sha256_of(csv))
+    # The run directory keeps the path, so export and evaluate read the file again.
+    record = json.loads((run.run_dir / "training_file.json").read_text())
+    assert record == {"path": str(csv.resolve())}
+    assert str(csv.parent) not in (run.run_dir / "bundle.json").read_text()
+    result = runner.invoke(app, ["evaluate", str(run.run_dir)])
+    assert result.exit_code == 0, result.output
+
+
 def test_a_run_is_not_a_bundle(exported, runner):
     csv, run, _ = exported
     line = one_line_error(runner.invoke(app, ["predict", str(run.run_dir), str(csv)]))
@@ -254,11 +300,21 @@ def test_predict_refuses_missing_columns_and_short_files(exported, runner, write
         runner.invoke(app, ["predict", str(outcome.bundle_dir), str(path)])
     )
     short = write_text(
-        "time,temp,humidity,load\n" + "".join(f"2024-01-01 {h:02d}:00,1,2,3\n" for h in range(10)),
+        "time,temp,humidity,load\n" + "".join(f"2024-01-01 {h:02d}:00,1,2,3\n" for h in range(19)),
         name="short.csv",
     )
+    assert one_line_error(runner.invoke(app, ["predict", str(outcome.bundle_dir), str(short)])) == (
+        f"Error: {short} has 19 rows, fewer than the 24 the model needs: a forecast reads the last "
+        "24 rows (its window); pass a file with at least 24 rows"
+    )
+    gappy = write_text(
+        "time,temp,humidity,load\n"
+        + "".join(f"2024-01-{d:02d} {h:02d}:00,1,2,3\n" for d in (1, 2) for h in range(24))
+        + "2024-01-03 05:00,1,2,3\n",  # long enough, but its last rows follow a long gap
+        name="gappy.csv",
+    )
     assert "the last 24 rows of" in one_line_error(
-        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(short)])
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(gappy)])
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from forecaster import WHEEL
 from forecaster.config import DataConfig
 from forecaster.errors import ConfigError, ExportError
 from forecaster.job import JobOutcome, JobRequest, StageError, run_job
@@ -91,6 +92,7 @@ def test_every_stage_leaves_its_results(job):
     row = next(line for line in md.splitlines() if line.startswith("| shipped model ("))
     assert f"({shipped['mode']}, LiteRT)" in row and f"| {shipped['mase']:.3f} |" in row
     assert "forecaster run " in md and "forecaster predict" in md
+    assert f"pip install {WHEEL}" in md and "pip install forecaster" not in md
 
 
 def chromium() -> str | None:

@@ -11,7 +11,11 @@ from forecaster.config import DataConfig
 def data_inspect(file: FileArg, data: DataConfig) -> None:
     """Show rows, time span, frequency, columns, gaps and their handling, and the seasons found.
 
-    Example: forecaster data inspect data/weather_greensboro.csv --target temp_c
+    Writes nothing; the data options mean what they mean in train, tune and run.
+
+    Example:
+
+        forecaster data inspect data/weather_greensboro.csv -t temp_c
     """
     from forecaster.config import SplitConfig
     from forecaster.data.inspect import summarize

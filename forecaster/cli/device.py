@@ -9,33 +9,50 @@ import typer
 
 from forecaster.cli import render
 from forecaster.cli.options import (
+    EXPORT,
+    OUTPUT,
     BundleArg,
     MaxAccuracyLossOpt,
     OverwriteOpt,
+    QuantizeOpt,
     RunDirArg,
     ThreadsOpt,
+    at_least,
     parse_max_accuracy_loss,
 )
 from forecaster.cli.progress import predict_progress
-from forecaster.config import PredictMode, Quantize
+from forecaster.config import PredictMode
 
 
 def export(
     run_dir: RunDirArg,
-    quantize: Annotated[
-        Quantize,
-        typer.Option(help="none, dynamic, float16, int8, or all (ship the best that passes)."),
-    ] = "all",
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Bundle directory (default: RUN_DIR/bundle).")
-    ] = None,
+    quantize: QuantizeOpt = "all",
     max_accuracy_loss: MaxAccuracyLossOpt = "2%",
-    force: Annotated[bool, typer.Option(help="Export the asked mode even if it fails.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", rich_help_panel=EXPORT, help="Export the asked mode even if it fails."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            rich_help_panel=OUTPUT,
+            help="Bundle directory (default: RUN_DIR/bundle).",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Convert a run to LiteRT, measure each quantization mode, and write the bundle to ship.
+    """Convert a run to LiteRT, measure each quantization mode, write the bundle to ship.
 
-    Example: forecaster export models/weather_greensboro-gru-20261123-120000 --quantize all
+    Writes OUT (default RUN_DIR/bundle/) with model.tflite and bundle.json, ready for a device.
+
+    Example:
+
+        forecaster export models/weather_greensboro-gru-20261123-120000
     """
     from forecaster.export.ship import export as export_run
 
@@ -53,27 +70,39 @@ def export(
 
 
 def predict(
-    bundle: Annotated[
-        Path, typer.Argument(help="Bundle directory written by `forecaster export`.")
+    bundle: BundleArg,
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="CSV file(s) with the training columns."),
     ],
-    files: Annotated[list[Path], typer.Argument(help="CSV file(s) with the training columns.")],
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output CSV (default: standard output).")
-    ] = None,
     mode: Annotated[
         PredictMode,
-        typer.Option(help="last: the steps after each file's end; rolling: every origin."),
+        typer.Option(
+            metavar="MODE", help="last: the steps after each file's end; rolling: every origin."
+        ),
     ] = "last",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Output CSV (default: standard output)."),
+    ] = None,
     chunk_rows: Annotated[
-        int, typer.Option("--chunk-rows", min=1, help="Rows read at a time (bounds memory).")
+        int,
+        typer.Option(
+            "--chunk-rows",
+            metavar="N",
+            callback=at_least(1),
+            help="Rows read at a time (bounds memory).",
+        ),
     ] = 20_000,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Forecast from CSV files with an exported bundle, using LiteRT only (no TensorFlow).
+    """Forecast from CSV files with an exported bundle, with LiteRT only (no TensorFlow).
 
     Writes rows of origin, timestamp, step and one column per target.
 
-    Example: forecaster predict models/weather/bundle data/weather_greensboro.csv --out preds.csv
+    Example:
+
+        forecaster predict models/demo/bundle data/weather_greensboro.csv
     """
     from forecaster.device.predict_csv import predict_files
     from forecaster.device.predictor import Predictor
@@ -94,7 +123,11 @@ def predict(
 def inspect(bundle: BundleArg) -> None:
     """Show an exported bundle: model, data, quantization, tensors, ops and metrics.
 
-    Example: forecaster inspect models/weather_greensboro-gru-20261123-120000/bundle
+    Checks the bundle's checksums first, as predict does; LiteRT only, no TensorFlow.
+
+    Example:
+
+        forecaster inspect models/demo/bundle
     """
     from forecaster.device.summary import summarize_bundle
 
@@ -105,13 +138,20 @@ def bench(
     bundle: BundleArg,
     threads: ThreadsOpt = None,
     seconds: Annotated[
-        float, typer.Option(min=0.05, help="Seconds of calls per batch size.")
+        float,
+        typer.Option(metavar="SECONDS", callback=at_least(0.05), help="Time spent per batch size."),
     ] = 1.0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Also write JSON here.")
+    ] = None,
 ) -> None:
     """Measure the bundle on this device: latency at batch 1, throughput, peak memory.
 
-    Example: forecaster bench models/weather_greensboro-gru-20261123-120000/bundle --threads 1
+    Prints a table; --json also writes the numbers to a file.
+
+    Example:
+
+        forecaster bench models/demo/bundle --threads 1
     """
     import json
 

@@ -1,58 +1,150 @@
-"""Arguments and options shared by several commands, each declared once."""
+"""Arguments and options shared by several commands, each declared once.
+
+Help is read on 80-column terminals: metavars are words (FILE, COLUMN, N, DURATION), help lines
+are short, and options are grouped in panels (`rich_help_panel`) in the order a run needs them.
+"""
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from forecaster.config import BadRows, DataConfig, Dedupe, Loss, parse_fraction
-from forecaster.errors import ConfigError
+from forecaster.config import BadRows, DataConfig, Dedupe, Loss, Quantize, parse_fraction
+from forecaster.errors import ConfigError, UsageError
 from forecaster.tune.config import TunerName
 
+# Help panels, in the order they appear.
+DATA = "Data"
+MODEL = "Model"
+TRAINING = "Training"
+SEARCH = "Search"
+SPACE = "Search space"
+MACHINES = "Several machines"
+EXPORT = "Export"
+OUTPUT = "Output"
+
+
+def at_least(low: float) -> Callable[[Any], Any]:
+    """A callback refusing a number below `low` as a usage error (exit code 2)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and value < low:
+            raise typer.BadParameter(f"must be at least {low:g}, not {value:g}")
+        return value
+
+    return check
+
+
+def between(low: float, high: float) -> Callable[[Any], Any]:
+    """A callback refusing a number outside [low, high] as a usage error (exit code 2)."""
+
+    def check(value: Any) -> Any:
+        if value is not None and not low <= value <= high:
+            raise typer.BadParameter(f"must be between {low:g} and {high:g}, not {value:g}")
+        return value
+
+    return check
+
+
+def in_panel(option: Any, panel: str) -> Any:
+    """The typer.Option of a shared option below, shown in another panel by one command.
+
+    Used as `horizon: Annotated[int, in_panel(HorizonOpt, MODEL)] = 12`.
+    """
+    moved = copy.copy(typing.get_args(option)[1])
+    moved.rich_help_panel = panel
+    return moved
+
+
 FileArg = Annotated[
-    Path, typer.Argument(help="Sensor CSV: a timestamp column and numeric columns.")
+    Path,
+    typer.Argument(metavar="FILE", help="Sensor CSV: a time column and numeric columns."),
 ]
-RunDirArg = Annotated[Path, typer.Argument(help="Run directory written by `forecaster train`.")]
-BundleArg = Annotated[Path, typer.Argument(help="Directory written by `forecaster export`.")]
+RunDirArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="Run directory from `forecaster train`.")
+]
+BundleArg = Annotated[
+    Path, typer.Argument(metavar="BUNDLE", help="Bundle directory from `forecaster export`.")
+]
 
 TargetOpt = Annotated[
     list[str] | None,
-    typer.Option("--target", "-t", help="Column(s) to forecast; repeat or separate with commas."),
+    typer.Option(
+        "--target",
+        "-t",
+        metavar="COLUMN",
+        rich_help_panel=DATA,
+        help="Column(s) to forecast; repeat, or a,b.",
+    ),
 ]
 FeaturesOpt = Annotated[
     list[str] | None,
-    typer.Option(help="Input columns (default: every numeric column); targets are always inputs."),
+    typer.Option(
+        metavar="COLUMN",
+        rich_help_panel=DATA,
+        help="Input columns (default: all numeric); targets are inputs too.",
+    ),
 ]
 TimeColOpt = Annotated[
-    str | None, typer.Option("--time-col", help="Timestamp column (default: detected).")
+    str | None,
+    typer.Option(
+        "--time-col", metavar="COLUMN", rich_help_panel=DATA, help="Time column (default: found)."
+    ),
 ]
 DedupeOpt = Annotated[
     Dedupe,
-    typer.Option(help="Duplicate timestamps: error, or merge them with mean or last."),
+    typer.Option(
+        metavar="HOW",
+        rich_help_panel=DATA,
+        help="Duplicate timestamps: error, or merge by mean or last.",
+    ),
 ]
 MaxGapOpt = Annotated[
     int,
     typer.Option(
-        "--max-gap", min=0, help="Interpolate gaps up to this many steps; longer gaps split."
+        "--max-gap",
+        metavar="N",
+        callback=at_least(0),
+        rich_help_panel=DATA,
+        help="Fill gaps up to N steps; longer gaps split the series.",
     ),
 ]
 BadRowsOpt = Annotated[
-    BadRows, typer.Option("--bad-rows", help="Rows with junk cells: error, or drop them.")
+    BadRows,
+    typer.Option(
+        "--bad-rows",
+        metavar="HOW",
+        rich_help_panel=DATA,
+        help="Rows with junk cells: error, or drop them.",
+    ),
 ]
 
-SplitOpt = Annotated[str, typer.Option(help="Chronological train,validation,test fractions.")]
-HorizonOpt = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="FRACTIONS", rich_help_panel=DATA, help="Train,validation,test parts, in order."
+    ),
+]
+HorizonOpt = Annotated[
+    int,
+    typer.Option(
+        metavar="N", callback=at_least(1), rich_help_panel=DATA, help="Steps to forecast."
+    ),
+]
 SeasonOpt = Annotated[
     str | None,
     typer.Option(
         metavar="STEPS",
-        help="Seasons in steps, such as 24 or 48,336; the first sets MASE's scale "
-        "(default: the seasons the training part shows).",
+        rich_help_panel=DATA,
+        help="Seasons in steps, e.g. 24 or 48,336; the first sets MASE's scale "
+        "(default: found in the data).",
     ),
 ]
 
@@ -70,27 +162,85 @@ def seasons_option(text: str | None) -> tuple[int, ...] | None:
 
 
 LossOpt = Annotated[
-    Loss, typer.Option(help="What training minimizes: mae (what MASE measures) or mse.")
+    Loss,
+    typer.Option(
+        metavar="LOSS",
+        rich_help_panel=TRAINING,
+        help="What training minimizes: mae (what MASE measures) or mse.",
+    ),
 ]
-BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Windows per batch.")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")]
-OverwriteOpt = Annotated[bool, typer.Option(help="Replace the output directory if it exists.")]
+BatchSizeOpt = Annotated[
+    int,
+    typer.Option(
+        metavar="N", callback=at_least(1), rich_help_panel=TRAINING, help="Windows per batch."
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", metavar="DIR", rich_help_panel=OUTPUT, help="Output directory."),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", rich_help_panel=OUTPUT, help="Replace the output directory if it exists."
+    ),
+]
 
-CellsOpt = Annotated[str, typer.Option(help="Cells to search and compare: gru, lstm or gru,lstm.")]
-TunerOpt = Annotated[TunerName, typer.Option(help="hyperband, bayesian or random.")]
+CellsOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="CELLS", rich_help_panel=SEARCH, help="Cells to compare: gru, lstm or gru,lstm."
+    ),
+]
+TunerOpt = Annotated[
+    TunerName,
+    typer.Option(metavar="NAME", rich_help_panel=SEARCH, help="hyperband, bayesian or random."),
+]
 MaxTrialsOpt = Annotated[
     int | None,
-    typer.Option(min=1, help="Most trials per cell (default: Hyperband's schedule, else 10)."),
+    typer.Option(
+        metavar="N",
+        callback=at_least(1),
+        rich_help_panel=SEARCH,
+        help="Most trials per cell (default: Hyperband's schedule, else 10).",
+    ),
 ]
 MaxEpochsOpt = Annotated[
-    int, typer.Option(min=1, help="Most epochs per trial (Hyperband's max_epochs).")
+    int,
+    typer.Option(
+        metavar="N",
+        callback=at_least(1),
+        rich_help_panel=SEARCH,
+        help="Most epochs per trial (Hyperband's max_epochs).",
+    ),
 ]
-SearchSeedOpt = Annotated[int, typer.Option(help="Seed of the search and of every trial.")]
+SearchSeedOpt = Annotated[
+    int,
+    typer.Option(metavar="N", rich_help_panel=SEARCH, help="Seed of the search and its trials."),
+]
+QuantizeOpt = Annotated[
+    Quantize,
+    typer.Option(
+        metavar="MODE",
+        rich_help_panel=EXPORT,
+        help="none, dynamic, float16, int8, or all (ship the smallest that passes).",
+    ),
+]
 MaxAccuracyLossOpt = Annotated[
-    str, typer.Option(help="Refuse a mode whose MAE is worse than Keras' by more than this.")
+    str,
+    typer.Option(
+        metavar="FRACTION",
+        rich_help_panel=EXPORT,
+        help="Refuse a mode whose MAE is worse than Keras' by more (2% or 0.02).",
+    ),
 ]
 ThreadsOpt = Annotated[
-    int | None, typer.Option(min=1, help="Cores to use, one interpreter each (default: all).")
+    int | None,
+    typer.Option(
+        metavar="N",
+        callback=at_least(1),
+        help="Cores to use, one interpreter each (default: all).",
+    ),
 ]
 
 
@@ -148,6 +298,23 @@ def data_config(
         dedupe=dedupe,
         max_gap=max_gap,
         bad_rows=bad_rows,
+    )
+
+
+def require_target(file: Path, data: DataConfig) -> None:
+    """A command that trains needs --target: without it, name the columns it could be.
+
+    A usage error (exit code 2); a file that cannot be read is reported as such instead.
+    """
+    if data.targets:
+        return
+    from forecaster.data.load import sensor_columns
+
+    columns = sensor_columns(file, data.time_col)
+    example = f", e.g. --target {columns[0]}" if columns else ""
+    raise UsageError(
+        f"no target column chosen for {file}; its numeric columns are: {', '.join(columns)}. "
+        f"Pass --target with one of them{example}"
     )
 
 

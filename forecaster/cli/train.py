@@ -9,16 +9,22 @@ import typer
 
 from forecaster.cli import render
 from forecaster.cli.options import (
+    MODEL,
+    OUTPUT,
+    TRAINING,
     BatchSizeOpt,
     FileArg,
     HorizonOpt,
     LossOpt,
-    OutOpt,
     OverwriteOpt,
     RunDirArg,
     SeasonOpt,
     SplitOpt,
+    at_least,
+    between,
     data_options,
+    in_panel,
+    require_target,
     seasons_option,
 )
 from forecaster.cli.progress import epoch_progress
@@ -39,51 +45,126 @@ def train(
     file: FileArg,
     data: DataConfig,
     split: SplitOpt = "0.7,0.15,0.15",
-    cell: Annotated[Cell, typer.Option(help="Recurrent cell.")] = "gru",
-    window: Annotated[int, typer.Option(min=1, help="Input steps per window.")] = 48,
-    horizon: HorizonOpt = 12,
-    units: Annotated[int, typer.Option(min=1, help="Units per recurrent layer.")] = 32,
-    layers: Annotated[int, typer.Option(min=1, max=4, help="Stacked recurrent layers.")] = 1,
+    season: SeasonOpt = None,
+    cell: Annotated[
+        Cell, typer.Option(metavar="CELL", rich_help_panel=MODEL, help="gru or lstm.")
+    ] = "gru",
+    window: Annotated[
+        int,
+        typer.Option(
+            metavar="N", callback=at_least(1), rich_help_panel=MODEL, help="Input steps per window."
+        ),
+    ] = 48,
+    horizon: Annotated[int, in_panel(HorizonOpt, MODEL)] = 12,
+    units: Annotated[
+        int,
+        typer.Option(
+            metavar="N", callback=at_least(1), rich_help_panel=MODEL, help="Units per layer."
+        ),
+    ] = 32,
+    layers: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            callback=between(1, 4),
+            rich_help_panel=MODEL,
+            help="Stacked recurrent layers, 1 to 4.",
+        ),
+    ] = 1,
     dropout: Annotated[
-        float, typer.Option(min=0.0, max=0.9, help="Dropout after each layer.")
+        float,
+        typer.Option(
+            metavar="FRACTION",
+            callback=between(0, 0.9),
+            rich_help_panel=MODEL,
+            help="Dropout after each layer.",
+        ),
     ] = 0.0,
     bidirectional: Annotated[
-        bool, typer.Option(help="Read the input window in both directions (not exportable).")
+        bool,
+        typer.Option(
+            "--bidirectional",
+            rich_help_panel=MODEL,
+            help="Read each window both ways (cannot be exported).",
+        ),
     ] = False,
     residual: Annotated[
         Residual,
         typer.Option(
-            help="Forecast the change from: none, the last value, the seasonal value, or the "
-            "last value plus the change one season earlier, weighed per step by a learned gain "
-            "(last_seasonal)."
+            metavar="ANCHOR",
+            rich_help_panel=MODEL,
+            help="Forecast the change from: none, last, seasonal or last_seasonal.",
         ),
     ] = "last",
     normalize: Annotated[
         Normalize,
-        typer.Option(help="Subtract each window's last value or mean from its inputs."),
+        typer.Option(
+            metavar="HOW",
+            rich_help_panel=MODEL,
+            help="Subtract each window's last value or mean (none: off).",
+        ),
     ] = "last",
     calendar: Annotated[
-        bool, typer.Option(help="Add time-of-day/week/year sin-cos input channels.")
+        bool,
+        typer.Option(
+            "--calendar",
+            rich_help_panel=MODEL,
+            help="Add time of day, week and year as inputs.",
+        ),
     ] = False,
-    lr: Annotated[float, typer.Option(min=1e-6, help="Adam learning rate.")] = 1e-3,
+    lr: Annotated[
+        float,
+        typer.Option(
+            metavar="RATE",
+            callback=at_least(1e-6),
+            rich_help_panel=TRAINING,
+            help="Adam learning rate.",
+        ),
+    ] = 1e-3,
     loss: LossOpt = "mae",
     batch_size: BatchSizeOpt = 64,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs to train.")] = 100,
+    epochs: Annotated[
+        int,
+        typer.Option(
+            metavar="N", callback=at_least(1), rich_help_panel=TRAINING, help="Most epochs."
+        ),
+    ] = 100,
     patience: Annotated[
-        int, typer.Option(min=0, help="Stop after this many epochs without improvement.")
+        int,
+        typer.Option(
+            metavar="N",
+            callback=at_least(0),
+            rich_help_panel=TRAINING,
+            help="Stop after N epochs without improvement.",
+        ),
     ] = 10,
-    seed: Annotated[int, typer.Option(help="Seed for weights, shuffling and dropout.")] = 42,
-    season: SeasonOpt = None,
-    out: OutOpt = None,
+    seed: Annotated[
+        int,
+        typer.Option(
+            metavar="N", rich_help_panel=TRAINING, help="Seed of weights, shuffling, dropout."
+        ),
+    ] = 42,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            rich_help_panel=OUTPUT,
+            help="Run directory (default: models/FILE-CELL-TIME).",
+        ),
+    ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Train a GRU or LSTM on a CSV, evaluate it on the test part against the baselines.
+    """Train a GRU or LSTM on a CSV and evaluate it on the test part against the baselines.
 
-    Writes a run directory (default models/<file>-<cell>-<time>/) with model.keras, bundle.json,
-    metrics.json, history.csv and plots.
+    Writes a run directory with model.keras, bundle.json, metrics.json, history.csv and plots.
 
-    Example: forecaster train data/weather_greensboro.csv --target temp_c --cell lstm --epochs 20
+    Example:
+
+        forecaster train data/weather_greensboro.csv -t temp_c --epochs 20
     """
+    require_target(file, data)
     from forecaster.runs.train import train as train_run
 
     with epoch_progress(epochs) as on_epoch:
@@ -124,15 +205,18 @@ def train(
 def evaluate(
     run_dir: RunDirArg,
     file: Annotated[
-        Path | None, typer.Argument(help="CSV to evaluate on (default: the test part).")
+        Path | None,
+        typer.Argument(metavar="FILE", help="CSV to evaluate on (default: the test part)."),
     ] = None,
     season: SeasonOpt = None,
 ) -> None:
-    """Rolling-origin evaluation of a run against naive, seasonal-naive and Holt-Winters baselines.
+    """Evaluate a run from every origin against naive, seasonal-naive and Holt-Winters.
 
-    Writes metrics.json (metrics_<file>.json for FILE) and plots into the run directory.
+    Writes metrics.json (metrics_FILE.json for a FILE) and plots into the run directory.
 
-    Example: forecaster evaluate models/weather_greensboro-gru-20261123-120000
+    Example:
+
+        forecaster evaluate models/weather_greensboro-gru-20261123-120000
     """
     from forecaster.runs.evaluate import evaluate as evaluate_run
 

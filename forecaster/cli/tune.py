@@ -9,6 +9,10 @@ import typer
 
 from forecaster.cli import render
 from forecaster.cli.options import (
+    MACHINES,
+    OUTPUT,
+    SEARCH,
+    SPACE,
     BatchSizeOpt,
     CellsOpt,
     FileArg,
@@ -17,21 +21,26 @@ from forecaster.cli.options import (
     MaxAccuracyLossOpt,
     MaxEpochsOpt,
     MaxTrialsOpt,
-    OutOpt,
     OverwriteOpt,
+    QuantizeOpt,
     SearchSeedOpt,
     SeasonOpt,
     SplitOpt,
     TunerOpt,
+    at_least,
     data_options,
+    in_panel,
     parse_max_accuracy_loss,
+    require_target,
     seasons_option,
 )
 from forecaster.cli.progress import print_stage, tune_progress
-from forecaster.config import DataConfig, Quantize, SplitConfig
+from forecaster.config import DataConfig, Loss, SplitConfig
 from forecaster.tune.config import DEFAULT_TUNE_BUDGET, Role
 
-RangeOpt = Annotated[str | None, typer.Option(help="MIN:MAX (or one value).", show_default=False)]
+RangeOpt = Annotated[
+    str | None, typer.Option(metavar="MIN:MAX", rich_help_panel=SPACE, help="Range (or one value).")
+]
 
 
 @data_options
@@ -46,67 +55,135 @@ def tune(
     max_trials: MaxTrialsOpt = None,
     max_epochs: MaxEpochsOpt = 30,
     patience: Annotated[
-        int, typer.Option(min=0, help="Early stopping patience inside every trial.")
+        int,
+        typer.Option(
+            metavar="N",
+            callback=at_least(0),
+            rich_help_panel=SEARCH,
+            help="Early stopping patience in every trial.",
+        ),
     ] = 5,
-    batch_size: BatchSizeOpt = 64,
-    loss: LossOpt = "mae",
+    batch_size: Annotated[int, in_panel(BatchSizeOpt, SEARCH)] = 64,
+    loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
     time_budget: Annotated[
         str,
         typer.Option(
-            help="Wall time of the whole tune (90s, 10m, 1h30m, or none): trials start during "
-            "its first 3/4, retraining the best of each cell gets the rest."
+            metavar="DURATION",
+            rich_help_panel=SEARCH,
+            help="Wall time of the whole tune (90s, 10m, 1h30m or none); the last quarter "
+            "retrains the best of each cell.",
         ),
     ] = DEFAULT_TUNE_BUDGET,
     seed: SearchSeedOpt = 42,
+    prefer_smaller_within: Annotated[
+        str,
+        typer.Option(
+            metavar="FRACTION",
+            rich_help_panel=SEARCH,
+            help="Take the smaller model if validation losses are this close.",
+        ),
+    ] = "2%",
+    final_epochs: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            callback=at_least(1),
+            rich_help_panel=SEARCH,
+            help="Most epochs to retrain the best models (default: --max-epochs).",
+        ),
+    ] = None,
     space: Annotated[
-        Path | None, typer.Option(help="Search-space TOML file; the options below override it.")
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            rich_help_panel=SPACE,
+            help="Search-space TOML file; the options below override it.",
+        ),
     ] = None,
     windows: Annotated[
         str | None,
         typer.Option(
-            help="Window lengths: steps (24,48) or multiples (horizon:1,2,4, season:1,2)."
+            metavar="STEPS",
+            rich_help_panel=SPACE,
+            help="Window lengths: 24,48 or horizon:1,2,4 or season:1,2.",
         ),
     ] = None,
     units: RangeOpt = None,
     layers: RangeOpt = None,
     dropout: RangeOpt = None,
     lr: Annotated[
-        str | None, typer.Option(help="Learning rate MIN:MAX, searched on a log scale.")
+        str | None,
+        typer.Option(
+            metavar="MIN:MAX", rich_help_panel=SPACE, help="Learning rates, on a log scale."
+        ),
     ] = None,
     residual: Annotated[
-        str | None, typer.Option(help="Residual choices: none,last,seasonal,last_seasonal.")
+        str | None,
+        typer.Option(
+            metavar="NAMES",
+            rich_help_panel=SPACE,
+            help="Residual anchors: none,last,seasonal,last_seasonal.",
+        ),
     ] = None,
     normalize: Annotated[
-        str | None, typer.Option(help="Per-window normalisation choices: none,last,mean.")
+        str | None,
+        typer.Option(
+            metavar="NAMES", rich_help_panel=SPACE, help="Normalisations: none,last,mean."
+        ),
     ] = None,
-    prefer_smaller_within: Annotated[
-        str, typer.Option(help="Take the smaller model if validation losses are this close.")
-    ] = "2%",
-    final_epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs to retrain the best models (default: max).")
-    ] = None,
-    out: OutOpt = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue the search in --out; finished trials are kept.")
-    ] = False,
-    overwrite: OverwriteOpt = False,
     distributed: Annotated[
-        Role | None, typer.Option(help="Keras Tuner's chief (serves trials) or worker (runs them).")
+        Role | None,
+        typer.Option(
+            metavar="ROLE",
+            rich_help_panel=MACHINES,
+            help="chief (serves the trials) or worker (runs them).",
+        ),
     ] = None,
     oracle: Annotated[
-        str | None, typer.Option(help="The chief's HOST:PORT; cell i uses PORT + i.")
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            rich_help_panel=MACHINES,
+            help="The chief's address; cell i uses PORT + i.",
+        ),
     ] = None,
     oracle_timeout: Annotated[
-        str, typer.Option(help="How long a worker waits for the chief.")
+        str,
+        typer.Option(
+            metavar="DURATION",
+            rich_help_panel=MACHINES,
+            help="How long a worker waits for the chief.",
+        ),
     ] = "2m",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            rich_help_panel=OUTPUT,
+            help="Search directory (default: models/FILE-tune-TIME).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            rich_help_panel=OUTPUT,
+            help="Continue the search in --out, keeping finished trials.",
+        ),
+    ] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
-    """Search GRU and LSTM hyperparameters with Keras Tuner, retrain the best of each, compare them.
+    """Search GRU and LSTM settings with Keras Tuner, retrain the best of each, compare them.
 
-    Writes OUT/winner/ and OUT/runner_up/ (run directories for evaluate and export),
-    OUT/comparison.json, .md and .png, OUT/search.json and OUT/tuner/ (Keras Tuner's files).
+    Writes run directories OUT/winner/ and OUT/runner_up/, OUT/comparison.md and OUT/tuner/.
 
-    Example: forecaster tune data/weather_greensboro.csv --target temp_c --time-budget 30m
+    Example:
+
+        forecaster tune data/weather_greensboro.csv -t temp_c --time-budget 30m
     """
+    require_target(file, data)
     from forecaster.config import parse_fraction
     from forecaster.tune.config import Distributed, OptionUsageError, TuneConfig, parse_budget
     from forecaster.tune.run import tune as tune_run
@@ -183,21 +260,35 @@ def run(
     tuner: TunerOpt = "hyperband",
     max_trials: MaxTrialsOpt = None,
     max_epochs: MaxEpochsOpt = 30,
-    loss: LossOpt = "mae",
+    loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
     budget: Annotated[
-        str, typer.Option(help="Time budget of the search (retraining and export come after).")
+        str,
+        typer.Option(
+            metavar="DURATION",
+            rich_help_panel=SEARCH,
+            help="Time for the search (90s, 10m, 1h30m); retraining and export come after.",
+        ),
     ] = "10m",
     seed: SearchSeedOpt = 42,
-    quantize: Annotated[
-        Quantize, typer.Option(help="Quantization modes to try; all ships the best that passes.")
-    ] = "all",
+    quantize: QuantizeOpt = "all",
     max_accuracy_loss: MaxAccuracyLossOpt = "2%",
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Output directory (default models/<file>-run)."),
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            rich_help_panel=OUTPUT,
+            help="Output directory (default: models/FILE-run).",
+        ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue a run in --out from its first unfinished stage.")
+        bool,
+        typer.Option(
+            "--resume",
+            rich_help_panel=OUTPUT,
+            help="Continue a run in --out from its first unfinished stage.",
+        ),
     ] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -205,8 +296,11 @@ def run(
 
     Writes OUT/report.html and report.md, OUT/bundle/ (ready for the device) and OUT/search/.
 
-    Example: forecaster run data/weather_greensboro.csv --target temp_c --budget 5m
+    Example:
+
+        forecaster run data/weather_greensboro.csv -t temp_c --budget 5m
     """
+    require_target(file, data)
     import shlex
     import sys
 

@@ -146,6 +146,13 @@ def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
     )
 
 
+def sensor_columns(path: str | Path, time_col: str | None = None) -> list[str]:
+    """The numeric columns of a CSV, the columns `--target` may name (DataError for a bad file)."""
+    path = Path(path)
+    raw = _read_raw(path)
+    return _numeric_columns(raw, _find_time_column(raw, time_col, path))[0]
+
+
 def _read_raw(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path} does not exist; check the path")

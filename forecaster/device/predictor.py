@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from forecaster.bundle import Bundle
 from forecaster.data.calendar import calendar_features
 from forecaster.errors import BundleError
 from forecaster.files import sha256_of
+from forecaster.quiet import filtered_stderr
 
 # Windows per interpreter call when the model's batch can be resized: large enough to amortise
 # the call, small enough to keep the activations in cache.
@@ -83,7 +81,9 @@ class _Runner:
 
     def __init__(self, model_path: Path):
         try:
-            with _without_info_lines():
+            # LiteRT's C++ logger writes "INFO: Created TensorFlow Lite XNNPACK delegate" straight
+            # to file descriptor 2, with no Python switch.
+            with filtered_stderr(lambda line: not line.startswith("INFO: ")):
                 self.interpreter = interpreter_class()(model_path=str(model_path), num_threads=1)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
@@ -147,8 +147,13 @@ class Predictor:
 
     @classmethod
     def load(cls, directory: str | Path, *, num_threads: int | None = None) -> Predictor:
-        """Open a bundle directory: check its schema and the model file's checksum."""
+        """Open a bundle directory: check its schema, its checksum and the model file's checksum."""
         directory = Path(directory)
+        if not directory.exists():
+            raise BundleError(
+                f"{directory} does not exist; pass the bundle directory written by "
+                "`forecaster export` (check the path)"
+            )
         bundle = Bundle.load(directory)
         if bundle.export is None:
             raise BundleError(
@@ -263,32 +268,6 @@ class Predictor:
             "resizable_batch": self._runners[0].resizable,
             "num_threads": self.num_threads,
         }
-
-
-@contextmanager
-def _without_info_lines() -> Iterator[None]:
-    """Drop LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line; pass on the rest.
-
-    LiteRT's C++ logger writes it straight to file descriptor 2 and has no Python switch, so the
-    descriptor is pointed at a temporary file while the interpreter starts.
-    """
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no standard error to keep clean (a daemon, say)
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines():
-                if not line.startswith("INFO: "):
-                    print(line, file=sys.stderr)
 
 
 def _quant_of(detail: dict[str, Any]) -> _Quant | None:

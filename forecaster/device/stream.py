@@ -107,6 +107,12 @@ class _FileStream:
             origins, x, _ = found
             if len(origins):
                 batch = OriginBatch(self._times(origins - 1), x)
+            elif mode == "last" and end < self.window:
+                raise DataError(
+                    f"{self.path} has {self.report.rows} rows, fewer than the {self.window} the "
+                    f"model needs: a forecast reads the last {self.window} rows (its window); "
+                    f"pass a file with at least {self.window} rows"
+                )
             elif mode == "last":
                 raise DataError(
                     f"the last {self.window} rows of {self.path} are not complete (a gap or NaN "

@@ -429,6 +429,9 @@ def main(argv: list[str]) -> int:
     Writes OUT_DIR/<mode>.tflite, or OUT_DIR/<mode>.error with the reason; a crash of the
     converter kills only this process.
     """
+    from forecaster.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before TensorFlow loads; FORECASTER_VERBOSE=1 from --verbose shows it
     import keras
 
     from forecaster.model.build import custom_layers

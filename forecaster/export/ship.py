@@ -7,6 +7,7 @@ same `Predictor` the device uses and compared with the Keras model and with the 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from forecaster.errors import ConfigError
 from forecaster.export.gate import ExportRecord, ModeResult, choose, measure
 from forecaster.files import sha256_of, staged_dir
 from forecaster.layout import KERAS_MODEL, TFLITE_MODEL
+from forecaster.quiet import is_tensorflow_line, verbose
 from forecaster.records import to_plain
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ def export(
     out = out or run_dir / "bundle"
     check_out_dir(out, overwrite=overwrite)
     keras_model = load_keras_model(run_dir)
-    prepared = load_training_data(bundle, data)
+    prepared = load_training_data(bundle, data, run_dir=run_dir)
     test = prepared.windows["test"]
     targets = bundle.data.targets
     truth = bundle.scaler.inverse(test.y, targets)
@@ -166,12 +168,15 @@ def _run_child(model_path: Path, work: Path, modes: list[str], representative: P
         )
     except subprocess.TimeoutExpired:
         return f"timed out after {CONVERSION_TIMEOUT_S} s"
+    if verbose():
+        sys.stderr.write(done.stderr)  # the converter's own lines, asked for with --verbose
     if done.returncode == 0:
         return ""
     if done.returncode < 0:
         return f"signal {-done.returncode}"
-    tail = done.stderr.strip().splitlines()[-1:] or ["no message"]
-    return f"exit code {done.returncode}: {tail[0]}"
+    # The child's last line of its own says why, not TensorFlow's log lines around it.
+    lines = [s for s in done.stderr.splitlines() if s.strip() and not is_tensorflow_line(s)]
+    return f"exit code {done.returncode}: {lines[-1] if lines else 'no message'}"
 
 
 def _write_bundle(
@@ -200,7 +205,7 @@ def _write_bundle(
         output_scale=_quant(io["output"], "scale"),
         output_zero_point=_quant(io["output"], "zero_point"),
     )
-    exported = bundle.replace(
+    exported = _without_paths(bundle).replace(
         export=spec,
         metrics=bundle.metrics
         | {
@@ -220,6 +225,17 @@ def _write_bundle(
         (stage / TFLITE_MODEL).write_bytes(model_file.read_bytes())
         exported.save(stage)
     return exported
+
+
+def _without_paths(bundle: Bundle) -> Bundle:
+    """The bundle to ship names files without the directories they have on this machine."""
+    data = dataclasses.replace(bundle.data, source=Path(bundle.data.source).name)
+    training = bundle.training
+    if training is not None and training.initial_weights:
+        training = dataclasses.replace(
+            training, initial_weights=Path(training.initial_weights).name
+        )
+    return bundle.replace(data=data, training=training)
 
 
 def _quant(detail: dict[str, Any], key: str) -> Any:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from forecaster import WHEEL
 from forecaster.bundle import Bundle
 from forecaster.evaluation.metrics import first_step
 from forecaster.evaluation.rolling import EvaluationSummary
@@ -213,8 +214,10 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     report.add(Code(state.get("command") or "forecaster run ..."))
     report.add(
         Code(
-            "pip install forecaster          # on the device: no TensorFlow\n"
-            f"forecaster predict {out / BUNDLE_DIR} sensor-log.csv --out forecasts.csv"
+            f"make wheel    # in the forecaster checkout: dist/{WHEEL}\n"
+            f"# copy dist/{WHEEL} and {out / BUNDLE_DIR}/ to the device; there (no TensorFlow):\n"
+            f"pip install {WHEEL}\n"
+            f"forecaster predict {BUNDLE_DIR}/ sensor-log.csv --out forecasts.csv"
         )
     )
     return report

@@ -143,6 +143,7 @@ def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -
     """Split, fit the scaler on the training part, and window each part."""
     if not data.targets:
         raise DataError(f"no target column chosen for {data.path}; pass --target COLUMN")
+    _refuse_too_few_rows(data, split_config, window)
     split = split_rows(data.n_rows, split_config)
     scaler = fit_scaler(data, split)
     calendar: tuple[str, ...] = ()
@@ -162,6 +163,19 @@ def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -
         if len(windows[name]) == 0:
             _raise_too_short(data, split, split_config, window, name)
     return Prepared(data, split, scaler, scaled, windows, window, calendar)
+
+
+def _refuse_too_few_rows(data: SensorData, config: SplitConfig, window: WindowConfig) -> None:
+    """A file shorter than one window and its horizon: say so, not which part fell short."""
+    if data.n_rows >= window.span:
+        return
+    needed = max(math.ceil(window.span / getattr(config, name)) for name in PARTS)
+    raise DataError(
+        f"{data.path} has {data.n_rows} rows, fewer than the window + horizon = "
+        f"{window.window} + {window.horizon} = {window.span} rows one training example needs; "
+        f"pass a file with at least {needed} rows (each part of --split {config.describe()} "
+        "needs one), or a smaller --window or --horizon"
+    )
 
 
 def _raise_too_short(

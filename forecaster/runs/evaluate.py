@@ -48,7 +48,7 @@ def evaluate(
     spec = bundle.data
     window = bundle_window(bundle)
     if file is None:
-        prepared = load_training_data(bundle)
+        prepared = load_training_data(bundle, run_dir=run_dir)
         data, windows = prepared.data, prepared.windows["test"]
         suffix = ""
     else:
@@ -57,6 +57,12 @@ def evaluate(
         data = load_csv(file, bundle_data_config(bundle))
         scaled = model_inputs(data, bundle.scaler, spec.calendar)
         windows = make_windows(scaled, data.segments, (0, data.n_rows), window, data.target_index)
+        if data.n_rows < window.span:
+            raise DataError(
+                f"{file} has {data.n_rows} rows, fewer than the window + horizon = "
+                f"{window.window} + {window.horizon} = {window.span} rows one forecast origin "
+                f"needs; pass a file with at least {window.span} rows"
+            )
         if len(windows) == 0:
             raise DataError(
                 f"{file} has no stretch of {window.span} consecutive complete rows (window "

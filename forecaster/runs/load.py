@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from forecaster.bundle import Bundle
 from forecaster.config import DataConfig, SplitConfig, WindowConfig
 from forecaster.errors import BundleError, ConfigError, DataError
 from forecaster.files import sha256_of
-from forecaster.layout import DEFAULT_MODELS_DIR, KERAS_MODEL
+from forecaster.layout import DEFAULT_MODELS_DIR, KERAS_MODEL, TRAINING_FILE
 
 if TYPE_CHECKING:
     import keras
@@ -69,18 +70,36 @@ def bundle_window(bundle: Bundle) -> WindowConfig:
     return WindowConfig(bundle.model.window, bundle.model.horizon, bool(bundle.data.calendar))
 
 
-def load_training_data(bundle: Bundle, data: SensorData | None = None) -> Prepared:
+def training_file(run_dir: Path, bundle: Bundle) -> Path:
+    """Where a run's training CSV is on this machine, as recorded beside the run."""
+    record = run_dir / TRAINING_FILE
+    if record.exists():
+        try:
+            return Path(json.loads(record.read_text(encoding="utf-8"))["path"])
+        except (ValueError, KeyError, TypeError):
+            raise BundleError(
+                f"{record} is corrupt; retrain the run, or evaluate on the CSV with: "
+                "forecaster evaluate RUN_DIR FILE"
+            ) from None
+    # Runs written before the path left bundle.json kept it there.
+    return Path(bundle.data.source)
+
+
+def load_training_data(
+    bundle: Bundle, data: SensorData | None = None, *, run_dir: Path | None = None
+) -> Prepared:
     """A run's training data, split and windowed exactly as in training.
 
     `data` is the training file already loaded with the run's options (a job loads it once for
-    all its stages); without it the file is read again, and refused if it changed.
+    all its stages); without it the file the run in `run_dir` was trained on is read again, and
+    refused if it changed.
     """
     from forecaster.data.load import load_csv
     from forecaster.model.windows import prepare
 
     spec = bundle.data
     if data is None:
-        source = Path(spec.source)
+        source = training_file(run_dir, bundle) if run_dir is not None else Path(spec.source)
         if not source.exists() or sha256_of(source) != spec.source_sha256:
             raise DataError(
                 f"the training file {source} is missing or changed since training; restore it, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from forecaster.bundle import Bundle, DataSpec, ModelSpec, TrainingSpec
 from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.errors import ConfigError
 from forecaster.files import sha256_of, staged_dir, write_text_atomic
-from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG
+from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG, TRAINING_FILE
 from forecaster.runs.evaluate import evaluate_windows, write_evaluation
 from forecaster.runs.load import check_out_dir, default_run_dir, library_versions
 
@@ -95,7 +96,7 @@ def train(
     )
     bundle = Bundle(
         data=DataSpec(
-            source=str(file.resolve()),
+            source=file.name,
             source_sha256=sha256_of(file),
             time_col=data.time_col,
             features=data.features,
@@ -140,6 +141,8 @@ def train(
     with staged_dir(out, overwrite=overwrite) as stage:
         result.model.save(stage / KERAS_MODEL)
         bundle.save(stage)
+        record = {"path": str(file.resolve())}
+        write_text_atomic(stage / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
         write_text_atomic(stage / HISTORY, _history_csv(result.history))
         write_evaluation(stage, evaluation, data)
         from forecaster.report.plots import plot_history

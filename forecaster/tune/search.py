@@ -86,7 +86,7 @@ class Search:
             # keras-tuner imports tensorboard in every trial.
             raise TuningError(
                 "keras-tuner needs tensorboard, which is not installed; install the training "
-                "extra: pip install 'forecaster[train]'"
+                f'extra: pip install "{WHEEL}[train]" (in a checkout: make install)'
             )
         if self.role == "worker":
             self._run_worker()
