@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from forecaster import WHEEL
 from forecaster.tune.config import Distributed, TuneConfig, TuningError, format_duration
 from forecaster.tune.data import TuningData
 from forecaster.tune.directory import TUNER_DIR
