@@ -71,6 +71,40 @@ def data_summary(file: Path, summary: dict[str, Any], max_gap: int) -> None:
         console.print("No gaps or missing values.")
 
 
+def data_plan(
+    parts: list[dict[str, Any]],
+    *,
+    split: str,
+    window: int,
+    horizon: int,
+    seasons: str,
+    next_command: str,
+    choose_from: tuple[str, ...] = (),
+) -> None:
+    """`data inspect`: what training would do with the file, and the command to run next."""
+    table = Table(
+        title=f"Split {split}, windows of {window} steps + {horizon} to forecast",
+        title_justify="left",
+    )
+    for name in ("part", "rows", "first", "last", "windows"):
+        table.add_column(name, justify="right" if name in ("rows", "windows") else "left")
+    for row in parts:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+    test = parts[-1]["windows"]
+    say(f"Seasons used: {seasons}" + (" (the first sets MASE's scale)" if "," in seasons else ""))
+    say(
+        f"Test origins: {test} (each forecast {horizon} steps from the {window} before it)"
+        if test
+        else f"Test origins: 0: the test part has no {window + horizon} rows without a long "
+        "gap; pass a smaller --window or --horizon, or a larger test part in --split"
+    )
+    # One line, however long, so it can be copied.
+    console.print(f"Next: {next_command}", markup=False, highlight=False, soft_wrap=True)
+    if choose_from:
+        say(f"COLUMN: the column to forecast, one of {', '.join(choose_from)}")
+
+
 def evaluation(result: Evaluation, title: str) -> None:
     """The model's and the baselines' scores, then the verdict (a warning goes to stderr)."""
     seasons = ", ".join(str(s) for s in result.seasons or (result.season,))

@@ -39,6 +39,7 @@ def summarize(data: SensorData, train_rows: tuple[int, int] | None = None) -> di
     overview: dict[str, Any] = {
         "rows in file": report.rows_read,
         "rows on time grid": data.n_rows,
+        "time column": describe_time_column(data),
         "frequency": describe_freq(data.freq),
     }
     if isinstance(index, pd.DatetimeIndex) and len(index):
@@ -101,12 +102,58 @@ def summarize(data: SensorData, train_rows: tuple[int, int] | None = None) -> di
             *gaps[:_MAX_GAP_ROWS],
             {"column": f"... {more} more", "from": "", "steps": "", "handling": ""},
         ]
+    checks = training_seasons(data, train_rows or (0, data.n_rows))
     seasons = [
         {
             "season": f"{check.steps} steps ({check.name})",
             "kept": "yes" if check.kept else "no",
             "why": check.reason,
         }
-        for check in training_seasons(data, train_rows or (0, data.n_rows))
+        for check in checks
     ]
-    return {"overview": overview, "columns": columns, "gaps": gaps, "seasons": seasons}
+    used = [f"{check.steps} steps ({check.name})" for check in checks if check.kept]
+    return {
+        "overview": overview,
+        "columns": columns,
+        "gaps": gaps,
+        "seasons": seasons,
+        "seasons used": ", ".join(used) or "none found",
+    }
+
+
+def describe_time_column(data: SensorData) -> str:
+    """The time column and whether it was named (--time-col) or found by its name and values."""
+    if data.time_col is None:
+        return "none (the row number is the time)"
+    return f"{data.time_col} ({'given' if data.config.time_col else 'found'})"
+
+
+def count_origins(segments: tuple[tuple[int, int], ...], rows: tuple[int, int], span: int) -> int:
+    """Windows of `span` rows (window + horizon) inside `rows` [start, stop) crossing no long gap.
+
+    Per gap-free stretch: its length less the span, plus one, and never below zero; the windowing
+    that trains and evaluates a model cuts the same ones.
+    """
+    start, stop = rows
+    return sum(
+        max(0, min(s_stop, stop) - max(s_start, start) - span + 1) for s_start, s_stop in segments
+    )
+
+
+def split_parts(
+    data: SensorData, parts: dict[str, tuple[int, int]], span: int
+) -> list[dict[str, Any]]:
+    """Each part of the split: its rows, the time of its first and last row, and its windows."""
+    rows = []
+    for name, (start, stop) in parts.items():
+        empty = stop <= start
+        rows.append(
+            {
+                "part": name,
+                "rows": stop - start,
+                "first": "-" if empty else position_label(data, start),
+                "last": "-" if empty else position_label(data, stop - 1),
+                "windows": count_origins(data.segments, (start, stop), span),
+            }
+        )
+    return rows
