@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE := data/weather_greensboro.csv
 
-.PHONY: install check test test-fast wheel demo bench bench-quick bench-tuning bench-quality clean
+.PHONY: install check test test-fast docs wheel demo bench bench-quick bench-tuning bench-quality clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "forecaster needs Python 3.11 or newer"'
@@ -24,6 +24,9 @@ test:  ## the whole test suite, slow tests included
 
 test-fast:  ## the tests that take a few seconds or less
 	$(BIN)/pytest -m "not slow"
+
+docs:  ## docs/cli.md, the command reference, from the commands' own help
+	$(BIN)/python -m forecaster.cli.docs docs/cli.md
 
 wheel: $(BIN)/python  ## build dist/sensor_forecaster-VERSION-py3-none-any.whl, the file a device installs
 	$(BIN)/python -m pip wheel --quiet --no-deps -w dist .
