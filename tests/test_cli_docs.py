@@ -1,4 +1,4 @@
-"""Every command has help with an example and a section in docs/cli.md, which is up to date."""
+"""Every command has help with an example, a section in docs/cli.md, and a link in the README."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from forecaster.cli import docs
 from forecaster.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 CLI_MD = ROOT / "docs" / "cli.md"
 
 
@@ -53,6 +54,11 @@ def test_help_has_an_example_and_docs_a_section(runner, path):
     reference = CLI_MD.read_text(encoding="utf-8")
     assert f"\n### `forecaster {' '.join(path)}`\n" in reference
     assert f"\nforecaster {' '.join(path)} " in reference  # the example, in a console block
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_readme_command_table_links_every_command(path):
+    assert f"](docs/cli.md#{docs.anchor(path)})" in README
 
 
 def test_the_reference_lists_every_option_with_its_default():

@@ -24,6 +24,8 @@ _HEADER = """\
 Every command also takes `--help` (a command given nothing shows it too). `forecaster --version`
 prints the version, and `python -m forecaster` works like `forecaster`. Errors are one
 `Error: ...` line on stderr: exit code 2 for a usage error, 1 for a problem with the data or files.
+TensorFlow's own log lines are kept off the terminal; `forecaster --verbose COMMAND ...` (or
+`FORECASTER_VERBOSE=1`) shows them.
 """
 
 
