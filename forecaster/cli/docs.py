@@ -112,7 +112,8 @@ def _section(command: Any, ctx: Any, level: str) -> str:
         )
         panels.setdefault(panel, []).append(f"| `{names}` | {_cell(default)} | {_cell(text)} |")
     for panel, rows in panels.items():
-        lines += [f"**{panel}**", "", "| option | default | meaning |", "|---|---|---|", *rows, ""]
+        kind = "argument" if panel == "Arguments" else "option"
+        lines += [f"**{panel}**", "", f"| {kind} | default | meaning |", "|---|---|---|", *rows, ""]
     return "\n".join(lines)
 
 
