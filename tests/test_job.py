@@ -192,3 +192,15 @@ def test_run_cli_refuses_an_existing_directory_and_a_bad_budget(job, runner):
     assert line.startswith(f"Error: {outcome.out} already exists; pass --resume")
     bad = runner.invoke(app, ["run", str(csv), "-t", "temp", "--budget", "soon"])
     assert "--budget" in one_line_error(bad)
+
+
+def test_the_report_leads_with_the_verdict_in_units_then_the_forecast(job):
+    _, outcome = job
+    md = outcome.report_md.read_text()
+    verdict = md.index("Verdict:")
+    assert verdict < md.index("forecast.png") < md.index("## GRU vs LSTM") < md.index("## Data")
+    lead = md[:verdict]
+    assert "forecasts temp 6 steps (6h00m) ahead" in lead
+    assert "temp's own units" in lead and "the best of" in lead
+    assert "MASE, used below, divides an error" in md
+    assert "model / it" not in md and "| model / baseline |" in md

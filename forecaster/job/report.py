@@ -29,6 +29,7 @@ from forecaster.layout import (
 from forecaster.records import read_record
 from forecaster.report.document import Code, Heading, Image, Paragraph, Report, TableBlock
 from forecaster.tune.comparison import DEVICE_ROWS, ROWS, Comparison, formatted
+from forecaster.tune.config import format_duration
 from forecaster.tune.space import format_hyperparameter
 
 # The table's first row is the winner as Keras runs it; the shipped file's row follows it.
@@ -49,46 +50,168 @@ def _f(value: Any, spec: str) -> str:
 
 
 def build_report(out: Path, state: dict[str, Any]) -> Report:
-    """Every section of the run report, in reading order."""
+    """Every section of the run report, in reading order: the verdict first, details last."""
     search = out / SEARCH_DIR
-    summary = _read(out / DATA_SUMMARY)
     comparison = Comparison.read(search)
     bundle = Bundle.load(out / BUNDLE_DIR)
     export = ExportRecord.of(bundle)
     metrics = read_record(search / WINNER_DIR / METRICS, EvaluationSummary)
-    check = read_record(out / DEVICE_CHECK, DeviceCheck)
-    winner = comparison.winner
     source = Path(state["identity"]["file"]).name
     report = Report(f"forecaster run: {source}, target {', '.join(bundle.data.targets)}")
+    _verdict(report, bundle, comparison, export, metrics)
+    for name, caption in (
+        (FORECAST_PNG, "Forecast vs actual at a few test origins"),
+        (ERROR_BY_STEP_PNG, "Mean absolute error by horizon step"),
+    ):
+        if (search / WINNER_DIR / name).exists():
+            report.add(Image(search / WINNER_DIR / name, caption))
+    _gru_vs_lstm(report, comparison, search)
+    _baselines(report, bundle, export, metrics)
+    _quantization(report, export)
+    _device_check(report, read_record(out / DEVICE_CHECK, DeviceCheck))
+    _search(report, comparison)
+    _data(report, _read(out / DATA_SUMMARY))
+    _reproduce(report, out, state)
+    return report
 
+
+def _verdict(
+    report: Report,
+    bundle: Bundle,
+    comparison: Comparison,
+    export: ExportRecord,
+    metrics: EvaluationSummary,
+) -> None:
+    """The answer in plain words and units: how far off the forecasts are, and against what."""
+    targets = ", ".join(bundle.data.targets)
+    horizon = bundle.model.horizon
+    ahead = (
+        f" ({format_duration(horizon * bundle.data.step_seconds)})"
+        if bundle.data.step_seconds
+        else ""
+    )
     best = metrics.best_baseline
-    ratio = metrics.skill_mase[best]
-    verdict = metrics.verdict
-    model_mase, best_mase = metrics.scores["model"]["mase"], metrics.scores[best]["mase"]
+    model, baseline = metrics.scores["model"], metrics.scores[best]
+    shipped = export.shipped_result()
     report.add(
         Paragraph(
-            f"Shipped: {winner.upper()}, exported as {export.shipped} "
-            f"({export.shipped_result().size_bytes:,} bytes). Test MASE {model_mase:.3f} vs "
-            f"{metrics.label(best)} {best_mase:.3f} (ratio {ratio:.2f}): {verdict}.",
+            f"The shipped {comparison.winner.upper()} forecasts {targets} {horizon} steps"
+            f"{ahead} ahead. On the {metrics.origins} test origins it is off by "
+            f"{model['mae']:.4g} on average ({targets}'s own units); {metrics.label(best)}, "
+            f"the best of {len(metrics.skill_mase)} baselines, is off by "
+            f"{baseline['mae']:.4g}. Verdict: {metrics.verdict}.",
             note=not metrics.beats_best_baseline,
         )
     )
+    report.add(
+        Paragraph(
+            f"Ships as {export.shipped} ({shipped.size_bytes:,} bytes), which LiteRT runs with "
+            f"an error {shipped.mae_change:+.1%} from the Keras model's. MASE, used below, "
+            f"divides an error by the training part's error of repeating the value "
+            f"{metrics.season} step(s) back: below 1 beats that; 'model / baseline' below 1 "
+            "means the model beats the baseline."
+        )
+    )
 
-    report.add(Heading("Data"))
-    overview = summary["overview"]
-    report.add(TableBlock(["", ""], [[k, str(v)] for k, v in overview.items()]))
+
+def _gru_vs_lstm(report: Report, comparison: Comparison, search: Path) -> None:
+    cells = comparison.cells
+    names = list(cells)
+    report.add(Heading("GRU vs LSTM, measured on this data"))
     report.add(
         TableBlock(
-            ["column", "role", "min", "max", "mean", "NaN in file"],
+            ["", *[n.upper() + (" (winner)" if n == comparison.winner else "") for n in names]],
             [
-                [c["column"], c["role"], c["min"], c["max"], c["mean"], str(c["NaN in file"])]
-                for c in summary["columns"]
+                [label, *[formatted(cells[n], key, spec) for n in names]]
+                for label, key, spec in (*ROWS, *DEVICE_ROWS)
             ],
         )
     )
-    for warning in summary.get("warnings", []):
-        report.add(Paragraph(f"Warning: {warning}", note=True))
+    report.add(Paragraph(comparison.reason))
+    if (search / COMPARISON_PNG).exists():
+        report.add(Image(search / COMPARISON_PNG, "GRU vs LSTM side by side"))
 
+
+def _baselines(
+    report: Report, bundle: Bundle, export: ExportRecord, metrics: EvaluationSummary
+) -> None:
+    seasons = ", ".join(str(s) for s in metrics.seasons or (metrics.season,))
+    report.add(Heading("Against the baselines (test part, original units)"))
+    report.add(
+        Paragraph(
+            f"{metrics.origins} rolling origins from {metrics.first_origin} to "
+            f"{metrics.last_origin}, horizon {bundle.model.horizon}, seasons {seasons}; every "
+            f"method on the same origins; MASE scaled by the in-sample seasonal naive of season "
+            f"{metrics.season}."
+        )
+    )
+    table = []
+    for method, scores in metrics.scores.items():
+        table.append(
+            [
+                MODEL_ROW if method == "model" else metrics.label(method),
+                _f(scores["mae"], ".4g"),
+                _f(scores["rmse"], ".4g"),
+                _f(scores["smape"], ".2f"),
+                _f(scores["mase"], ".3f"),
+                _f(first_step(scores), ".3f"),
+                "" if method == "model" else _f(metrics.skill_mase[method], ".2f"),
+            ]
+        )
+        if method == "model":
+            table.append(_shipped_row(export))
+    report.add(
+        TableBlock(
+            ["method", "MAE", "RMSE", "sMAPE %", "MASE", "MASE 1-step", "model / baseline"],
+            table,
+            0,
+        )
+    )
+
+
+def _quantization(report: Report, export: ExportRecord) -> None:
+    report.add(Heading("Quantization"))
+    modes = export.modes
+    shipped_row = next((i for i, m in enumerate(modes) if m.mode == export.shipped), None)
+    headers = ["mode", "bytes", "of float32", "max abs diff vs Keras", "MAE", "MAE change"]
+    report.add(
+        TableBlock(
+            [*headers, "ms/window", ""],
+            [
+                [
+                    m.mode,
+                    _f(m.size_bytes, ",d"),
+                    _f(m.ratio_to_float32, ".0%"),
+                    _f(m.max_abs_vs_keras, ".3g"),
+                    _f(m.mae, ".4g"),
+                    _f(m.mae_change, "+.2%"),
+                    _f(m.latency_ms, ".3f"),
+                    m.error
+                    or ("shipped" if m.mode == export.shipped else "ok" if m.passed else "refused"),
+                ]
+                for m in modes
+            ],
+            shipped_row,
+        )
+    )
+    report.add(Paragraph(f"Shipped {export.shipped}: {export.reason}."))
+
+
+def _device_check(report: Report, check: DeviceCheck) -> None:
+    report.add(Heading("On-device check"))
+    report.add(
+        Paragraph(
+            f"The shipped bundle run by `forecaster predict --mode rolling` (LiteRT, no "
+            f"TensorFlow) on the input CSV, compared with the Keras model at the "
+            f"{check.origins} test origins: largest difference {check.max_abs_vs_keras:.3g}, "
+            f"mean {check.mean_abs_vs_keras:.3g} (tolerance {check.tolerance:.3g}): "
+            + ("passed." if check.passed else "FAILED."),
+            note=not check.passed,
+        )
+    )
+
+
+def _search(report: Report, comparison: Comparison) -> None:
     s = comparison.search
     report.add(Heading("Search"))
     report.add(
@@ -113,103 +236,31 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
         )
     )
 
-    report.add(Heading("GRU vs LSTM, measured on this data"))
+
+def _data(report: Report, summary: dict[str, Any]) -> None:
+    report.add(Heading("Data"))
+    report.add(TableBlock(["", ""], [[k, str(v)] for k, v in summary["overview"].items()]))
     report.add(
         TableBlock(
-            ["", *[n.upper() + (" (winner)" if n == winner else "") for n in names]],
+            ["column", "role", "min", "max", "mean", "NaN in file"],
             [
-                [label, *[formatted(cells[n], key, spec) for n in names]]
-                for label, key, spec in (*ROWS, *DEVICE_ROWS)
+                [c["column"], c["role"], c["min"], c["max"], c["mean"], str(c["NaN in file"])]
+                for c in summary["columns"]
             ],
         )
     )
-    report.add(Paragraph(comparison.reason))
-    if (search / COMPARISON_PNG).exists():
-        report.add(Image(search / COMPARISON_PNG, "GRU vs LSTM side by side"))
+    if summary.get("seasons"):
+        report.add(
+            TableBlock(
+                ["season", "kept", "why"],
+                [[s["season"], s["kept"], s["why"]] for s in summary["seasons"]],
+            )
+        )
+    for warning in summary.get("warnings", []):
+        report.add(Paragraph(f"Warning: {warning}", note=True))
 
-    report.add(Heading("Against the baselines (test part, original units)"))
-    report.add(
-        Paragraph(
-            f"{metrics.origins} rolling origins from {metrics.first_origin} to "
-            f"{metrics.last_origin}, horizon {bundle.model.horizon}, seasons "
-            f"{', '.join(str(s) for s in metrics.seasons or (metrics.season,))}; every method "
-            f"on the same origins; MASE scaled by the in-sample seasonal naive of season "
-            f"{metrics.season}."
-        )
-    )
-    table = []
-    for method, scores in metrics.scores.items():
-        table.append(
-            [
-                MODEL_ROW if method == "model" else metrics.label(method),
-                _f(scores["mae"], ".4g"),
-                _f(scores["rmse"], ".4g"),
-                _f(scores["smape"], ".2f"),
-                _f(scores["mase"], ".3f"),
-                _f(first_step(scores), ".3f"),
-                "" if method == "model" else _f(metrics.skill_mase[method], ".2f"),
-            ]
-        )
-        if method == "model":
-            table.append(_shipped_row(export))
-    report.add(
-        TableBlock(
-            ["method", "MAE", "RMSE", "sMAPE %", "MASE", "MASE 1-step", "model / it"], table, 0
-        )
-    )
-    for name, caption in (
-        (FORECAST_PNG, "Forecast vs actual at a few test origins"),
-        (ERROR_BY_STEP_PNG, "MAE by horizon step"),
-    ):
-        if (search / WINNER_DIR / name).exists():
-            report.add(Image(search / WINNER_DIR / name, caption))
 
-    report.add(Heading("Quantization"))
-    modes = export.modes
-    shipped_row = next((i for i, m in enumerate(modes) if m.mode == export.shipped), None)
-    report.add(
-        TableBlock(
-            [
-                "mode",
-                "bytes",
-                "of float32",
-                "max abs diff vs Keras",
-                "MAE",
-                "MAE change",
-                "ms/window",
-                "",
-            ],
-            [
-                [
-                    m.mode,
-                    _f(m.size_bytes, ",d"),
-                    _f(m.ratio_to_float32, ".0%"),
-                    _f(m.max_abs_vs_keras, ".3g"),
-                    _f(m.mae, ".4g"),
-                    _f(m.mae_change, "+.2%"),
-                    _f(m.latency_ms, ".3f"),
-                    m.error
-                    or ("shipped" if m.mode == export.shipped else "ok" if m.passed else "refused"),
-                ]
-                for m in modes
-            ],
-            shipped_row,
-        )
-    )
-    report.add(Paragraph(f"Shipped {export.shipped}: {export.reason}."))
-
-    report.add(Heading("On-device check"))
-    report.add(
-        Paragraph(
-            f"The shipped bundle run by `forecaster predict --mode rolling` (LiteRT, no "
-            f"TensorFlow) on the input CSV, compared with the Keras model at the "
-            f"{check.origins} test origins: largest difference {check.max_abs_vs_keras:.3g}, "
-            f"mean {check.mean_abs_vs_keras:.3g} (tolerance {check.tolerance:.3g}): "
-            + ("passed." if check.passed else "FAILED."),
-            note=not check.passed,
-        )
-    )
-
+def _reproduce(report: Report, out: Path, state: dict[str, Any]) -> None:
     report.add(Heading("Reproduce and deploy"))
     report.add(Code(state.get("command") or "forecaster run ..."))
     report.add(
@@ -220,7 +271,6 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
             f"forecaster predict {BUNDLE_DIR}/ sensor-log.csv --out forecasts.csv"
         )
     )
-    return report
 
 
 def _shipped_row(export: ExportRecord) -> list[str]:

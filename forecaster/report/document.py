@@ -151,7 +151,7 @@ p.note {{ background: #fff7e0; border-left: 4px solid #f0b400; padding: .6rem .8
 figure {{ margin: 1rem 0; }}
 img {{ max-width: 100%; border: 1px solid #ddd; }}
 figcaption {{ color: #555; font-size: .9rem; }}
-pre {{ background: #f6f8fa; padding: .8rem; overflow-x: auto; }}
+pre {{ background: #f6f8fa; padding: .8rem; white-space: pre-wrap; overflow-wrap: anywhere; }}
 </style>
 </head>
 <body>
