@@ -51,7 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def searches() -> dict[str, list[str]]:
     """Name -> the options each search adds to `forecaster tune CSV --target T --out DIR`."""
     larger = format_duration(parse_duration(DEFAULT_TUNE_BUDGET) * LARGER)
-    return {"default": [], "random_3x": ["--tuner", "random", "--time-budget", larger]}
+    return {"default": [], "random_3x": ["--tuner", "random", "--budget", larger]}
 
 
 def _run_forecaster(
@@ -231,7 +231,7 @@ def section(rows: dict[str, dict[str, Any]], probe: dict[str, Any] | None) -> Se
     ]
     epochs = larger["trial_best_epoch"] + larger["epochs_run"]
     result.notes = [
-        f"`forecaster tune` stops starting trials after 3/4 of --time-budget (default "
+        f"`forecaster tune` stops starting trials after 3/4 of --budget (default "
         f"{DEFAULT_TUNE_BUDGET}) and retrains the best model of each cell in the rest, going on "
         "from that trial's best epoch; a trial or retraining stops before an epoch that would "
         "end after its deadline. Each cell's first trial is `forecaster train`'s recipe moved "

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecaster.cli.app import app
-from forecaster.config import parse_fraction
+from forecaster.config import DataConfig, parse_fraction
 from forecaster.errors import ConfigError
 from forecaster.records import from_plain
 from forecaster.tune.comparison import CellResult, choose_winner
@@ -246,7 +246,7 @@ def test_durations_and_fractions():
     assert parse_duration("1h30m") == 5400
     assert parse_duration("2.5s") == 2.5
     for bad in ("0s", "soon", "10 parsecs", "-5"):
-        with pytest.raises(ConfigError, match="--time-budget"):
+        with pytest.raises(ConfigError, match="--budget"):
             parse_duration(bad)
     assert parse_budget("none") is None and parse_budget("8m") == 480
     assert parse_fraction("2%", "x") == pytest.approx(0.02)
@@ -258,11 +258,27 @@ def test_durations_and_fractions():
 def test_the_budget_is_split_between_the_search_and_the_retraining():
     whole = TuneConfig(time_budget=480, retrain_share=0.25)
     assert (whole.search_budget, whole.retrain_budget) == (360, 120)
-    search_only = TuneConfig(time_budget=480)  # `run`: retraining and export come after
+    search_only = TuneConfig(time_budget=480)  # no share kept for retraining
     assert (search_only.search_budget, search_only.retrain_budget) == (480, None)
     assert TuneConfig().search_budget is None and TuneConfig().retrain_budget is None
     with pytest.raises(ConfigError, match="share of the budget"):
         TuneConfig(time_budget=60, retrain_share=1.0)
+
+
+def test_a_run_budget_covers_the_stages_after_the_search(tmp_path):
+    from forecaster.job import JobRequest
+
+    def request(budget: float | None) -> JobRequest:
+        return JobRequest(tmp_path / "s.csv", DataConfig(targets=("temp",)), budget=budget)
+
+    # Export, the device check and the report get a fifth (at least a minute); the search and
+    # retraining share the rest as `tune` does.
+    config = request(600).tune_config
+    assert (config.time_budget, config.search_budget, config.retrain_budget) == (480, 360, 120)
+    assert request(200).tune_config.time_budget == 140
+    assert request(None).tune_config == TuneConfig()
+    with pytest.raises(ConfigError, match=r"--budget 1m30s leaves no time .* at least --budget 2m"):
+        request(90)
 
 
 def test_trial_seed_is_stable_and_matched_across_cells():
@@ -350,7 +366,7 @@ def test_every_window_is_scored_on_the_same_validation_targets():
     assert tuning.train(24).origins.max() + 6 <= 280  # training windows stay in the training part
 
 
-def test_live_panel_renders_with_a_running_clock():
+def panel_text(remaining: float | None) -> str:
     from rich.console import Console
 
     from forecaster.cli.progress import _StatusPanel
@@ -371,16 +387,28 @@ def test_live_panel_renders_with_a_running_clock():
             epochs=10,
             best={"gru": (0.0123, {"window": 12, "units": 8})},
             elapsed=65.0,
-            remaining=535.0,
+            remaining=remaining,
         )
     )
     console = Console(record=True, width=100)
     console.print(panel)
-    text = console.export_text()
-    assert "hyperband: trial 4 of 12, 3 done, 1 running, LSTM epoch 2/10" in text
+    return console.export_text()
+
+
+def test_live_panel_renders_with_a_running_clock():
+    text = panel_text(remaining=535.0)
+    # Under a time budget the panel counts trials done and time left, not Hyperband's schedule.
+    assert "hyperband: trial 4, 3 done, 1 running, LSTM epoch 2/10" in text
+    assert "of 12" not in text
     assert "LSTM window 24, units 16, lr 0.00123" in text
     assert "best GRU  val_loss 0.0123  window 12, units 8" in text
     assert "1m05s elapsed, 8m55s of the time budget left" in text
+
+
+def test_live_panel_without_a_budget_shows_the_schedule():
+    text = panel_text(remaining=None)
+    assert "hyperband: trial 4 of 12, 3 done, 1 running" in text
+    assert "time budget" not in text
 
 
 # --- bad input through the command line: one line, exit 1, nothing written -------------------
@@ -397,7 +425,7 @@ def test_live_panel_renders_with_a_running_clock():
         (["--windows", "200"], "Error: window 200 is too long for {csv}: the validation part has "
          "at most 60 consecutive rows, fewer than window + horizon = 206; drop it from --windows "
          "or use a longer file"),
-        (["--time-budget", "soon"], "Error: --time-budget takes a duration such as 90s, 10m or "
+        (["--budget", "soon"], "Error: --budget takes a duration such as 90s, 10m or "
          "1h30m, not 'soon'"),
         (["--prefer-smaller-within", "300%"], "Error: --prefer-smaller-within must be between "
          "0% and 100%, not '300%'"),
@@ -712,14 +740,13 @@ def test_resume_refuses_another_dataset_or_space(tmp_path, runner):
 @pytest.mark.slow
 def test_time_budget_too_small_for_a_trial_of_each_cell(tmp_path, runner):
     out = tmp_path / "search"
-    argv = ["tune", str(tiny_csv()), *TINY, "--out", str(out), "--time-budget", "1s"]
+    argv = ["tune", str(tiny_csv()), *TINY, "--out", str(out), "--budget", "1s"]
     result = runner.invoke(app, argv)
     assert result.exit_code == 1 and result.stdout == ""
     *progress, line = result.stderr.splitlines()
-    assert [p.split()[:3] for p in progress] == [["trial", "1/4", "GRU"]]
-    assert line.startswith(
-        "Error: --time-budget 1s ran out before any LSTM trial ran (a trial took "
-    )
+    # Under a time budget a trial line counts trials, not the planned schedule.
+    assert [p.split()[:3] for p in progress] == [["trial", "1", "GRU"]]
+    assert line.startswith("Error: --budget 1s ran out before any LSTM trial ran (a trial took ")
     assert line.endswith("or fewer --cells. Finished trials are kept: rerun with --resume")
     assert [k for k, v in trials_of(out).items() if v[0] == "COMPLETED"] == ["gru/0"]
 
@@ -728,7 +755,7 @@ def test_time_budget_too_small_for_a_trial_of_each_cell(tmp_path, runner):
 def test_time_budget_stops_new_trials_and_still_finishes(tmp_path, runner):
     out = tmp_path / "search"
     argv = ["tune", str(tiny_csv()), *TINY, "--cells", "gru", "--max-trials", "5"]
-    result = runner.invoke(app, [*argv, "--out", str(out), "--time-budget", "1s"])
+    result = runner.invoke(app, [*argv, "--out", str(out), "--budget", "1s"])
     assert result.exit_code == 0, result.output
     assert "The time budget ended the search after 1 trial(s) in " in result.stderr
     report = json.loads((out / "comparison.json").read_text())

@@ -65,12 +65,12 @@ def tune(
     ] = 5,
     batch_size: Annotated[int, in_panel(BatchSizeOpt, SEARCH)] = 64,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
-    time_budget: Annotated[
+    budget: Annotated[
         str,
         typer.Option(
             metavar="DURATION",
             rich_help_panel=SEARCH,
-            help="Wall time of the whole tune (90s, 10m, 1h30m or none); the last quarter "
+            help="Wall time of the whole command (90s, 10m, 1h30m or none); its last quarter "
             "retrains the best of each cell.",
         ),
     ] = DEFAULT_TUNE_BUDGET,
@@ -181,7 +181,7 @@ def tune(
 
     Example:
 
-        forecaster tune data/weather_greensboro.csv -t temp_c --time-budget 30m
+        forecaster tune data/weather_greensboro.csv -t temp_c --budget 30m
     """
     require_target(file, data)
     from forecaster.config import parse_fraction
@@ -201,7 +201,7 @@ def tune(
     )
     overrides = load_space(space, options)
     config = TuneConfig.within(
-        parse_budget(time_budget),
+        parse_budget(budget),
         tuner=tuner,
         max_trials=max_trials,
         max_epochs=max_epochs,
@@ -241,7 +241,7 @@ def tune(
         trials = sum(outcome.trials.values())
         render.note(
             f"The time budget ended the search after {trials} trial(s) in "
-            f"{outcome.seconds:.0f} s; --time-budget none runs the whole schedule."
+            f"{outcome.seconds:.0f} s; --budget none runs the whole schedule."
         )
     if outcome.comparison is not None:
         render.comparison(outcome.comparison)
@@ -266,7 +266,8 @@ def run(
         typer.Option(
             metavar="DURATION",
             rich_help_panel=SEARCH,
-            help="Time for the search (90s, 10m, 1h30m); retraining and export come after.",
+            help="Wall time of the whole run: search, retraining, export, device check and "
+            "report (90s, 10m, 1h30m).",
         ),
     ] = "10m",
     seed: SearchSeedOpt = 42,
@@ -309,12 +310,7 @@ def run(
     from forecaster.tune.space import SpaceOverrides
 
     config = TuneConfig(
-        tuner=tuner,
-        max_trials=max_trials,
-        max_epochs=max_epochs,
-        seed=seed,
-        time_budget=parse_duration(budget, "--budget"),
-        loss=loss,
+        tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, loss=loss
     )
     # The report quotes the command only when it is the console script, not a test or `-m`.
     command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -327,6 +323,7 @@ def run(
             seasons=seasons_option(season),
             space=SpaceOverrides.from_options(cells=cells),
             tune=config,
+            budget=parse_duration(budget, "--budget"),
             quantize=quantize,
             max_accuracy_loss=parse_max_accuracy_loss(max_accuracy_loss),
             out=out,

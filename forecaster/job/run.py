@@ -7,6 +7,7 @@ built from the files the stages wrote, never from memory, so a resumed run repor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from forecaster.layout import (
     SEARCH_DIR,
     WINNER_DIR,
 )
-from forecaster.tune.config import TuneConfig
+from forecaster.tune.config import TUNE_RETRAIN_SHARE, TuneConfig, format_duration
 from forecaster.tune.space import SpaceOverrides
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from forecaster.tune.progress import StatusCallback
 
 STAGES = ("inspect", "search", "export", "device_check", "report")
+# Of a run's --budget, what export, the device check and the report get (measured on the weather
+# sample: about a minute for both cells' four modes, the check and the report).
+AFTER_SEARCH_SHARE = 0.2
+AFTER_SEARCH_MIN = 60.0
 
 StageCallback = Callable[[str, str], None]  # (stage, message)
 
@@ -67,6 +72,7 @@ class JobRequest:
     seasons: tuple[int, ...] | None = None  # default: the seasons the training part shows
     space: SpaceOverrides = field(default_factory=SpaceOverrides)
     tune: TuneConfig = field(default_factory=TuneConfig)
+    budget: float | None = None  # seconds for the whole run; None: the search's own settings
     quantize: Quantize = "all"
     max_accuracy_loss: float = 0.02
     out: Path | None = None  # default models/<file stem>-run
@@ -76,6 +82,27 @@ class JobRequest:
         object.__setattr__(self, "file", Path(self.file))
         if not self.data.targets:
             raise ConfigError("no target column chosen; pass --target COLUMN")
+        self.tune_config  # noqa: B018  # a budget too small for the stages is refused at once
+
+    @property
+    def tune_config(self) -> TuneConfig:
+        """The search's settings, its time budget the run's less what the stages after it need.
+
+        Export, the device check and the report get `AFTER_SEARCH_SHARE` of the budget (at least
+        `AFTER_SEARCH_MIN` seconds); the search and retraining share the rest as in `tune`.
+        """
+        if self.budget is None:
+            return self.tune
+        after = max(AFTER_SEARCH_MIN, self.budget * AFTER_SEARCH_SHARE)
+        if self.budget - after < AFTER_SEARCH_MIN:
+            raise ConfigError(
+                f"--budget {format_duration(self.budget)} leaves no time to search after the "
+                f"{format_duration(after)} that export and the report need; pass at least "
+                f"--budget {format_duration(2 * after)}"
+            )
+        return dataclasses.replace(
+            self.tune, time_budget=self.budget - after, retrain_share=TUNE_RETRAIN_SHARE
+        )
 
     @property
     def out_dir(self) -> Path:
@@ -214,7 +241,7 @@ def _search(data: SensorData, request: JobRequest, on_status: StatusCallback | N
         horizon=request.horizon,
         seasons=request.seasons,
         space=request.space,
-        config=request.tune,
+        config=request.tune_config,
         out=out,
         resume=out.exists(),
         on_status=on_status,

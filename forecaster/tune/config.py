@@ -41,7 +41,7 @@ TUNE_RETRAIN_SHARE = 0.25
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
 
-def parse_duration(text: str, name: str = "--time-budget") -> float:
+def parse_duration(text: str, name: str = "--budget") -> float:
     """Seconds from '90', '90s', '10m', '1h30m' or '2h'."""
     cleaned = text.strip().lower()
     try:
@@ -58,7 +58,7 @@ def parse_duration(text: str, name: str = "--time-budget") -> float:
     return seconds
 
 
-def parse_budget(text: str, name: str = "--time-budget") -> float | None:
+def parse_budget(text: str, name: str = "--budget") -> float | None:
     """Seconds from a duration, or None for 'none' (no limit)."""
     return None if text.strip().lower() == "none" else parse_duration(text, name)
 

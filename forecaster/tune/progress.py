@@ -28,7 +28,7 @@ class SearchStatus:
     epochs: int
     best: dict[str, tuple[float, dict[str, Any]]]  # cell -> (validation loss, values)
     elapsed: float
-    remaining: float | None  # seconds of --time-budget left
+    remaining: float | None  # seconds of the search's time budget left
     message: str = ""
 
 
@@ -116,7 +116,8 @@ class SearchProgress:
                 outcome = f"val_loss {score:.5g}"
             else:
                 outcome = f"{status.lower()}"
-            total = f"/{self.total}" if self.total else ""
+            # Under a time budget the planned schedule (Hyperband's 180 trials) is not a goal.
+            total = f"/{self.total}" if self.total and self.budget is None else ""
             self.cell = cell
             self._emit(
                 f"trial {self.done}{total} {cell.upper()} {describe(values)}: {outcome} "

@@ -214,14 +214,14 @@ class Search:
                 budget = format_duration(self.config.time_budget)
                 if not longest:
                     raise TuningError(
-                        f"--time-budget {budget} ran out before any {cell.upper()} trial ran; "
+                        f"--budget {budget} ran out before any {cell.upper()} trial ran; "
                         "pass a budget long enough to train a few models, such as 10m"
                     )
                 search_share = 1 - self.config.retrain_share
                 needed = format_duration(longest * len(self.space.cells) * 1.2 / search_share)
                 raise TuningError(
-                    f"--time-budget {budget} ran out before any {cell.upper()} trial ran (a "
-                    f"trial took {longest:.1f} s); pass at least --time-budget {needed}, or "
+                    f"--budget {budget} ran out before any {cell.upper()} trial ran (a "
+                    f"trial took {longest:.1f} s); pass at least --budget {needed}, or "
                     "fewer --cells. Finished trials are kept: rerun with --resume"
                 )
             self._check_failures()
