@@ -76,34 +76,30 @@ def _readable(params: list[Any]) -> None:
             param.metavar = ""  # a flag takes no value: no `<bool>`
 
 
-class _Command(TyperCommand):
-    """A command whose help reads well at 80 columns and which shows it when given nothing."""
+class _Readable:
+    """Help that reads well at 80 columns, shown when a command or group is given nothing."""
+
+    params: list[Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _readable(self.params)
 
     def get_help_option(self, ctx: Any) -> Any:
-        return _help_option(self, super().get_help_option(ctx))
+        return _help_option(self, super().get_help_option(ctx))  # type: ignore[misc]
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _show_help_when_bare(ctx, args, self)
-        return super().parse_args(ctx, args)
+        parsed: list[str] = super().parse_args(ctx, args)  # type: ignore[misc]
+        return parsed
 
 
-class _Group(TyperGroup):
+class _Command(_Readable, TyperCommand):
+    """A command of the app."""
+
+
+class _Group(_Readable, TyperGroup):
     """The app and `data`: library errors become one `Error: ...` line, and so do usage errors."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _readable(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return _help_option(self, super().get_help_option(ctx))
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        _show_help_when_bare(ctx, args, self)
-        return super().parse_args(ctx, args)
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:
