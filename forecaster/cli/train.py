@@ -53,9 +53,10 @@ def train(
     residual: Annotated[
         Residual,
         typer.Option(
-            help="Forecast the change from: none, the last value, the seasonal value, or the "
+            help="Forecast the change from: none, the last value, the seasonal value, the "
             "last value plus the change one season earlier, weighed per step by a learned gain "
-            "(last_seasonal)."
+            "(last_seasonal), or the decomposition baseline run over the window: seasonal "
+            "profiles plus exponential smoothing (decomposition; needs timestamps)."
         ),
     ] = "last",
     normalize: Annotated[

@@ -33,9 +33,7 @@ def holt_matrix(alpha: float, beta: float, phi: float, window: int, horizon: int
     return level[None, :] + damped[:, None] * trend[None, :]
 
 
-def holt_forecast(
-    z: np.ndarray, alpha: float, beta: float, phi: float, horizon: int
-) -> np.ndarray:
+def holt_forecast(z: np.ndarray, alpha: float, beta: float, phi: float, horizon: int) -> np.ndarray:
     """The same forecast by running the recursions on the values (for tests and checks)."""
     level, trend = float(np.mean(z)), 0.0
     for value in z:
