@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from forecaster import __version__
-from forecaster.errors import BundleError
+from forecaster.errors import BundleError, DataError
 from forecaster.files import write_text_atomic
 from forecaster.records import from_plain
 from forecaster.scaling import MinMaxParams
@@ -34,6 +36,48 @@ def content_checksum(plain: dict[str, Any]) -> str:
     content = {k: v for k, v in plain.items() if k != CHECKSUM_KEY}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SeasonalInputs:
+    """The decomposition reference's input channels and the smoothing it runs over a window.
+
+    For grid rows r (steps since the training file's first row), two channels per target: the
+    sum of its seasonal profiles at r and at r + horizon, each times the target's min-max
+    `scale` (no offset: a profile is a difference from the level). The model subtracts the first
+    from the target over the window, smooths the rest with Holt's recursions (`smoothing`:
+    alpha, beta, phi per target; phi 0 without a trend) and adds the second, read at the window's
+    last `horizon` rows, back. Training, evaluation and the device all compute them here.
+    """
+
+    seasons: tuple[tuple[int, ...], ...]  # per target: the seasons with a profile
+    profiles: tuple[tuple[tuple[float, ...], ...], ...]  # per target, per season: by row % season
+    smoothing: tuple[tuple[float, ...], ...]  # per target: (alpha, beta, phi)
+    horizon: int
+
+    @property
+    def n_targets(self) -> int:
+        """Targets described (two channels each)."""
+        return len(self.smoothing)
+
+    def sums(self, rows: np.ndarray) -> np.ndarray:
+        """Each target's profile sum at grid rows `rows`: shape (*rows.shape, targets)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((*rows.shape, self.n_targets))
+        for t, (seasons, profiles) in enumerate(zip(self.seasons, self.profiles, strict=True)):
+            for season, profile in zip(seasons, profiles, strict=True):
+                out[..., t] += np.asarray(profile)[np.mod(rows, season)]
+        return out
+
+    def channels(self, rows: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Float32 channels for grid rows: every target's S(r), then every target's S(r + H).
+
+        `scale` holds the min-max scale of each target, in order.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        now = self.sums(rows) * scale
+        ahead = self.sums(rows + self.horizon) * scale
+        return np.concatenate([now, ahead], axis=-1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -59,6 +103,22 @@ class DataSpec:
     mase_scale: tuple[float, ...]  # in-sample seasonal-naive MAE per target, training part
     calendar: tuple[str, ...] = ()  # cycles appended as sin/cos input channels, in order
     seasons: tuple[int, ...] = ()  # every season of the data, first one first
+    seasonal: SeasonalInputs | None = None  # the decomposition reference's channels, last
+
+    def grid_rows(self, times_ns: np.ndarray) -> np.ndarray:
+        """Timestamps (ns since the epoch) as grid rows: steps since the training file's first.
+
+        Raises DataError for a model trained on a file without timestamps.
+        """
+        if self.time_col is None or not self.step_seconds:
+            raise DataError(
+                "the model was trained on a file without timestamps, so rows of another file "
+                "cannot be placed on its time grid"
+            )
+        start = np.datetime64(self.train_start, "ns").astype(np.int64)
+        step = round(self.step_seconds * 1e9)
+        offsets = np.asarray(times_ns, dtype=np.int64) - start
+        return (offsets + step // 2) // step  # to the nearest step, in integers
 
 
 @dataclass(frozen=True)

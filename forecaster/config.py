@@ -98,10 +98,12 @@ class WindowConfig:
 Cell = Literal["gru", "lstm"]
 CELLS: tuple[Cell, ...] = ("gru", "lstm")
 # What the network's output is added to: nothing, the window's last target value, the
-# seasonal-naive forecast taken from the window, or the last value plus the change over the same
-# steps one season earlier (the forecast of a seasonally differenced random walk).
-Residual = Literal["none", "last", "seasonal", "last_seasonal"]
-RESIDUALS: tuple[Residual, ...] = ("none", "last", "seasonal", "last_seasonal")
+# seasonal-naive forecast taken from the window, the last value plus the change over the same
+# steps one season earlier (the forecast of a seasonally differenced random walk), or the
+# decomposition baseline run over the window (seasonal profiles from input channels, Holt's
+# smoothing of the rest: the ES-RNN recipe).
+Residual = Literal["none", "last", "seasonal", "last_seasonal", "decomposition"]
+RESIDUALS: tuple[Residual, ...] = ("none", "last", "seasonal", "last_seasonal", "decomposition")
 # A per-window statistic subtracted from every input channel before the recurrent layers.
 Normalize = Literal["none", "last", "mean"]
 # What training minimizes, in scaled units. MAE is what MASE, the headline metric, is made of;

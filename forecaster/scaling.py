@@ -28,6 +28,10 @@ class MinMaxParams:
         scale, offset = self._pick(columns)
         return (np.asarray(x, dtype=np.float64) - offset) / scale
 
+    def scales(self, columns: tuple[str, ...]) -> np.ndarray:
+        """The scale of each of `columns`: how far one original unit moves its scaled value."""
+        return np.asarray(self.scale)[self._index(columns)]
+
     def out_of_range(self, x: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Count, per column, the values outside the range seen in training."""
         idx = self._index(columns)

@@ -172,6 +172,37 @@ def test_default_space_grows_with_the_data():
     assert short.windows == (6, 12, 24) and short.residual == ("last",)
 
 
+def test_the_decomposition_reference_joins_the_space_with_timestamps_and_a_season(tmp_path):
+    from forecaster.config import DataConfig, SplitConfig
+    from forecaster.data.load import load_csv
+    from forecaster.data.synthetic import make_series, write_csv
+    from forecaster.model.windows import split_rows
+    from forecaster.tune.hyperparameters import resolve_space
+
+    space = default_space(
+        train_rows=50_000,
+        longest_eval_rows=10_000,
+        horizon=12,
+        season=24,
+        residual_supported=True,
+        decomposition_supported=True,
+    )
+    assert space.residual == ("last", "last_seasonal", "decomposition")
+    frame = make_series(rows=24 * 7 * 4, seed=1)
+    timed = write_csv(frame, tmp_path / "timed.csv")
+    untimed = write_csv(frame.drop(columns="time"), tmp_path / "untimed.csv")
+    for path, season, offered in ((timed, 24, True), (timed, 1, False), (untimed, 24, False)):
+        data = load_csv(path, DataConfig(targets=("temp",)))
+        split = split_rows(data.n_rows, SplitConfig())
+        resolved = resolve_space(data, split, 12, season, SpaceOverrides())
+        assert ("decomposition" in resolved.residual) == offered, (path.name, season)
+    # Asked for, it needs windows as long as the horizon, as every window does.
+    with pytest.raises(ConfigError, match="shorter than the horizon"):
+        SpaceOverrides(windows="6,24", residual=("decomposition",)).apply(
+            SearchSpace(), horizon=12, season=24
+        )
+
+
 def test_space_json_round_trip():
     space = SearchSpace(windows=(12, 24), units=(8, 32), residual=("none", "last"))
     assert SearchSpace.from_json(json.loads(json.dumps(space.to_json()))) == space

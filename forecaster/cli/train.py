@@ -93,7 +93,8 @@ def train(
         typer.Option(
             metavar="ANCHOR",
             rich_help_panel=MODEL,
-            help="Forecast the change from: none, last, seasonal or last_seasonal.",
+            help="Forecast the change from: none, last, seasonal, last_seasonal or "
+            "decomposition (needs timestamps).",
         ),
     ] = "last",
     normalize: Annotated[

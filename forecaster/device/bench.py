@@ -32,9 +32,9 @@ def bench_predictor(
     Inputs are random windows inside the training range; each size runs for about `seconds`.
     """
     rng = np.random.default_rng(seed)
-    n_features = len(predictor.bundle.data.features)
     largest = max(batches)
-    x = rng.random((largest, predictor.window, n_features), dtype=np.float32)
+    # Every input channel, calendar and seasonal ones included: the model's input width.
+    x = rng.random((largest, predictor.window, predictor.channels), dtype=np.float32)
     rows: list[dict[str, Any]] = []
     for batch in batches:
         part = x[:batch]

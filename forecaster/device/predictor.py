@@ -176,6 +176,11 @@ class Predictor:
         return self.bundle.model.window
 
     @property
+    def channels(self) -> int:
+        """Input channels per window row: sensors, then calendar and seasonal channels."""
+        return int(self._input["shape"][-1])
+
+    @property
     def horizon(self) -> int:
         """Steps forecast per window."""
         return self.bundle.model.horizon
@@ -213,19 +218,27 @@ class Predictor:
         return self.bundle.scaler.inverse(self.predict_scaled(inputs), self.bundle.data.targets)
 
     def model_inputs(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
-        """Scaled windows with the calendar channels the model was trained with appended."""
+        """Scaled windows with the calendar and seasonal channels the model was trained with.
+
+        Both are computed from the time of each window's last row, as in training.
+        """
+        spec = self.bundle.data
         scaled = self.bundle.scaler.transform(x)
-        parts = self.bundle.data.calendar
-        if not parts:
+        if not spec.calendar and spec.seasonal is None:
             return scaled
-        if last_times is None or self.bundle.data.step_seconds is None:
-            raise BundleError(
-                "this model uses calendar features: pass the time of each window's last row"
-            )
-        step = round(self.bundle.data.step_seconds * 1e9)
+        if last_times is None or spec.step_seconds is None:
+            uses = "calendar features" if spec.calendar else "seasonal profiles"
+            raise BundleError(f"this model uses {uses}: pass the time of each window's last row")
+        step = round(spec.step_seconds * 1e9)
         offsets = (np.arange(self.window) - (self.window - 1)) * step
         stamps = np.asarray(last_times, "datetime64[ns]").astype(np.int64)[:, None] + offsets
-        return np.concatenate([scaled, calendar_features(stamps, parts)], axis=-1)
+        parts = [scaled]
+        if spec.calendar:
+            parts.append(calendar_features(stamps, spec.calendar))
+        if spec.seasonal is not None:
+            rows = spec.grid_rows(stamps)
+            parts.append(spec.seasonal.channels(rows, self.bundle.scaler.scales(spec.targets)))
+        return np.concatenate(parts, axis=-1)
 
     def forecast(
         self, values: np.ndarray, origins: np.ndarray | None = None, times: np.ndarray | None = None

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.bundle import SeasonalInputs
 from forecaster.errors import ConfigError
 from forecaster.evaluation.baselines import longest_complete_run
 
@@ -121,6 +122,19 @@ def decomposition_forecast(
         ahead = starts[ready, None] + steps[None, :] - 1 + first_row
         out[ready, :, target] = base + spec.seasonal(ahead)
     return out
+
+
+def seasonal_inputs(specs: list[DecompositionSpec], horizon: int) -> SeasonalInputs:
+    """The numbers the model's `decomposition` reference needs, one spec per target."""
+    return SeasonalInputs(
+        seasons=tuple(spec.seasons for spec in specs),
+        profiles=tuple(spec.profiles for spec in specs),
+        smoothing=tuple(
+            (spec.alpha, spec.beta if spec.trend else 0.0, spec.phi if spec.trend else 0.0)
+            for spec in specs
+        ),
+        horizon=horizon,
+    )
 
 
 def warmup_rows() -> int:

@@ -41,7 +41,7 @@ _TANH_RANGE = (-1.0, 127.0 / 128.0)
 # not have (spring after a winter's training: 43% beyond the calibrated span on the weather sample,
 # clipped to a 5.7 degC error at one origin; 2.05 with the margin). Their int8 ranges get this share
 # of the calibrated span on each side, trading one bit of resolution for not clipping.
-_OPEN_RANGES = ("x", "ref", "ref_change", "ref_gained", "y", "out")
+_OPEN_RANGES = ("x", "ref", "ref_change", "ref_gained", "ref_z", "ref_level", "y", "out")
 _RANGE_MARGIN = 0.5
 
 
@@ -100,7 +100,7 @@ def build_twin(
     import tensorflow as tf
     from keras import ops
 
-    from forecaster.model.build import normalize_window, window_reference
+    from forecaster.model.build import normalize_window, smoothing_matrix, window_reference
 
     kind, recurrent, head, normalize, reference = _structure(model)
     out_shape = tuple(model.output_shape[1:])
@@ -144,6 +144,15 @@ def build_twin(
             self.head_kernel = constant("hk", self.head_source[0])
             self.head_bias = constant("hb", self.head_source[1])
             self.gain = constant("gain", reference["gain"]) if "gain" in reference else None
+            decomposition = reference.get("decomposition")
+            self.matrix = (
+                constant(
+                    "smoothing",
+                    smoothing_matrix(decomposition["smoothing"], steps, reference["horizon"]),
+                )
+                if decomposition
+                else None
+            )
 
         def act(self, name: str, x: Any) -> Any:
             """Record or fake-quantize an activation, by name (shared across time steps)."""
@@ -279,6 +288,8 @@ def build_twin(
                     season=reference["season"],
                     gain=None if self.gain is None else self.weight(self.gain),
                     mark=self.act,
+                    decomposition=reference.get("decomposition"),
+                    matrix=None if self.matrix is None else self.weight(self.matrix),
                 )
                 if ref is not None:
                     y = self.act("out", y + ref)

@@ -4,8 +4,10 @@ Two options keep a recurrent network honest on real sensor data (see README, "Fo
 window normalization subtracts a per-window statistic (the last value or the mean) from each
 sensor channel, so levels outside the training range still look familiar; residual forecasting
 adds the network's output to a reference (the last value or the seasonal-naive forecast taken
-from the window), so the network learns the change rather than the level. Both are plain tensor
-ops inside the model, so the exported LiteRT file carries them and the device needs nothing else.
+from the window, or the decomposition baseline run over the window), so the network learns the
+change rather than the level. Both are plain tensor ops inside the model, so the exported LiteRT
+file carries them and the device needs nothing else (beyond the seasonal input channels the
+decomposition reference reads, which the device computes from timestamps like calendar ones).
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from forecaster.bundle import SeasonalInputs
 from forecaster.config import ModelConfig
 from forecaster.errors import ConfigError
+from forecaster.model.smoothing import holt_matrix
 
 if TYPE_CHECKING:
     import keras
@@ -47,6 +53,43 @@ def reference_rows(residual: str, window: int, horizon: int, season: int) -> lis
     return []
 
 
+def smoothing_matrix(smoothing: list[list[float]], window: int, horizon: int) -> np.ndarray:
+    """Holt's smoothing of every target over a window as one (window * targets, horizon *
+    targets) matrix: a window's deseasonalised targets, flattened row-major, times it give the
+    forecast (horizon, targets) flattened. Targets do not mix (a block-diagonal map)."""
+    n = len(smoothing)
+    matrix = np.zeros((window, n, horizon, n), np.float32)
+    for t, (alpha, beta, phi) in enumerate(smoothing):
+        matrix[:, t, :, t] = holt_matrix(alpha, beta, phi, window, horizon).T
+    return matrix.reshape(window * n, horizon * n)
+
+
+def decomposition_config(
+    seasonal: SeasonalInputs, n_features: int, n_targets: int
+) -> dict[str, Any]:
+    """What AddReference keeps of the decomposition: the seasonal channels and the smoothing.
+
+    The channels are the inputs' last 2 * targets: every target's profile sum at its row, then
+    at its row plus the horizon (SeasonalInputs.channels).
+    """
+    first = n_features - 2 * n_targets
+    return {
+        "now": list(range(first, first + n_targets)),
+        "ahead": list(range(first + n_targets, n_features)),
+        "smoothing": [[float(v) for v in values] for values in seasonal.smoothing],
+    }
+
+
+def _channels(x: Any, index: list[int]) -> Any:
+    """Channels `index` of x (..., channels): a slice when they are consecutive."""
+    from keras import ops
+
+    first, last = min(index), max(index)
+    if index == list(range(first, last + 1)):
+        return x[:, :, first : last + 1]  # a slice converts to fewer ops than a gather
+    return ops.take(x, index, axis=2)
+
+
 def normalize_window(x: Any, mode: str, channels: int) -> Any:
     """Subtract each window's last value or mean from its first `channels` channels."""
     from keras import ops
@@ -70,27 +113,38 @@ def window_reference(
     season: int,
     gain: Any | None = None,
     mark: Callable[[str, Any], Any] | None = None,
+    decomposition: dict[str, Any] | None = None,
+    matrix: Any | None = None,
 ) -> Any | None:
     """What the network's output is added to, or None.
 
-    Shape (batch, horizon, targets) for the seasonal references, (batch, 1, targets) otherwise:
-    it broadcasts over the horizon, which keeps the exported graph small. `gain` (horizon,
-    targets) weighs last_seasonal's seasonal change per step. `mark(name, tensor)` sees every
-    tensor computed here (not merely gathered), for int8 conversion to range it.
+    Shape (batch, horizon, targets) for the seasonal and decomposition references, (batch, 1,
+    targets) otherwise: it broadcasts over the horizon, which keeps the exported graph small.
+    `gain` (horizon, targets) weighs last_seasonal's seasonal change per step. `decomposition`
+    (from `decomposition_config`) places the seasonal channels; `matrix` is its smoothing
+    matrix (default: built from it). `mark(name, tensor)` sees every tensor computed here (not
+    merely gathered), for int8 conversion to range it.
     """
     from keras import ops
 
-    first, last = min(target_index), max(target_index)
-    if list(target_index) == list(range(first, last + 1)):
-        targets = x[:, :, first : last + 1]  # a slice converts to fewer ops than a gather
-    else:
-        targets = ops.take(x, list(target_index), axis=2)
+    mark = mark or (lambda _, tensor: tensor)
+    targets = _channels(x, list(target_index))
+    if residual == "decomposition":
+        if decomposition is None:
+            raise ValueError("the decomposition reference needs its seasonal channels")
+        window, n = x.shape[1], len(target_index)
+        if matrix is None:
+            matrix = smoothing_matrix(decomposition["smoothing"], window, horizon)
+        rest = mark("ref_z", targets - _channels(x, decomposition["now"]))
+        level = ops.matmul(ops.reshape(rest, (-1, window * n)), matrix)
+        level = mark("ref_level", ops.reshape(level, (-1, horizon, n)))
+        ahead = _channels(x[:, window - horizon :, :], decomposition["ahead"])
+        return mark("ref", level + ahead)
     if residual in ("seasonal", "last_seasonal"):
         seasonal = ops.take(targets, seasonal_indices(x.shape[1], horizon, season), axis=1)
         if residual == "seasonal":
             return seasonal
         base = ops.take(targets, seasonal_base_indices(x.shape[1], horizon, season), axis=1)
-        mark = mark or (lambda _, tensor: tensor)
         change = mark("ref_change", seasonal - base)
         if gain is not None:
             change = mark("ref_gained", change * gain)
@@ -137,6 +191,7 @@ def custom_layers() -> dict[str, type]:
             horizon: int,
             season: int,
             seasonal_gain: bool = False,  # saved models from before the gain have none
+            decomposition: dict[str, Any] | None = None,  # decomposition_config's
             **kwargs: Any,
         ) -> None:
             super().__init__(**kwargs)
@@ -144,6 +199,7 @@ def custom_layers() -> dict[str, type]:
             self.target_index, self.horizon, self.season = list(target_index), horizon, season
             self.seasonal_gain = seasonal_gain and residual == "last_seasonal"
             self.gain: Any | None = None
+            self.decomposition = decomposition if residual == "decomposition" else None
 
         def build(self, input_shape: Any) -> None:
             if self.seasonal_gain:
@@ -166,6 +222,7 @@ def custom_layers() -> dict[str, type]:
                 horizon=self.horizon,
                 season=self.season,
                 gain=self.gain_value(),
+                decomposition=self.decomposition,
             )
 
         def call(self, inputs: list[Any]) -> Any:
@@ -181,6 +238,7 @@ def custom_layers() -> dict[str, type]:
                 "horizon": self.horizon,
                 "season": self.season,
                 "seasonal_gain": self.seasonal_gain,
+                "decomposition": self.decomposition,
             }
 
     _LAYERS.update(WindowNormalize=WindowNormalize, AddReference=AddReference)
@@ -199,11 +257,14 @@ def build_model(
     batch_size: int | None = None,
     unroll: bool = False,
     compile: bool = True,
+    seasonal: SeasonalInputs | None = None,
 ) -> keras.Model:
     """A stateless recurrent encoder over a fixed-length window and a dense multi-step head.
 
     `n_features` counts every input channel; the first `sensor_channels` are sensors (the rest,
-    calendar covariates, are not normalized). `target_index` places the targets among them.
+    calendar covariates and seasonal channels, are not normalized). `target_index` places the
+    targets among them. `seasonal` describes the last 2 * n_targets channels, which the
+    decomposition reference reads.
     """
     import keras
 
@@ -221,6 +282,20 @@ def build_model(
                 f"--residual {config.residual} with season {config.season} and horizon "
                 f"{horizon} needs --window of at least {window - first} steps, not {window}"
             )
+    decomposition = None
+    if config.residual == "decomposition":
+        if seasonal is None or seasonal.n_targets != n_targets:
+            raise ConfigError(
+                "--residual decomposition needs the decomposition baseline's seasonal profiles "
+                "and smoothing for every target as input channels; train with forecaster train"
+            )
+        if window < horizon:
+            raise ConfigError(
+                f"--residual decomposition reads each step's seasonal profile from the window's "
+                f"last {horizon} rows: it needs --window of at least the horizon ({horizon}), "
+                f"not {window}"
+            )
+        decomposition = decomposition_config(seasonal, n_features, n_targets)
     inputs = keras.Input(shape=(window, n_features), batch_size=batch_size, name="window")
     x = inputs
     if config.normalize != "none":
@@ -246,6 +321,7 @@ def build_model(
             horizon,
             config.season,
             seasonal_gain=True,
+            decomposition=decomposition,
             name="forecast",
         )([inputs, x])
     model = keras.Model(inputs, x, name=f"{config.cell}_forecaster")

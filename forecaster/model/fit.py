@@ -84,6 +84,7 @@ def train_model(
         n_targets=train.y.shape[2],
         target_index=prepared.data.target_index,
         sensor_channels=len(prepared.data.features),
+        seasonal=prepared.seasonal,
     )
     if initial_weights is not None:
         # Build Adam's slots first, or Keras skips the saved optimizer state.

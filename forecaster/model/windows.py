@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from forecaster.bundle import SeasonalInputs
 from forecaster.config import SplitConfig, WindowConfig
 from forecaster.data.calendar import calendar_features, calendar_parts
 from forecaster.data.load import SensorData
@@ -117,13 +118,37 @@ def make_windows(
     )
 
 
-def model_inputs(data: SensorData, scaler: MinMaxParams, calendar: tuple[str, ...]) -> np.ndarray:
-    """Scaled sensor columns, followed by the calendar channels of each grid row."""
-    scaled = scaler.transform(data.values())
-    if not calendar:
-        return scaled
-    stamps = pd.DatetimeIndex(data.frame.index).as_unit("ns").asi8
-    return np.concatenate([scaled, calendar_features(stamps, calendar)], axis=1)
+def model_inputs(
+    data: SensorData,
+    scaler: MinMaxParams,
+    calendar: tuple[str, ...],
+    seasonal: SeasonalInputs | None = None,
+    first_row: int = 0,
+) -> np.ndarray:
+    """Scaled sensor columns, then the calendar channels, then the seasonal channels of each row.
+
+    `first_row` is the number of `data`'s first row on the training file's grid (0 for that file
+    itself): the seasonal profiles' phase.
+    """
+    parts = [scaler.transform(data.values())]
+    if calendar:
+        stamps = pd.DatetimeIndex(data.frame.index).as_unit("ns").asi8
+        parts.append(calendar_features(stamps, calendar))
+    if seasonal is not None:
+        check_timestamps(data)
+        rows = np.arange(data.n_rows) + first_row
+        parts.append(seasonal.channels(rows, scaler.scales(data.targets)))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def check_timestamps(data: SensorData) -> None:
+    """Refuse a file without timestamps: the decomposition reference places rows by time."""
+    if not isinstance(data.frame.index, pd.DatetimeIndex) or data.freq is None:
+        raise DataError(
+            f"{data.path} has no timestamps on a regular grid, and --residual decomposition "
+            "places every row in its seasons by time; pass --time-col or choose another "
+            "--residual"
+        )
 
 
 @dataclass(frozen=True)
@@ -137,10 +162,19 @@ class Prepared:
     windows: dict[str, Windows]
     window: WindowConfig
     calendar: tuple[str, ...] = ()  # calendar cycles appended as sin/cos channels
+    seasonal: SeasonalInputs | None = None  # the decomposition reference's channels, last
 
 
-def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -> Prepared:
-    """Split, fit the scaler on the training part, and window each part."""
+def prepare(
+    data: SensorData,
+    split_config: SplitConfig,
+    window: WindowConfig,
+    seasonal: SeasonalInputs | None = None,
+) -> Prepared:
+    """Split, fit the scaler on the training part, and window each part.
+
+    `seasonal` (for the decomposition reference) appends its channels after the others.
+    """
     if not data.targets:
         raise DataError(f"no target column chosen for {data.path}; pass --target COLUMN")
     _refuse_too_few_rows(data, split_config, window)
@@ -154,7 +188,7 @@ def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -
                 f"{data.path} has no timestamps to derive calendar features from; train "
                 "without --calendar or pass --time-col"
             )
-    scaled = model_inputs(data, scaler, calendar)
+    scaled = model_inputs(data, scaler, calendar, seasonal)
     windows = {
         name: make_windows(scaled, data.segments, split.part(name), window, data.target_index)
         for name in PARTS
@@ -162,7 +196,7 @@ def prepare(data: SensorData, split_config: SplitConfig, window: WindowConfig) -
     for name in PARTS:
         if len(windows[name]) == 0:
             _raise_too_short(data, split, split_config, window, name)
-    return Prepared(data, split, scaler, scaled, windows, window, calendar)
+    return Prepared(data, split, scaler, scaled, windows, window, calendar, seasonal)
 
 
 def _refuse_too_few_rows(data: SensorData, config: SplitConfig, window: WindowConfig) -> None:

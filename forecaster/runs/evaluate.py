@@ -40,7 +40,7 @@ def evaluate(
     """
     from forecaster.data.load import load_csv
     from forecaster.evaluation.rolling import FittedBaselines
-    from forecaster.model.windows import make_windows, model_inputs
+    from forecaster.model.windows import check_timestamps, make_windows, model_inputs
 
     run_dir = Path(run_dir)
     bundle = Bundle.load(run_dir)
@@ -55,7 +55,11 @@ def evaluate(
         file = Path(file)
         _check_columns(file, bundle)
         data = load_csv(file, bundle_data_config(bundle))
-        scaled = model_inputs(data, bundle.scaler, spec.calendar)
+        if spec.seasonal is not None:
+            check_timestamps(data)
+        scaled = model_inputs(
+            data, bundle.scaler, spec.calendar, spec.seasonal, grid_offset(data, spec)
+        )
         windows = make_windows(scaled, data.segments, (0, data.n_rows), window, data.target_index)
         if data.n_rows < window.span:
             raise DataError(
@@ -125,10 +129,10 @@ def grid_offset(data: SensorData, spec: DataSpec) -> int:
     if not isinstance(index, pd.DatetimeIndex) or not spec.step_seconds or not len(index):
         return 0
     try:
-        start = pd.Timestamp(spec.train_start)
-    except ValueError:
+        first = index[:1].as_unit("ns").asi8
+        return int(spec.grid_rows(first)[0])
+    except (ValueError, DataError):  # a bundle whose training file had no timestamps
         return 0
-    return round((index[0] - start).total_seconds() / spec.step_seconds)
 
 
 def write_evaluation(

@@ -106,7 +106,7 @@ def load_training_data(
                 "or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
             )
         data = load_csv(source, bundle_data_config(bundle))
-    return prepare(data, SplitConfig(*spec.split), bundle_window(bundle))
+    return prepare(data, SplitConfig(*spec.split), bundle_window(bundle), spec.seasonal)
 
 
 def load_keras_model(run_dir: Path) -> keras.Model:

@@ -61,10 +61,11 @@ def train(
     from forecaster.data.inspect import describe_freq, position_label
     from forecaster.data.load import SensorData, load_csv
     from forecaster.data.seasons import kept_seasons, training_seasons
+    from forecaster.evaluation.decomposition import seasonal_inputs
     from forecaster.evaluation.metrics import seasonal_naive_scale
     from forecaster.evaluation.rolling import FittedBaselines
     from forecaster.model.fit import train_model
-    from forecaster.model.windows import prepare
+    from forecaster.model.windows import check_timestamps, prepare, split_rows
 
     if isinstance(source, SensorData):
         data_config = source.config
@@ -81,16 +82,21 @@ def train(
     check_out_dir(out, overwrite=overwrite)
 
     data = source if isinstance(source, SensorData) else load_csv(file, data_config)
-    prepared = prepare(data, split, window)
-    seasons = seasons or kept_seasons(training_seasons(data, prepared.split.train))
+    rows = split_rows(data.n_rows, split)
+    seasons = seasons or kept_seasons(training_seasons(data, rows.train))
     season = seasons[0]
     model = dataclasses.replace(model, season=season)
-    result = train_model(prepared, model, training, on_epoch, initial_weights)
-
-    train_rows = slice(*prepared.split.train)
-    train_targets = data.frame[list(data.targets)].to_numpy(np.float64)[train_rows]
+    # The baselines come first: the decomposition reference reads their profiles as inputs.
+    train_targets = data.frame[list(data.targets)].to_numpy(np.float64)[slice(*rows.train)]
     mase_scale = seasonal_naive_scale(train_targets, season)
     baselines = FittedBaselines.fit(train_targets, seasons)
+    seasonal = None
+    if model.residual == "decomposition":
+        check_timestamps(data)
+        seasonal = seasonal_inputs(baselines.decomposition, window.horizon)
+    prepared = prepare(data, split, window, seasonal)
+    result = train_model(prepared, model, training, on_epoch, initial_weights)
+
     evaluation = evaluate_windows(
         result.model, data, prepared.scaler, prepared.windows["test"], baselines, mase_scale
     )
@@ -113,6 +119,7 @@ def train(
             mase_scale=tuple(float(v) for v in mase_scale),
             calendar=prepared.calendar,
             seasons=seasons,
+            seasonal=seasonal,
         ),
         scaler=prepared.scaler,
         model=ModelSpec(

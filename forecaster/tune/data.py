@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from forecaster.bundle import SeasonalInputs
 from forecaster.config import WindowConfig
 from forecaster.errors import DataError
 from forecaster.model.windows import Split, Windows, make_windows
@@ -35,49 +36,67 @@ class TuningData:
     horizon: int
     max_window: int
     val_origins: np.ndarray
-    _cache: dict[tuple[str, int], Windows] = field(default_factory=dict, repr=False)
+    # The decomposition reference's numbers and the scaled rows with its channels appended,
+    # for trials whose residual is `decomposition` (None when the space has no such trial).
+    seasonal: SeasonalInputs | None = None
+    with_seasonal: np.ndarray | None = field(default=None, repr=False)
+    _cache: dict[tuple[str, int, bool], Windows] = field(default_factory=dict, repr=False)
 
-    @property
-    def n_features(self) -> int:
-        """Input columns."""
-        return int(self.scaled.shape[1])
+    def inputs(self, residual: str = "none") -> np.ndarray:
+        """The scaled rows a trial with this residual reads."""
+        if residual != "decomposition":
+            return self.scaled
+        if self.with_seasonal is None:
+            raise DataError(
+                "the search data has no seasonal channels for residual=decomposition; include "
+                "decomposition in --residual before the data is prepared"
+            )
+        return self.with_seasonal
+
+    def n_features(self, residual: str = "none") -> int:
+        """Input columns of a trial with this residual."""
+        return int(self.inputs(residual).shape[1])
 
     @property
     def n_targets(self) -> int:
         """Forecast columns."""
         return len(self.data.targets)
 
-    def train(self, window: int) -> Windows:
+    def train(self, window: int, residual: str = "none") -> Windows:
         """Training windows of this length (as `forecaster train` builds them)."""
-        return self._cached("train", window, lambda: self._part("train", window))
+        return self._cached(
+            "train", window, residual, lambda: self._part("train", window, residual)
+        )
 
-    def test(self, window: int) -> Windows:
+    def test(self, window: int, residual: str = "none") -> Windows:
         """Test windows of this length (as `forecaster train` builds them)."""
-        return self._cached("test", window, lambda: self._part("test", window))
+        return self._cached("test", window, residual, lambda: self._part("test", window, residual))
 
-    def val(self, window: int) -> Windows:
+    def val(self, window: int, residual: str = "none") -> Windows:
         """Validation windows of this length at the shared origins."""
 
         def build() -> Windows:
-            origins = self.val_origins
-            x = self.scaled[origins[:, None] + np.arange(-window, 0)]
-            y = self.scaled[origins[:, None] + np.arange(self.horizon)]
+            origins, scaled = self.val_origins, self.inputs(residual)
+            x = scaled[origins[:, None] + np.arange(-window, 0)]
+            y = scaled[origins[:, None] + np.arange(self.horizon)]
             y = y[:, :, list(self.data.target_index)]
             return Windows(x.astype(np.float32), y.astype(np.float32), origins)
 
-        return self._cached("val", window, build)
+        return self._cached("val", window, residual, build)
 
-    def _part(self, name: str, window: int) -> Windows:
+    def _part(self, name: str, window: int, residual: str) -> Windows:
         return make_windows(
-            self.scaled,
+            self.inputs(residual),
             self.data.segments,
             self.split.part(name),
             WindowConfig(window, self.horizon),
             self.data.target_index,
         )
 
-    def _cached(self, part: str, window: int, build: Callable[[], Windows]) -> Windows:
-        key = (part, window)
+    def _cached(
+        self, part: str, window: int, residual: str, build: Callable[[], Windows]
+    ) -> Windows:
+        key = (part, window, residual == "decomposition")
         if key not in self._cache:
             # Keep only the current window length's arrays: long series have large windows.
             for old in [k for k in self._cache if k[1] != window]:
@@ -96,13 +115,22 @@ def longest_run(data: SensorData, rows: tuple[int, int]) -> int:
 
 
 def prepare_tuning_data(
-    data: SensorData, split: Split, horizon: int, max_window: int
+    data: SensorData,
+    split: Split,
+    horizon: int,
+    max_window: int,
+    seasonal: SeasonalInputs | None = None,
 ) -> TuningData:
-    """Fit the scaler on the training part, scale, and find the shared validation origins."""
+    """Fit the scaler on the training part, scale, and find the shared validation origins.
+
+    With `seasonal` (the decomposition baseline's numbers), trials with residual=decomposition
+    get its channels appended, as `forecaster train --residual decomposition` does.
+    """
     from forecaster.model.windows import fit_scaler, model_inputs
 
     scaler = fit_scaler(data, split)
     scaled = model_inputs(data, scaler, ())  # as `forecaster train` without --calendar
+    with_seasonal = None if seasonal is None else model_inputs(data, scaler, (), seasonal)
     start, stop = split.val
     origins = [
         np.arange(max(seg_start + max_window, start), min(seg_stop, stop) - horizon + 1)
@@ -114,7 +142,23 @@ def prepare_tuning_data(
             f"the validation part of {data.path} has no origin with {max_window} steps of history "
             f"and {horizon} steps ahead without a long gap; use shorter --windows or more data"
         )
-    return TuningData(data, split, scaler, scaled, horizon, max_window, val_origins)
+    return TuningData(
+        data, split, scaler, scaled, horizon, max_window, val_origins, seasonal, with_seasonal
+    )
+
+
+def decomposition_inputs(
+    data: SensorData, split: Split, seasons: tuple[int, ...], horizon: int
+) -> SeasonalInputs:
+    """The decomposition baseline fitted on the training part, as `forecaster train` fits it,
+    turned into the decomposition reference's numbers."""
+    from forecaster.evaluation.decomposition import fit_decomposition, seasonal_inputs
+    from forecaster.model.windows import check_timestamps
+
+    check_timestamps(data)
+    train = data.frame[list(data.targets)].to_numpy(np.float64)[slice(*split.train)]
+    specs = [fit_decomposition(train[:, i], seasons) for i in range(train.shape[1])]
+    return seasonal_inputs(specs, horizon)
 
 
 def check_windows_fit(space: SearchSpace, data: SensorData, split: Split, horizon: int) -> None:

@@ -10,6 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from forecaster.config import Loss, ModelConfig
 from forecaster.model.windows import Split
@@ -143,6 +144,11 @@ def resolve_space(
     train_rows = longest_run(data, split.train)
     eval_rows = min(longest_run(data, split.val), longest_run(data, split.test))
 
+    # The decomposition reference needs timestamps and a season with a profile, which takes two
+    # of its cycles in the training part (evaluation.decomposition.fit_decomposition).
+    timed = isinstance(data.frame.index, pd.DatetimeIndex) and data.freq is not None
+    decomposition_ok = timed and season > 1 and train_rows >= 2 * season
+
     def base(residual_ok: bool, normalize_ok: bool) -> SearchSpace:
         return default_space(
             train_rows=train_rows,
@@ -151,6 +157,7 @@ def resolve_space(
             season=season,
             residual_supported=residual_ok,
             normalize_supported=normalize_ok,
+            decomposition_supported=decomposition_ok,
         )
 
     space = overrides.apply(base(False, False), horizon=horizon, season=season)

@@ -213,22 +213,25 @@ class ForecastHyperModel(kt.HyperModel):
         values = declare(hp, settings.space, settings.cell)
         seed_everything(trial_seed(settings.seed, hp.values))
         try:
+            residual = values["residual"]
             return build_model(
                 model_config(values, settings.season, settings.loss),
                 window=int(values["window"]),
-                n_features=data.n_features,
+                n_features=data.n_features(residual),
                 horizon=data.horizon,
                 n_targets=data.n_targets,
                 target_index=data.data.target_index,
                 sensor_channels=len(data.data.features),
+                seasonal=data.seasonal if residual == "decomposition" else None,
             )
         except ForecasterError as exc:
             raise FatalForecasterError(exc) from exc
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         settings = self.settings
-        window = int(hp.get("window"))
-        train, val = settings.data.train(window), settings.data.val(window)
+        window, residual = int(hp.get("window")), str(hp.get("residual"))
+        train = settings.data.train(window, residual)
+        val = settings.data.val(window, residual)
         epochs = int(kwargs.pop("epochs", settings.max_epochs))
         kwargs.pop("verbose", None)
         callbacks = [*kwargs.pop("callbacks", []), *trial_callbacks(settings.patience)]

@@ -69,7 +69,8 @@ def retrain_and_measure(
             initial_weights=checkpoint if checkpoint.exists() else None,
         )
         result = outcome.result
-        val = windows.val(window)
+        residual = str(values.get("residual", "none"))
+        val = windows.val(window, residual)
         val_loss = float(
             result.model.evaluate(val.x, val.y, batch_size=1024, verbose=0, return_dict=True)[
                 "loss"
@@ -95,7 +96,7 @@ def retrain_and_measure(
                 epochs_run=result.epochs_run,
                 best_epoch=result.best_epoch,
                 seconds_to_best=float(sum(seconds[: result.best_epoch])),
-                keras_ms_per_window=keras_latency(result.model, windows.test(window).x),
+                keras_ms_per_window=keras_latency(result.model, windows.test(window, residual).x),
             )
         )
     return results

@@ -19,7 +19,7 @@ from forecaster.config import CELLS, DataConfig, SplitConfig
 from forecaster.errors import ConfigError
 from forecaster.tune.comparison import CellResult, Comparison, choose_winner
 from forecaster.tune.config import Distributed, TuneConfig
-from forecaster.tune.data import prepare_tuning_data
+from forecaster.tune.data import decomposition_inputs, prepare_tuning_data
 from forecaster.tune.directory import check_out, check_worker_identity, open_out, search_identity
 from forecaster.tune.hyperparameters import clean_values, hyperband_trials, resolve_space
 from forecaster.tune.progress import SearchProgress, StatusCallback
@@ -100,7 +100,10 @@ def tune(
     season = seasons[0]
     resolved = resolve_space(data, rows, horizon, season, overrides)
     identity = search_identity(file, data, data_config, split, horizon, seasons, resolved, config)
-    tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows))
+    seasonal = None
+    if "decomposition" in resolved.residual:
+        seasonal = decomposition_inputs(data, rows, seasons, horizon)
+    tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows), seasonal)
     if role == "worker":
         check_worker_identity(out, identity)
     else:

@@ -182,6 +182,8 @@ def shortest_window(residual: Residual, horizon: int, season: int) -> int:
     if residual == "last_seasonal":
         # ... and so does the row as many seasons before the window's last row.
         return season * math.ceil(horizon / season) + 1
+    if residual == "decomposition":
+        return horizon  # each step's profile ahead is read from the window's last rows
     return 1
 
 
@@ -206,6 +208,7 @@ def default_space(
     season: int,
     residual_supported: bool = False,
     normalize_supported: bool = False,
+    decomposition_supported: bool = False,
 ) -> SearchSpace:
     """A search space scaled to the data.
 
@@ -216,7 +219,8 @@ def default_space(
     1,000 windows: 8-16 units and one layer; fewer than 10,000: 16-64 and up to two; otherwise
     32-128 and up to three). Residual and normalize choices only when the model builder honours
     them; residuals are anchored on the latest level (last, and last_seasonal when the windows
-    allow it).
+    allow it), or on the decomposition baseline run over the window when
+    `decomposition_supported` (timestamps, and a season with a profile).
     """
     candidates = {horizon, 2 * horizon, 4 * horizon}
     seasonal_need = max(shortest_window(a, horizon, season) for a in SEASONAL_ANCHORS)
@@ -246,6 +250,8 @@ def default_space(
         # on the latest level.
         fits = season > 1 and min(windows) >= shortest_window("last_seasonal", horizon, season)
         residual = ("last", "last_seasonal") if fits else ("last",)
+        if decomposition_supported:
+            residual = (*residual, "decomposition")
     normalize: tuple[Normalize, ...] = NORMALIZES if normalize_supported else ("none",)
     return SearchSpace(
         windows=windows,
