@@ -105,8 +105,8 @@ def _verdict(
     )
     report.add(
         Paragraph(
-            f"Ships as {export.shipped} ({shipped.size_bytes:,} bytes), which LiteRT runs with "
-            f"an error {shipped.mae_change:+.1%} from the Keras model's. MASE, used below, "
+            f"Ships as {export.shipped} ({shipped.size_bytes:,} bytes); run by LiteRT its MAE is "
+            f"{shipped.mae_change:+.1%} relative to the Keras model's. MASE, used below, "
             f"divides an error by the training part's error of repeating the value "
             f"{metrics.season} step(s) back: below 1 beats that; 'model / baseline' below 1 "
             "means the model beats the baseline."
