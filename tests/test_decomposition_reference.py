@@ -229,7 +229,7 @@ def test_litert_forecasts_what_keras_does(trained):
     from forecaster.runs.load import load_keras_model, load_training_data
 
     _, _, run, outcomes = trained
-    test = load_training_data(Bundle.load(run.run_dir)).windows["test"]
+    test = load_training_data(Bundle.load(run.run_dir), run_dir=run.run_dir).windows["test"]
     expected = load_keras_model(run.run_dir).predict(test.x, verbose=0)
     for mode, outcome in outcomes.items():
         predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
@@ -246,7 +246,7 @@ def test_predicting_a_csv_builds_the_seasonal_channels_from_its_times(trained, t
 
     frame, _, run, outcomes = trained
     bundle = Bundle.load(run.run_dir)
-    prepared = load_training_data(bundle)
+    prepared = load_training_data(bundle, run_dir=run.run_dir)
     keras_model = load_keras_model(run.run_dir)
     start = 48 * 7 * 4 + 7  # a file cut at another phase of both seasons
     part = tmp_path / "tail.csv"
@@ -272,7 +272,7 @@ def test_evaluating_another_file_keeps_the_phase(trained, tmp_path):
 
     frame, _, run, _ = trained
     bundle = Bundle.load(run.run_dir)
-    scaled = load_training_data(bundle).scaled
+    scaled = load_training_data(bundle, run_dir=run.run_dir).scaled
     start = 48 * 3 + 5
     part = tmp_path / "later.csv"
     frame.iloc[start:].to_csv(part, index=False)
