@@ -397,7 +397,7 @@ def test_every_window_is_scored_on_the_same_validation_targets():
     assert tuning.train(24).origins.max() + 6 <= 280  # training windows stay in the training part
 
 
-def panel_text(remaining: float | None) -> str:
+def panel_text(total: int | None) -> str:
     from rich.console import Console
 
     from forecaster.cli.progress import _StatusPanel
@@ -412,13 +412,13 @@ def panel_text(remaining: float | None) -> str:
             cell="lstm",
             done=3,
             running=1,
-            total=12,
+            total=total,
             current={"cell": "lstm", "window": 24, "units": 16, "learning_rate": 0.00123},
             epoch=2,
             epochs=10,
             best={"gru": (0.0123, {"window": 12, "units": 8})},
             elapsed=65.0,
-            remaining=remaining,
+            remaining=535.0,
         )
     )
     console = Console(record=True, width=100)
@@ -427,19 +427,26 @@ def panel_text(remaining: float | None) -> str:
 
 
 def test_live_panel_renders_with_a_running_clock():
-    text = panel_text(remaining=535.0)
-    # Under a time budget the panel counts trials done and time left, not Hyperband's schedule.
-    assert "hyperband: trial 4, 3 done, 1 running, LSTM epoch 2/10" in text
-    assert "of 12" not in text
+    text = panel_text(total=12)
+    assert "hyperband: trial 4 of 12, 3 done, 1 running, LSTM epoch 2/10" in text
     assert "LSTM window 24, units 16, lr 0.00123" in text
     assert "best GRU  val_loss 0.0123  window 12, units 8" in text
     assert "1m05s elapsed, 8m55s of the time budget left" in text
 
 
-def test_live_panel_without_a_budget_shows_the_schedule():
-    text = panel_text(remaining=None)
-    assert "hyperband: trial 4 of 12, 3 done, 1 running" in text
-    assert "time budget" not in text
+def test_live_panel_without_a_plan_counts_trials_done():
+    text = panel_text(total=None)
+    assert "hyperband: trial 4, 3 done, 1 running" in text
+
+
+def test_hyperbands_schedule_is_the_plan_only_without_a_budget():
+    from forecaster.tune.run import planned_trials
+
+    assert planned_trials(TuneConfig(tuner="hyperband", max_epochs=30)) == 90  # per cell
+    assert planned_trials(TuneConfig(tuner="hyperband", max_epochs=30, time_budget=480)) is None
+    capped = TuneConfig(tuner="hyperband", max_epochs=30, max_trials=5, time_budget=480)
+    assert planned_trials(capped) == 5
+    assert planned_trials(TuneConfig(tuner="random", time_budget=480)) == 10
 
 
 # --- bad input through the command line: one line, exit 1, nothing written -------------------
@@ -775,8 +782,7 @@ def test_time_budget_too_small_for_a_trial_of_each_cell(tmp_path, runner):
     result = runner.invoke(app, argv)
     assert result.exit_code == 1 and result.stdout == ""
     *progress, line = result.stderr.splitlines()
-    # Under a time budget a trial line counts trials, not the planned schedule.
-    assert [p.split()[:3] for p in progress] == [["trial", "1", "GRU"]]
+    assert [p.split()[:3] for p in progress] == [["trial", "1/4", "GRU"]]
     assert line.startswith("Error: --budget 1s ran out before any LSTM trial ran (a trial took ")
     assert line.endswith("or fewer --cells. Finished trials are kept: rerun with --resume")
     assert [k for k, v in trials_of(out).items() if v[0] == "COMPLETED"] == ["gru/0"]

@@ -150,8 +150,7 @@ def _status_table(status: SearchStatus) -> Table:
     table.add_column()
     epoch = f", {status.cell.upper()} epoch {status.epoch}/{status.epochs}" if status.epochs else ""
     if status.phase == "search":
-        # Under a time budget the planned schedule (Hyperband's 180 trials) is not a goal.
-        total = f" of {status.total}" if status.total and status.remaining is None else ""
+        total = f" of {status.total}" if status.total else ""
         table.add_row(
             "search",
             f"{status.tuner}: trial {status.done + status.running}{total}, "

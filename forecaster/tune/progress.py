@@ -116,8 +116,7 @@ class SearchProgress:
                 outcome = f"val_loss {score:.5g}"
             else:
                 outcome = f"{status.lower()}"
-            # Under a time budget the planned schedule (Hyperband's 180 trials) is not a goal.
-            total = f"/{self.total}" if self.total and self.budget is None else ""
+            total = f"/{self.total}" if self.total else ""
             self.cell = cell
             self._emit(
                 f"trial {self.done}{total} {cell.upper()} {describe(values)}: {outcome} "

@@ -109,10 +109,7 @@ def tune(
     else:
         open_out(out, identity, resume=resume, overwrite=overwrite)
 
-    per_cell = config.trials_per_cell
-    if config.tuner == "hyperband":
-        planned = hyperband_trials(config.max_epochs, config.hyperband_factor)
-        per_cell = min(planned, per_cell) if per_cell else planned
+    per_cell = planned_trials(config)
     progress = SearchProgress(
         role=role,
         tuner=config.tuner,
@@ -148,6 +145,21 @@ def tune(
         )
     finally:
         search.close()
+
+
+def planned_trials(config: TuneConfig) -> int | None:
+    """Trials per cell the progress counts towards; None when there is no such goal.
+
+    Hyperband's whole schedule (90 trials a cell at 30 epochs) is the plan only without a budget:
+    under one, a user sees trials done and time left, not '1/180' when about 20 will fit.
+    """
+    if config.tuner != "hyperband":
+        return config.trials_per_cell
+    if config.max_trials is not None:
+        return min(config.max_trials, hyperband_trials(config.max_epochs, config.hyperband_factor))
+    if config.time_budget is not None:
+        return None
+    return hyperband_trials(config.max_epochs, config.hyperband_factor)
 
 
 @contextlib.contextmanager
