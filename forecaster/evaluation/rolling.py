@@ -47,9 +47,15 @@ class Evaluation:
     skipped: int  # origins left out because a baseline's input fell in a gap
 
     def skill(self, baseline: str, metric: str = "mase") -> float:
-        """The model's error divided by a baseline's: below 1 means the model is better."""
+        """The model's error divided by a baseline's: below 1 means the model is better.
+
+        A baseline without error (a constant target) gives inf, or 1 when the model has none either.
+        """
+        numerator = float(self.scores["model"][metric])
         denominator = float(self.scores[baseline][metric])
-        return float(self.scores["model"][metric]) / denominator if denominator else float("inf")
+        if denominator == 0:
+            return 1.0 if numerator == 0 else float("inf")
+        return numerator / denominator
 
     @property
     def best_baseline(self) -> str:
