@@ -57,17 +57,69 @@ def evaluate(
                 f"{window.window} + horizon {window.horizon}); pass a longer file"
             )
         suffix = f"_{file.stem}"
+    season = season or spec.season
+    hw_params = bundle.baselines.get("holt_winters", [])
+    where = f"the test part of {data.path}" if file is None else f"{file}"
+    check_origins(
+        where,
+        data.frame[list(data.targets)].to_numpy(np.float64),
+        windows.origins,
+        window.horizon,
+        season,
+        hw_params,
+        fix="pass a smaller --season or a longer file",
+    )
     evaluation = evaluate_windows(
         keras_model,
         data,
         bundle.scaler,
         windows,
-        season or spec.season,
+        season,
         np.asarray(spec.mase_scale),
-        bundle.baselines.get("holt_winters", []),
+        hw_params,
     )
     write_evaluation(run_dir, evaluation, data, suffix=suffix)
     return bundle, evaluation
+
+
+def check_origins(
+    where: str,
+    series: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    season: int,
+    hw_params: list[dict[str, Any]],
+    *,
+    fix: str,
+) -> None:
+    """Refuse, with the numbers, windows at none of whose origins every baseline can forecast.
+
+    `where` names the windows' rows ("the test part of FILE"); `fix` is the advice when the
+    series is too short for the season.
+    """
+    from forecaster.evaluation.baselines import earliest_origin, hw_warmup, usable_origins
+
+    if len(origins) == 0 or usable_origins(series, origins, horizon, season, hw_params).any():
+        return
+    first, last = int(origins.min()), int(origins.max())
+    found = f"{len(origins)} origin(s) (rows {first}-{last})"
+    warmup = hw_warmup(hw_params)
+    earliest = earliest_origin(series, season, hw_params)
+    if earliest is None:
+        raise DataError(
+            f"{where}: the series has no {warmup} consecutive complete rows for the Holt-Winters "
+            "baseline to start from; use a file with fewer gaps or a larger --max-gap"
+        )
+    if earliest > last:
+        raise DataError(
+            f"{where} has {found}, but the baselines forecast only from row {earliest} on "
+            f"(seasonal naive with season {season} needs {season} rows before an origin, "
+            f"Holt-Winters {warmup} complete rows); {fix}"
+        )
+    raise DataError(
+        f"{where} has {found}, but gaps leave none of them with the complete rows every "
+        "baseline needs before and after it; use a file with fewer gaps or a larger --max-gap"
+    )
 
 
 def evaluate_windows(
@@ -115,7 +167,7 @@ def write_evaluation(
 def _check_columns(file: Path, bundle: Bundle) -> None:
     if not file.exists():
         raise DataError(f"{file} does not exist; check the path")
-    with file.open(encoding="utf-8", errors="replace") as handle:
+    with file.open(encoding="utf-8-sig", errors="replace") as handle:
         header = next(csv.reader(handle), [])
     names = {h.strip() for h in header}
     missing = [c for c in bundle.data.features if c not in names]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,13 +17,14 @@ from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig,
 from forecaster.errors import ConfigError
 from forecaster.files import sha256_of, staged_dir, write_text_atomic
 from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG
-from forecaster.runs.evaluate import evaluate_windows, write_evaluation
+from forecaster.runs.evaluate import check_origins, evaluate_windows, write_evaluation
 from forecaster.runs.load import check_out_dir, default_run_dir, library_versions
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData
     from forecaster.evaluation.rolling import Evaluation
     from forecaster.model.fit import EpochCallback, TrainResult
+    from forecaster.model.windows import Prepared
 
 
 @dataclass
@@ -34,6 +35,72 @@ class RunOutcome:
     bundle: Bundle
     result: TrainResult
     evaluation: Evaluation
+    warnings: list[str] = field(default_factory=list)  # what loading and scoring worked around
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The season a run is scored with and the baselines' numbers fitted on its training part."""
+
+    season: int
+    mase_scale: np.ndarray  # (targets,)
+    hw_params: list[dict[str, Any]]  # one fit_holt_winters spec per target
+    warnings: tuple[str, ...] = ()
+
+
+def fit_baselines(data: SensorData, prepared: Prepared, season: int | None = None) -> Baselines:
+    """Choose the season and fit the MASE scale and Holt-Winters on the training part.
+
+    Run before training, so a file the baselines cannot score is refused before any work.
+    Without `season` the data's natural one is used (`infer_season`), or season 1 when that
+    one leaves no test origin every baseline can forecast from (a file shorter than a season).
+    Raises DataError, with the numbers, when no test origin is usable.
+    """
+    from forecaster.evaluation.baselines import (
+        fit_holt_winters,
+        infer_season,
+        usable_origins,
+    )
+    from forecaster.evaluation.metrics import seasonal_naive_scale
+
+    targets = data.frame[list(data.targets)].to_numpy(np.float64)
+    train_targets = targets[slice(*prepared.split.train)]
+    origins = prepared.windows["test"].origins
+    horizon = prepared.window.horizon
+
+    def fit(m: int) -> Baselines:
+        hw_params = [fit_holt_winters(train_targets[:, i], m) for i in range(targets.shape[1])]
+        return Baselines(m, seasonal_naive_scale(train_targets, m), hw_params)
+
+    natural = infer_season(data.freq)
+    chosen = fit(season or natural)
+    warnings: list[str] = []
+    usable = usable_origins(targets, origins, horizon, chosen.season, chosen.hw_params)
+    if season is None and natural > 1 and not usable.any():
+        warnings.append(
+            f"no test origin of {data.path} has the complete rows its natural season of "
+            f"{natural} steps needs before it; scoring the baselines with season 1 (pass "
+            "--season to choose another)"
+        )
+        chosen = fit(1)
+    check_origins(
+        f"the test part of {data.path}",
+        targets,
+        origins,
+        horizon,
+        chosen.season,
+        chosen.hw_params,
+        fix="pass a smaller --season or use a file with more rows",
+    )
+    for i, name in enumerate(data.targets):
+        values = train_targets[:, i][np.isfinite(train_targets[:, i])]
+        if values.size and np.ptp(values) == 0:
+            warnings.append(
+                f"target '{name}' is constant ({values[0]:g}) in the training part of "
+                f"{data.path}; the naive baselines forecast it exactly and the model cannot "
+                "beat them"
+            )
+    return dataclasses.replace(chosen, warnings=tuple(warnings))
 
 
 def train(
@@ -57,8 +124,6 @@ def train(
     """
     from forecaster.data.inspect import describe_freq, position_label
     from forecaster.data.load import SensorData, load_csv
-    from forecaster.evaluation.baselines import fit_holt_winters, infer_season
-    from forecaster.evaluation.metrics import seasonal_naive_scale
     from forecaster.model.fit import train_model
     from forecaster.model.windows import prepare
 
@@ -78,14 +143,11 @@ def train(
 
     data = source if isinstance(source, SensorData) else load_csv(file, data_config)
     prepared = prepare(data, split, window)
-    season = season or infer_season(data.freq)
+    baselines = fit_baselines(data, prepared, season)
+    season, mase_scale, hw_params = baselines.season, baselines.mase_scale, baselines.hw_params
     model = dataclasses.replace(model, season=season)
     result = train_model(prepared, model, training, on_epoch, initial_weights)
 
-    train_rows = slice(*prepared.split.train)
-    train_targets = data.frame[list(data.targets)].to_numpy(np.float64)[train_rows]
-    mase_scale = seasonal_naive_scale(train_targets, season)
-    hw_params = [fit_holt_winters(train_targets[:, i], season) for i in range(len(data.targets))]
     evaluation = evaluate_windows(
         result.model, data, prepared.scaler, prepared.windows["test"], season, mase_scale, hw_params
     )
@@ -140,7 +202,8 @@ def train(
         from forecaster.report.plots import plot_history
 
         plot_history(result.history, result.best_epoch, stage / LOSS_PNG, model.loss)
-    return RunOutcome(out, bundle, result, evaluation)
+    warnings = [*data.report.warnings, *baselines.warnings]
+    return RunOutcome(out, bundle, result, evaluation, warnings)
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
