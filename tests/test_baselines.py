@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from forecaster.data.synthetic import make_series
-from forecaster.errors import ConfigError, DataError
+from forecaster.errors import ConfigError
 from forecaster.evaluation.baselines import (
     HW_FILTER_TOLERANCE,
     MAX_HW_SEASON,
     all_baselines,
+    earliest_origin,
     fit_holt_winters,
     holt_winters,
+    hw_warmup,
     naive,
     seasonal_lags,
     seasonal_naive,
@@ -154,8 +156,44 @@ def test_fit_uses_the_longest_gap_free_stretch():
     y[[50, 300]] = np.nan
     spec = fit_holt_winters(y, 24)
     assert spec["fit_rows"] == 300 - 51 and spec["seasonal_periods"] == 24
-    with pytest.raises(DataError, match="consecutive complete rows"):
-        fit_holt_winters(np.where(np.arange(60) % 5 == 0, np.nan, 1.0), 24)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        HOURLY[:0],
+        HOURLY[:1],
+        HOURLY[:9],
+        np.where(np.arange(60) % 5 == 0, np.nan, HOURLY[:60]),  # 4 rows between gaps
+    ],
+)
+def test_too_short_to_fit_falls_back_to_default_parameters(y):
+    spec = fit_holt_winters(y, 24)
+    assert spec["seasonal_periods"] is None
+    assert spec["params"] == pytest.approx(
+        {"smoothing_level": 0.1, "smoothing_trend": 0.01, "damping_trend": 0.979}, abs=1e-3
+    )
+    assert "default smoothing parameters" in spec["note"]
+    json.dumps(spec)
+    # The defaults forecast wherever the evaluated series has its 10 warm-up rows.
+    forecast = holt_winters(HOURLY[:40, None], np.array([5, 10, 30]), 3, [spec])
+    assert np.isnan(forecast[0]).all() and np.isfinite(forecast[1:]).all()
+
+
+def test_earliest_origin_is_the_latest_need_of_any_baseline():
+    series = np.arange(60.0)[:, None]
+    plain = fit_holt_winters(series[:40, 0], 1)  # 10 warm-up rows, no seasonal component
+    assert hw_warmup([plain]) == 10 and hw_warmup([]) == 0
+    assert earliest_origin(series, 1, [plain]) == 10
+    assert earliest_origin(series, 24, [plain]) == 24  # seasonal naive needs a season back
+    assert earliest_origin(series, 1, []) == 1  # naive needs the row before
+    series[5] = np.nan  # the warm-up block moves to rows 6..15
+    assert earliest_origin(series, 1, [plain]) == 16
+    assert earliest_origin(np.where(np.arange(60) % 5 == 0, np.nan, 1.0), 1, [plain]) is None
+    # The rule agrees with usable_origins on a series without later gaps.
+    origins = np.arange(16, 58)
+    first = origins[usable_origins(series, origins, 2, 4, [plain])][0]
+    assert first == earliest_origin(series, 4, [plain])
 
 
 def test_long_or_short_seasons_fall_back_to_no_seasonal_component():

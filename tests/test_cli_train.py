@@ -125,8 +125,13 @@ def test_window_too_large_for_the_data(runner, sensor_csv, tmp_path):
         app, ["train", str(path), "-t", "temp", "--window", "60", "--out", str(out)]
     )
     line = one_line_error(result)
-    assert line.startswith("Error: the validation part of")
-    assert "fewer than window + horizon = 72" in line
+    assert line == (
+        f"Error: {path} has too few rows for window 60 and horizon 12, which need 72 "
+        "consecutive complete rows per origin: the training part (rows 0-139) leaves 69, the "
+        "validation part (rows 140-169) leaves 0 and the test part (rows 170-199) leaves 0 "
+        "origins; use a smaller --window or --horizon, or a file with at least 480 rows "
+        "(it has 200)"
+    )
     assert not out.exists()
 
 

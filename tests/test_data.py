@@ -26,6 +26,44 @@ def test_unsorted_rows_are_sorted_by_time(write_text):
     path = write_text("time,x\n2024-01-01 02:00,3\n2024-01-01 00:00,1\n2024-01-01 01:00,2\n")
     data = load_csv(path)
     assert data.frame["x"].tolist() == [1.0, 2.0, 3.0]
+    assert data.report.out_of_order == 1
+    assert data.report.warnings == [
+        f"1 row(s) of {path} have an earlier timestamp than the row above them; sorted the "
+        "rows by time"
+    ]
+
+
+def test_a_shuffled_file_loads_like_the_sorted_one(sensor_csv):
+    from forecaster.data.synthetic import make_series, write_csv
+
+    frame = make_series(rows=144, freq="10min", seed=1)
+    sorted_path = sensor_csv("sorted.csv", rows=144, freq="10min", seed=1)
+    shuffled = write_csv(frame.sample(frac=1, random_state=3), sorted_path.with_name("mixed.csv"))
+    config = DataConfig(targets=("temp",))
+    expected, data = load_csv(sorted_path, config), load_csv(shuffled, config)
+    pd.testing.assert_frame_equal(data.frame, expected.frame)
+    assert data.freq == expected.freq and data.segments == expected.segments
+    assert expected.report.out_of_order == 0 and expected.report.warnings == []
+    assert 0 < data.report.out_of_order < 144
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "time,temp\n2024-01-01 00:00,1\n2024-01-01 01:00,2\n2024-01-01 02:00,3\n",
+        '"time","temp"\r\n2024-01-01 00:00,1\r\n2024-01-01 01:00,2\r\n2024-01-01 02:00,3\r\n',
+        "temp,time\n1,2024-01-01 00:00\n2,2024-01-01 01:00\n3,2024-01-01 02:00\n",
+    ],
+    ids=["plain", "quoted-crlf", "target-first"],
+)
+@pytest.mark.parametrize("time_col", [None, "time"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path, text, time_col):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    data = load_csv(path, DataConfig(targets=("temp",), time_col=time_col))
+    assert data.time_col == "time" and data.features == ("temp",)
+    assert data.frame["temp"].tolist() == [1.0, 2.0, 3.0]
+    assert data.freq == pd.Timedelta("1h")
 
 
 def test_targets_are_always_inputs(sensor_csv):

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from forecaster.errors import ConfigError
 from forecaster.evaluation.baselines import seasonal_naive
 from forecaster.evaluation.decomposition import (
     DecompositionSpec,
@@ -113,6 +112,7 @@ def test_a_series_without_a_season_is_smoothed_alone():
     assert np.abs(forecast[0, :, 0] - walk[699]).max() < 1.0
 
 
-def test_too_few_complete_rows_are_refused():
-    with pytest.raises(ConfigError, match="consecutive complete rows"):
-        fit_decomposition(np.array([1.0, np.nan, 2.0, 3.0]), (2,))
+def test_too_few_complete_rows_carry_the_last_value():
+    spec = fit_decomposition(np.array([1.0, np.nan, 2.0, 3.0]), (2,))
+    assert spec.seasons == () and spec.alpha == 1.0 and not spec.trend
+    assert "no 10 consecutive complete rows" in (spec.note or "")

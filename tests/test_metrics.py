@@ -120,3 +120,37 @@ def test_shapes_must_match():
         mae(TRUE, PRED[:, :1])
     with pytest.raises(ValueError, match="shape"):
         mae(TRUE[..., 0], PRED[..., 0])
+
+
+def test_a_constant_target_scores_finite_with_a_perfect_baseline():
+    from forecaster.evaluation.baselines import fit_holt_winters
+    from forecaster.evaluation.rolling import FittedBaselines, evaluate_forecasts
+
+    series = np.full((60, 1), 21.5)
+    origins = np.arange(40, 59)
+    scale = seasonal_naive_scale(series[:40], 24)
+    assert scale.tolist() == [1.0]  # zero seasonal-naive error on a constant series
+    hw = [fit_holt_winters(series[:40, 0], 24)]
+
+    def evaluate(forecast: np.ndarray):
+        return evaluate_forecasts(
+            series,
+            origins,
+            forecast,
+            targets=("t",),
+            labels=[str(o) for o in origins],
+            baselines=FittedBaselines((24,), hw),
+            mase_scale=scale,
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        off = evaluate(np.full((len(origins), 2, 1), 21.6))
+        exact = evaluate(np.full((len(origins), 2, 1), 21.5))
+    assert off.scores["naive"]["mase"] == 0.0
+    assert off.scores["model"]["mase"] == pytest.approx(0.1)
+    # The model cannot beat an exact baseline; the same error as an exact one is a tie.
+    assert off.skill("naive") == math.inf and not off.beats_seasonal_naive
+    assert exact.skill("naive") == 1.0 and exact.skill("seasonal_naive") == 1.0
+    summary = exact.summary()
+    assert summary.origins == len(origins) and "ties with naive" in summary.verdict

@@ -14,7 +14,13 @@ from hypothesis.extra import numpy as hnp
 from forecaster.config import SplitConfig, WindowConfig
 from forecaster.data.load import LoadReport, SensorData, nan_runs
 from forecaster.errors import ConfigError, DataError
-from forecaster.model.windows import fit_scaler, make_windows, prepare, split_rows
+from forecaster.model.windows import (
+    fit_scaler,
+    make_windows,
+    prepare,
+    rows_needed,
+    split_rows,
+)
 from forecaster.scaling import MinMaxParams
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=64)
@@ -122,10 +128,39 @@ def test_prepare_says_how_many_rows_are_needed(sensor_csv):
     with pytest.raises(DataError) as err:
         prepare(data, SplitConfig(), WindowConfig(40, 10))
     assert str(err.value) == (
-        f"the validation part of {path} (rows 140-169) has at most 30 consecutive rows, "
-        "fewer than window + horizon = 50; use a smaller --window or --horizon, or a file "
-        "with at least 334 rows"
+        f"{path} has too few rows for window 40 and horizon 10, which need 50 consecutive "
+        "complete rows per origin: the training part (rows 0-139) leaves 91, the validation "
+        "part (rows 140-169) leaves 0 and the test part (rows 170-199) leaves 0 origins; use a "
+        "smaller --window or --horizon, or a file with at least 334 rows (it has 200)"
     )
+
+
+def test_prepare_names_a_gap_that_leaves_a_part_without_origins(write_text):
+    from forecaster.config import DataConfig
+    from forecaster.data.load import load_csv
+
+    # 40 hourly rows; rows 35-36 are missing, so the test part (34-39) breaks into 1 + 3 rows.
+    stamps = [f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00,{(i * 7) % 11}" for i in range(40)]
+    lines = ["time,x", *(s for i, s in enumerate(stamps) if i not in (35, 36))]
+    path = write_text("\n".join(lines) + "\n")
+    data = load_csv(path, DataConfig(targets=("x",), max_gap=0))
+    with pytest.raises(DataError) as err:
+        prepare(data, SplitConfig(), WindowConfig(3, 1))
+    message = str(err.value)
+    assert "the test part (rows 34-39) leaves 0 (its longest stretch without a gap is 3 rows)" in (
+        message
+    )
+    assert message.endswith("(it has 40) and fewer gaps (a larger --max-gap fills short ones)")
+
+
+def test_rows_needed_covers_the_rounding_of_the_split():
+    for span in range(1, 80):
+        for config in (SplitConfig(), SplitConfig(0.6, 0.2, 0.2), SplitConfig(0.8, 0.1, 0.1)):
+            n_rows = rows_needed(config, span)
+            split = split_rows(n_rows, config)
+            sizes = [split.part(p)[1] - split.part(p)[0] for p in ("train", "val", "test")]
+            assert min(sizes) >= span
+            assert n_rows <= span / min(config.test, config.val) + 3
 
 
 @pytest.mark.parametrize(

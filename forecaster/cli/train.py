@@ -192,6 +192,7 @@ def train(
             on_epoch=on_epoch,
         )
     result = outcome.result
+    render.warn(outcome.warnings)
     if result.interrupted:
         render.warn(["training interrupted; kept the best weights so far"])
     render.console.print(

@@ -48,6 +48,7 @@ def summarize(data: SensorData, train_rows: tuple[int, int] | None = None) -> di
         overview["span"] = str(index[-1] - index[0])
     overview |= {
         "junk rows dropped": report.rows_dropped,
+        "rows out of time order": report.out_of_order,
         "duplicate timestamps": report.duplicates,
         "off-grid timestamps": report.off_grid,
         "missing timestamps": report.missing_timestamps,

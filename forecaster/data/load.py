@@ -41,6 +41,7 @@ class LoadReport:
     rows_read: int = 0
     rows_dropped: int = 0
     duplicates: int = 0
+    out_of_order: int = 0
     off_grid: int = 0
     missing_timestamps: int = 0
     nan_in_file: dict[str, int] = field(default_factory=dict)
@@ -161,6 +162,8 @@ def _read_raw(path: Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(
             path,
+            # Excel and Notepad start UTF-8 files with a byte order mark; it is not part of a name.
+            encoding="utf-8-sig",
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
@@ -328,7 +331,14 @@ def _to_grid(
     config: DataConfig,
     report: LoadReport,
 ) -> tuple[pd.DataFrame, pd.Timedelta | None]:
-    order = np.argsort(times.to_numpy(), kind="stable")
+    stamps = times.to_numpy()
+    report.out_of_order = int((stamps[1:] < stamps[:-1]).sum())
+    if report.out_of_order:
+        report.warnings.append(
+            f"{report.out_of_order} row(s) of {path} have an earlier timestamp than the row "
+            "above them; sorted the rows by time"
+        )
+    order = np.argsort(stamps, kind="stable")
     times = times.iloc[order]
     values = values.iloc[order]
     dup = times.duplicated(keep=False)

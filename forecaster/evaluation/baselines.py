@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecaster.errors import ConfigError, DataError
+from forecaster.errors import ConfigError
 
 if TYPE_CHECKING:
     from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
@@ -183,8 +183,9 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
     The parameters are fitted on the longest gap-free stretch of `train_series` (its last
     MAX_HW_FIT_ROWS rows when longer). The model has an additive damped trend and, when
     `season` is 2..MAX_HW_SEASON and that stretch holds `warmup_rows(season)` rows (two
-    seasons), an additive seasonal component; otherwise none, with the reason in "note".
-    Returns::
+    seasons), an additive seasonal component; otherwise none, with the reason in "note". A
+    stretch shorter than the 10 rows a fit needs gets statsmodels' default smoothing parameters,
+    also with a note. Returns::
 
         {"season": 24, "seasonal_periods": 24 or None, "trend": True, "damped_trend": True,
          "params": {"smoothing_level": ..., ...}, "fit_rows": 3000, "note": None or "..."}
@@ -209,11 +210,6 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
             f"(two seasons of {seasonal}); fitted without a seasonal component"
         )
         seasonal = None
-    if len(y) < warmup_rows(None):
-        raise DataError(
-            f"the training part has no {warmup_rows(None)} consecutive complete rows to fit "
-            "Holt-Winters on; use a file with fewer gaps or a larger --max-gap"
-        )
     spec: dict[str, Any] = {
         "season": int(season),
         "seasonal_periods": seasonal,
@@ -223,6 +219,15 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
         "fit_rows": len(y),
         "note": note,
     }
+    if len(y) < warmup_rows(None):
+        # Too short for statsmodels' heuristic start; its default smoothing parameters still
+        # make a sane damped-trend baseline wherever the evaluated series has a warm-up block.
+        spec["params"] = _default_params(spec)
+        spec["note"] = (
+            f"the training part has {len(y)} consecutive complete rows, fewer than the "
+            f"{warmup_rows(None)} a fit needs; using statsmodels' default smoothing parameters"
+        )
+        return spec
     model = _build_model(y, spec)
     if np.ptp(y) == 0:
         # A constant training part has zero innovation variance and no finite optimum; every
@@ -239,6 +244,21 @@ def fit_holt_winters(train_series: np.ndarray, season: int) -> dict[str, Any]:
         params = model.start_params
     spec["params"] = _named(model, params)
     return spec
+
+
+def _default_params(spec: dict[str, Any]) -> dict[str, float]:
+    """statsmodels' starting values for the model in `spec`; they do not depend on the data."""
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+
+    model = ExponentialSmoothing(
+        np.zeros(2),
+        trend=spec["trend"],
+        damped_trend=spec["damped_trend"],
+        initialization_method="known",
+        initial_level=0.0,
+        initial_trend=0.0 if spec["trend"] else None,
+    )
+    return _named(model, model.start_params)
 
 
 def _named(model: ExponentialSmoothing, params: np.ndarray) -> dict[str, float]:
@@ -372,15 +392,31 @@ def usable_origins(
         rows = starts[:, None] + np.arange(horizon) - seasonal_lags(horizon, season)
         keep &= ((rows >= 0) & complete[np.clip(rows, 0, None)]).all(axis=1)
 
-    if hw_params is None:
-        warmup = warmup_rows(_hw_season(seasons[0]))
-    else:
-        warmup = max(
-            (warmup_rows(_check_spec(p)["seasonal_periods"]) for p in hw_params), default=0
-        )
+    warmup = warmup_rows(_hw_season(seasons[0])) if hw_params is None else hw_warmup(hw_params)
     block = _first_complete_block(complete, warmup)
     keep &= starts >= (block + warmup if block is not None else n_rows + 1)
     return keep
+
+
+def earliest_origin(series: np.ndarray, season: int, hw_params: list[dict[str, Any]]) -> int | None:
+    """The first row every baseline can forecast from, gaps after it aside; None if there is none.
+
+    Naive needs one row before the origin, seasonal naive `season` rows, and Holt-Winters the
+    end of the series' first complete warm-up block (`warmup_rows`); None when the series has
+    no such block.
+    """
+    values = _as_2d(series)
+    complete = np.isfinite(values).all(axis=1)
+    warmup = hw_warmup(hw_params)
+    block = _first_complete_block(complete, warmup)
+    if block is None:
+        return None
+    return max(1, season, block + warmup)
+
+
+def hw_warmup(hw_params: list[dict[str, Any]]) -> int:
+    """Complete rows the Holt-Winters forecasts of every target need before their first origin."""
+    return max((warmup_rows(_check_spec(p)["seasonal_periods"]) for p in hw_params), default=0)
 
 
 def seasonal_naive_name(seasons: tuple[int, ...], season: int) -> str:

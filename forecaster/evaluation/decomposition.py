@@ -70,15 +70,14 @@ def fit_decomposition(train: np.ndarray, seasons: tuple[int, ...]) -> Decomposit
     y = np.asarray(train, dtype=np.float64)
     start, stop = longest_complete_run(y)
     if stop - start < MIN_WARMUP:
-        raise ConfigError(
-            f"the training part has no {MIN_WARMUP} consecutive complete rows to fit the "
-            "decomposition baseline on; use a file with fewer gaps or a larger --max-gap"
-        )
+        # Too short to fit: the last value carried forward, so tiny files still get scored.
+        short = f"the training part has no {MIN_WARMUP} consecutive complete rows: the last value"
+        return DecompositionSpec((), (), 1.0, 0.0, 0.0, False, stop - start, short)
     longest = max((s for s in seasons if s > 1), default=1)
     start = max(start, stop - max(MAX_FIT_ROWS, PROFILE_CYCLES * longest))
     part = y[start:stop]
     usable = tuple(s for s in seasons if s > 1 and 2 * s <= len(part))
-    note = None
+    note: str | None = None
     if len(usable) < len([s for s in seasons if s > 1]):
         note = "seasons with fewer than two cycles in the training part have no profile"
     profiles = _profiles(part, start, usable)

@@ -122,9 +122,15 @@ class Evaluation:
         return method_label(method, self.seasons or (self.season,))
 
     def skill(self, baseline: str, metric: str = "mase") -> float:
-        """The model's error divided by a baseline's: below 1 means the model is better."""
+        """The model's error divided by a baseline's: below 1 means the model is better.
+
+        A baseline without error (a constant target) gives inf, or 1 when the model has none either.
+        """
+        numerator = float(self.scores["model"][metric])
         denominator = float(self.scores[baseline][metric])
-        return float(self.scores["model"][metric]) / denominator if denominator else float("inf")
+        if denominator == 0:
+            return 1.0 if numerator == 0 else float("inf")
+        return numerator / denominator
 
     @property
     def best_baseline(self) -> str:
@@ -202,8 +208,11 @@ def evaluate_forecasts(
     extra: dict[str, np.ndarray] = {}
     if baselines.decomposition:
         ahead = decomposition_forecast(series, origins, horizon, baselines.decomposition, first_row)
-        keep &= np.isfinite(ahead).all(axis=(1, 2))
-        extra["decomposition"] = ahead[keep]
+        ready = np.isfinite(ahead).all(axis=(1, 2))
+        # Its level needs a few rows to settle; on a series too short for that it sits out.
+        if (keep & ready).any():
+            keep &= ready
+            extra["decomposition"] = ahead[keep]
     origins = origins[keep]
     model_forecast = model_forecast[keep]
     truth = (

@@ -81,6 +81,20 @@ class Windows:
         return len(self.origins)
 
 
+def window_origins(
+    segments: tuple[tuple[int, int], ...], rows: tuple[int, int], config: WindowConfig
+) -> np.ndarray:
+    """The origins `make_windows` gives for `rows`, without building the windows."""
+    found = [
+        np.arange(
+            max(seg_start, rows[0]) + config.window, min(seg_stop, rows[1]) - config.horizon + 1
+        )
+        for seg_start, seg_stop in segments
+        if min(seg_stop, rows[1]) - max(seg_start, rows[0]) >= config.span
+    ]
+    return np.concatenate(found).astype(np.int64) if found else np.empty(0, np.int64)
+
+
 def make_windows(
     scaled: np.ndarray,
     segments: tuple[tuple[int, int], ...],
@@ -193,9 +207,8 @@ def prepare(
         name: make_windows(scaled, data.segments, split.part(name), window, data.target_index)
         for name in PARTS
     }
-    for name in PARTS:
-        if len(windows[name]) == 0:
-            _raise_too_short(data, split, split_config, window, name)
+    if any(len(windows[name]) == 0 for name in PARTS):
+        _raise_too_short(data, split, split_config, window, windows)
     return Prepared(data, split, scaler, scaled, windows, window, calendar, seasonal)
 
 
@@ -203,28 +216,59 @@ def _refuse_too_few_rows(data: SensorData, config: SplitConfig, window: WindowCo
     """A file shorter than one window and its horizon: say so, not which part fell short."""
     if data.n_rows >= window.span:
         return
-    needed = max(math.ceil(window.span / getattr(config, name)) for name in PARTS)
     raise DataError(
         f"{data.path} has {data.n_rows} rows, fewer than the window + horizon = "
         f"{window.window} + {window.horizon} = {window.span} rows one training example needs; "
-        f"pass a file with at least {needed} rows (each part of --split {config.describe()} "
-        "needs one), or a smaller --window or --horizon"
+        f"pass a file with at least {rows_needed(config, window.span)} rows (each part of "
+        f"--split {config.describe()} needs one), or a smaller --window or --horizon"
     )
+
+
+def rows_needed(config: SplitConfig, span: int) -> int:
+    """The fewest gap-free rows whose training, validation and test parts each hold `span` rows."""
+    n_rows = math.ceil(span / min(config.train, config.val, config.test))
+    # Rounding the part boundaries can leave the smallest part a row short; step past it.
+    while True:
+        split = split_rows(n_rows, config)
+        if all(split.part(name)[1] - split.part(name)[0] >= span for name in PARTS):
+            return n_rows
+        n_rows += 1
 
 
 def _raise_too_short(
-    data: SensorData, split: Split, config: SplitConfig, window: WindowConfig, name: str
+    data: SensorData,
+    split: Split,
+    config: SplitConfig,
+    window: WindowConfig,
+    windows: dict[str, Windows],
 ) -> None:
-    start, stop = split.part(name)
-    longest = max(
-        (min(e, stop) - max(s, start) for s, e in data.segments if min(e, stop) > max(s, start)),
-        default=0,
+    parts = []
+    split_by_gaps = False
+    for name in PARTS:
+        start, stop = split.part(name)
+        overlaps = (min(e, stop) - max(s, start) for s, e in data.segments)
+        longest = max((n for n in overlaps if n > 0), default=0)
+        text = f"the {_PART_NAMES[name]} part ({_rows(start, stop)}) leaves {len(windows[name])}"
+        if len(windows[name]) == 0 and window.span <= stop - start:
+            split_by_gaps = True
+            plural = "" if longest == 1 else "s"
+            text += f" (its longest stretch without a gap is {longest} row{plural})"
+        parts.append(text)
+    needed = rows_needed(config, window.span)
+    fix = (
+        f"use a smaller --window or --horizon, or a file with at least {needed} rows "
+        f"(it has {data.n_rows})"
     )
-    share = getattr(config, name)
-    needed = math.ceil(window.span / share)
-    gaps = " without a long gap" if longest < stop - start else ""
+    if split_by_gaps:
+        fix += " and fewer gaps (a larger --max-gap fills short ones)"
     raise DataError(
-        f"the {_PART_NAMES[name]} part of {data.path} (rows {start}-{stop - 1}) has at most "
-        f"{longest} consecutive rows{gaps}, fewer than window + horizon = {window.span}; "
-        f"use a smaller --window or --horizon, or a file with at least {needed} rows"
+        f"{data.path} has too few rows for window {window.window} and horizon {window.horizon}, "
+        f"which need {window.span} consecutive complete rows per origin: "
+        f"{', '.join(parts[:-1])} and {parts[-1]} origins; {fix}"
     )
+
+
+def _rows(start: int, stop: int) -> str:
+    if stop <= start:
+        return "no rows"
+    return f"row {start}" if stop - start == 1 else f"rows {start}-{stop - 1}"

@@ -57,14 +57,22 @@ def plot_history(
     """Training and validation loss per epoch, with the kept epoch marked."""
     fig = _figure()
     ax = fig.add_subplot()
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    ax.plot(epochs, history.get("loss", []), label=f"training loss ({loss.upper()}, scaled)")
+    losses = np.asarray(history.get("loss", []), dtype=np.float64)
+    epochs = np.arange(1, len(losses) + 1)
+    ax.plot(epochs, losses, label=f"training loss ({loss.upper()}, scaled)")
+    shown = [losses]
     if "val_loss" in history:
-        ax.plot(epochs, history["val_loss"], label="validation loss")
+        val_losses = np.asarray(history["val_loss"], dtype=np.float64)
+        ax.plot(epochs[: len(val_losses)], val_losses[: len(epochs)], label="validation loss")
+        shown.append(val_losses)
     if best_epoch:
         ax.axvline(best_epoch, color="#999999", linestyle="--", label=f"kept: epoch {best_epoch}")
     ax.set_xlabel("epoch")
-    ax.set_yscale("log")
+    values = np.concatenate(shown)
+    finite = values[np.isfinite(values)]
+    # A log axis needs positive values: a constant target can reach a loss of exactly 0.
+    if finite.size and (finite > 0).all():
+        ax.set_yscale("log")
     ax.legend()
     ax.set_title("Loss curves")
     return save_figure(fig, path)
@@ -80,6 +88,10 @@ def plot_forecasts(
 ) -> Path:
     """Forecast vs actual for a few origins spread over the evaluated part (first target)."""
     n = len(evaluation.origins)
+    if n == 0:
+        return _empty_plot(
+            "Forecast vs actual", "no origins to plot: no window was evaluated", path
+        )
     picks = np.unique(np.linspace(0, n - 1, num=min(examples, n)).astype(int))
     fig = _figure(10.0, 2.4 * len(picks))
     axes = fig.subplots(len(picks), 1, squeeze=False)[:, 0]
@@ -111,6 +123,10 @@ def plot_forecasts(
 
 def plot_error_by_step(evaluation: Evaluation, path: Path) -> Path:
     """MAE per horizon step for the model and each baseline (first target, original units)."""
+    if len(evaluation.origins) == 0:
+        return _empty_plot(
+            "Error by horizon step", "no errors to plot: no window was evaluated", path
+        )
     fig = _figure()
     ax = fig.add_subplot()
     for method, score in evaluation.scores.items():
@@ -127,4 +143,14 @@ def plot_error_by_step(evaluation: Evaluation, path: Path) -> Path:
     ax.set_ylabel(f"MAE ({evaluation.targets[0]})")
     ax.set_title("Error by horizon step")
     ax.legend()
+    return save_figure(fig, path)
+
+
+def _empty_plot(title: str, message: str, path: Path) -> Path:
+    """A figure saying why there is nothing to draw, so the file a report links to exists."""
+    fig = _figure(8.0, 2.0)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
     return save_figure(fig, path)

@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -77,6 +77,16 @@ def evaluate(
     if seasons:
         baselines = dataclasses.replace(baselines, seasons=seasons)
     first_row = 0 if file is None else grid_offset(data, spec)
+    where = f"the test part of {data.path}" if file is None else f"{file}"
+    check_origins(
+        where,
+        data.frame[list(data.targets)].to_numpy(np.float64),
+        windows.origins,
+        window.horizon,
+        baselines.seasons,
+        baselines.holt_winters,
+        fix="pass a smaller --season or a longer file",
+    )
     evaluation = evaluate_windows(
         keras_model,
         data,
@@ -88,6 +98,47 @@ def evaluate(
     )
     write_evaluation(run_dir, evaluation, data, suffix=suffix)
     return bundle, evaluation
+
+
+def check_origins(
+    where: str,
+    series: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    seasons: tuple[int, ...],
+    hw_params: list[dict[str, Any]],
+    *,
+    fix: str,
+) -> None:
+    """Refuse, with the numbers, windows at none of whose origins every baseline can forecast.
+
+    `where` names the windows' rows ("the test part of FILE"); `fix` is the advice when the
+    series is too short for the season.
+    """
+    from forecaster.evaluation.baselines import earliest_origin, hw_warmup, usable_origins
+
+    if len(origins) == 0 or usable_origins(series, origins, horizon, seasons, hw_params).any():
+        return
+    season = max(seasons)
+    first, last = int(origins.min()), int(origins.max())
+    found = f"{len(origins)} origin(s) (rows {first}-{last})"
+    warmup = hw_warmup(hw_params)
+    earliest = earliest_origin(series, season, hw_params)
+    if earliest is None:
+        raise DataError(
+            f"{where}: the series has no {warmup} consecutive complete rows for the Holt-Winters "
+            "baseline to start from; use a file with fewer gaps or a larger --max-gap"
+        )
+    if earliest > last:
+        raise DataError(
+            f"{where} has {found}, but the baselines forecast only from row {earliest} on "
+            f"(seasonal naive with season {season} needs {season} rows before an origin, "
+            f"Holt-Winters {warmup} complete rows); {fix}"
+        )
+    raise DataError(
+        f"{where} has {found}, but gaps leave none of them with the complete rows every "
+        "baseline needs before and after it; use a file with fewer gaps or a larger --max-gap"
+    )
 
 
 def evaluate_windows(
@@ -152,7 +203,7 @@ def write_evaluation(
 def _check_columns(file: Path, bundle: Bundle) -> None:
     if not file.exists():
         raise DataError(f"{file} does not exist; check the path")
-    with file.open(encoding="utf-8", errors="replace") as handle:
+    with file.open(encoding="utf-8-sig", errors="replace") as handle:
         header = next(csv.reader(handle), [])
     names = {h.strip() for h in header}
     missing = [c for c in bundle.data.features if c not in names]

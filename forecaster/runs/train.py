@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,13 +18,14 @@ from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig,
 from forecaster.errors import ConfigError
 from forecaster.files import sha256_of, staged_dir, write_text_atomic
 from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG, TRAINING_FILE
-from forecaster.runs.evaluate import evaluate_windows, write_evaluation
+from forecaster.runs.evaluate import check_origins, evaluate_windows, write_evaluation
 from forecaster.runs.load import check_out_dir, default_run_dir, library_versions
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData
-    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.evaluation.rolling import Evaluation, FittedBaselines
     from forecaster.model.fit import EpochCallback, TrainResult
+    from forecaster.model.windows import Split
 
 
 @dataclass
@@ -35,6 +36,56 @@ class RunOutcome:
     bundle: Bundle
     result: TrainResult
     evaluation: Evaluation
+    warnings: list[str] = field(default_factory=list)  # what loading and scoring worked around
+
+
+@dataclass(frozen=True)
+class ScoredBaselines:
+    """The baselines fitted on a run's training part, its MASE scale, and what was worked around."""
+
+    fitted: FittedBaselines
+    mase_scale: np.ndarray  # (targets,)
+    warnings: tuple[str, ...] = ()
+
+
+def fit_baselines(
+    data: SensorData, split: Split, window: WindowConfig, seasons: tuple[int, ...] | None = None
+) -> ScoredBaselines:
+    """Find the seasons (unless given) and fit the MASE scale and every baseline on the training
+    part.
+
+    Run before training, so a file the baselines cannot score is refused, with the numbers,
+    before any work. A season needs two cycles in the training part to be found, so a file
+    shorter than a day is scored with season 1.
+    """
+    from forecaster.data.seasons import kept_seasons, training_seasons
+    from forecaster.evaluation.metrics import seasonal_naive_scale
+    from forecaster.evaluation.rolling import FittedBaselines
+    from forecaster.model.windows import window_origins
+
+    targets = data.frame[list(data.targets)].to_numpy(np.float64)
+    train_targets = targets[slice(*split.train)]
+    seasons = seasons or kept_seasons(training_seasons(data, split.train))
+    fitted = FittedBaselines.fit(train_targets, seasons)
+    check_origins(
+        f"the test part of {data.path}",
+        targets,
+        window_origins(data.segments, split.test, window),
+        window.horizon,
+        seasons,
+        fitted.holt_winters,
+        fix="pass a smaller --season or use a file with more rows",
+    )
+    warnings = []
+    for i, name in enumerate(data.targets):
+        values = train_targets[:, i][np.isfinite(train_targets[:, i])]
+        if values.size and np.ptp(values) == 0:
+            warnings.append(
+                f"target '{name}' is constant ({values[0]:g}) in the training part of "
+                f"{data.path}; the naive baselines forecast it exactly and the model cannot "
+                "beat them"
+            )
+    return ScoredBaselines(fitted, seasonal_naive_scale(train_targets, seasons[0]), tuple(warnings))
 
 
 def train(
@@ -60,10 +111,7 @@ def train(
     """
     from forecaster.data.inspect import describe_freq, position_label
     from forecaster.data.load import SensorData, load_csv
-    from forecaster.data.seasons import kept_seasons, training_seasons
     from forecaster.evaluation.decomposition import seasonal_inputs
-    from forecaster.evaluation.metrics import seasonal_naive_scale
-    from forecaster.evaluation.rolling import FittedBaselines
     from forecaster.model.fit import train_model
     from forecaster.model.windows import check_timestamps, prepare, split_rows
 
@@ -82,14 +130,13 @@ def train(
     check_out_dir(out, overwrite=overwrite)
 
     data = source if isinstance(source, SensorData) else load_csv(file, data_config)
-    rows = split_rows(data.n_rows, split)
-    seasons = seasons or kept_seasons(training_seasons(data, rows.train))
+    # The baselines come first: a file they cannot score is refused before any training, and the
+    # decomposition reference reads their profiles as inputs.
+    scored = fit_baselines(data, split_rows(data.n_rows, split), window, seasons)
+    baselines, mase_scale = scored.fitted, scored.mase_scale
+    seasons = baselines.seasons
     season = seasons[0]
     model = dataclasses.replace(model, season=season)
-    # The baselines come first: the decomposition reference reads their profiles as inputs.
-    train_targets = data.frame[list(data.targets)].to_numpy(np.float64)[slice(*rows.train)]
-    mase_scale = seasonal_naive_scale(train_targets, season)
-    baselines = FittedBaselines.fit(train_targets, seasons)
     seasonal = None
     if model.residual == "decomposition":
         check_timestamps(data)
@@ -155,7 +202,8 @@ def train(
         from forecaster.report.plots import plot_history
 
         plot_history(result.history, result.best_epoch, stage / LOSS_PNG, model.loss)
-    return RunOutcome(out, bundle, result, evaluation)
+    warnings = [*data.report.warnings, *scored.warnings]
+    return RunOutcome(out, bundle, result, evaluation, warnings)
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
