@@ -10,7 +10,6 @@ import typer
 from forecaster.cli import render
 from forecaster.cli.options import (
     EXPORT,
-    OUTPUT,
     BundleArg,
     MaxAccuracyLossOpt,
     OverwriteOpt,
@@ -18,6 +17,7 @@ from forecaster.cli.options import (
     RunDirArg,
     ThreadsOpt,
     at_least,
+    out_option,
     parse_max_accuracy_loss,
 )
 from forecaster.cli.progress import predict_progress
@@ -34,16 +34,7 @@ def export(
             "--force", rich_help_panel=EXPORT, help="Export the asked mode even if it fails."
         ),
     ] = False,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            rich_help_panel=OUTPUT,
-            help="Bundle directory (default: RUN_DIR/bundle).",
-        ),
-    ] = None,
+    out: Annotated[Path | None, out_option("Bundle directory (default: RUN_DIR/bundle).")] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Convert a run to LiteRT, measure each quantization mode, write the bundle to ship.

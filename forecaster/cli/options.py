@@ -175,10 +175,13 @@ BatchSizeOpt = Annotated[
         metavar="N", callback=at_least(1), rich_help_panel=TRAINING, help="Windows per batch."
     ),
 ]
-OutOpt = Annotated[
-    Path | None,
-    typer.Option("--out", "-o", metavar="DIR", rich_help_panel=OUTPUT, help="Output directory."),
-]
+
+
+def out_option(help: str) -> Any:
+    """The --out option of a command writing a directory; `help` says which and its default."""
+    return typer.Option("--out", "-o", metavar="DIR", rich_help_panel=OUTPUT, help=help)
+
+
 OverwriteOpt = Annotated[
     bool,
     typer.Option(

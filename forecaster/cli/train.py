@@ -10,7 +10,6 @@ import typer
 from forecaster.cli import render
 from forecaster.cli.options import (
     MODEL,
-    OUTPUT,
     TRAINING,
     BatchSizeOpt,
     FileArg,
@@ -24,6 +23,7 @@ from forecaster.cli.options import (
     between,
     data_options,
     in_panel,
+    out_option,
     require_target,
     seasons_option,
 )
@@ -146,14 +146,7 @@ def train(
         ),
     ] = 42,
     out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            rich_help_panel=OUTPUT,
-            help="Run directory (default: models/FILE-CELL-TIME).",
-        ),
+        Path | None, out_option("Run directory (default: models/FILE-CELL-TIME).")
     ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:

@@ -30,6 +30,7 @@ from forecaster.cli.options import (
     at_least,
     data_options,
     in_panel,
+    out_option,
     parse_max_accuracy_loss,
     require_target,
     seasons_option,
@@ -156,14 +157,7 @@ def tune(
         ),
     ] = "2m",
     out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            rich_help_panel=OUTPUT,
-            help="Search directory (default: models/FILE-tune-TIME).",
-        ),
+        Path | None, out_option("Search directory (default: models/FILE-tune-TIME).")
     ] = None,
     resume: Annotated[
         bool,
@@ -273,16 +267,7 @@ def run(
     seed: SearchSeedOpt = 42,
     quantize: QuantizeOpt = "all",
     max_accuracy_loss: MaxAccuracyLossOpt = "2%",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            "-o",
-            metavar="DIR",
-            rich_help_panel=OUTPUT,
-            help="Output directory (default: models/FILE-run).",
-        ),
-    ] = None,
+    out: Annotated[Path | None, out_option("Output directory (default: models/FILE-run).")] = None,
     resume: Annotated[
         bool,
         typer.Option(
