@@ -123,7 +123,7 @@ def tune(
         typer.Option(
             metavar="NAMES",
             rich_help_panel=SPACE,
-            help="Residual anchors: none,last,seasonal,last_seasonal.",
+            help="Residual anchors: none,last,seasonal,last_seasonal,decomposition.",
         ),
     ] = None,
     normalize: Annotated[
