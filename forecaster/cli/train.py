@@ -205,7 +205,7 @@ def evaluate(
     ] = None,
     season: SeasonOpt = None,
 ) -> None:
-    """Evaluate a run from every origin against naive, seasonal-naive and Holt-Winters.
+    """Evaluate a run at every origin against every baseline: naive, seasonal naive, HW, MSTL.
 
     Writes metrics.json (metrics_FILE.json for a FILE) and plots into the run directory.
 
