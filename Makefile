@@ -19,8 +19,8 @@ check:  ## lint, format check, type check
 	$(BIN)/ruff format --check forecaster tests bench
 	$(BIN)/mypy
 
-test:  ## the whole test suite, slow tests included
-	$(BIN)/pytest
+test:  ## the whole test suite, slow tests included, on two processes (a test file stays in one)
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast:  ## the tests that take a few seconds or less
 	$(BIN)/pytest -m "not slow"

@@ -270,7 +270,7 @@ def shapes(draw: st.DrawFn) -> tuple[int, int, int]:
 
 @pytest.mark.slow
 @settings(
-    max_examples=8,
+    max_examples=5,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
