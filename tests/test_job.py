@@ -41,6 +41,10 @@ def job(tmp_path_factory, csv_reads):
 
     root = tmp_path_factory.mktemp("job")
     csv = write_csv(make_series(rows=500, seed=8), root / "sensors.csv")
+    # Two rows swapped, as real exports have: training sorts them, the device check must too.
+    lines = csv.read_text().splitlines(keepends=True)
+    lines[100], lines[101] = lines[101], lines[100]
+    csv.write_text("".join(lines))
     stage = ["before"]
     with pytest.MonkeyPatch.context() as patch:
         from forecaster.data import load

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,13 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     bundle = Bundle.load(out / BUNDLE_DIR)
     predictor = Predictor.load(out / BUNDLE_DIR)
     predictions = out / TEST_PREDICTIONS
-    predict_files(predictor, [data.path], predictions, mode="rolling")
+    if data.report.out_of_order and data.time_col:
+        # Training sorted the rows; predict streams files in time order and refuses this one.
+        with tempfile.TemporaryDirectory(dir=out) as scratch:
+            ordered_csv = _sorted_copy(data.path, data.time_col, Path(scratch))
+            predict_files(predictor, [ordered_csv], predictions, mode="rolling")
+    else:
+        predict_files(predictor, [data.path], predictions, mode="rolling")
 
     test = load_training_data(bundle, data).windows["test"]
     keras_model = load_keras_model(out / SEARCH_DIR / WINNER_DIR)
@@ -81,3 +88,17 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
             f"{check.max_abs_vs_keras:.4g}, more than the {tolerance:.4g} measured at export"
         )
     return check
+
+
+def _sorted_copy(path: Path, time_col: str, folder: Path) -> Path:
+    """The CSV with its rows in time order (stable), under its own name in `folder`."""
+    import pandas as pd
+
+    from forecaster.data.load import parse_times
+
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    times, _ = parse_times(raw[time_col])
+    ordered = raw.iloc[np.argsort(times.to_numpy(), kind="stable")]
+    copy = folder / path.name
+    ordered.to_csv(copy, index=False)
+    return copy
