@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from forecaster.errors import ConfigError
+from forecaster.errors import ConfigError, UsageError
 
 Dedupe = Literal["error", "mean", "last"]
 BadRows = Literal["error", "drop"]
@@ -27,13 +27,13 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.dedupe not in ("error", "mean", "last"):
-            raise ConfigError(f"--dedupe must be error, mean or last, not {self.dedupe!r}")
+            raise UsageError(f"--dedupe must be error, mean or last, not {self.dedupe!r}")
         if self.bad_rows not in ("error", "drop"):
-            raise ConfigError(f"--bad-rows must be error or drop, not {self.bad_rows!r}")
+            raise UsageError(f"--bad-rows must be error or drop, not {self.bad_rows!r}")
         if self.max_gap < 0:
-            raise ConfigError(f"--max-gap must be 0 or more steps, not {self.max_gap}")
+            raise UsageError(f"--max-gap must be 0 or more steps, not {self.max_gap}")
         if len(set(self.targets)) != len(self.targets):
-            raise ConfigError(f"--target lists a column twice: {', '.join(self.targets)}")
+            raise UsageError(f"--target lists a column twice: {', '.join(self.targets)}")
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,12 @@ class SplitConfig:
     def __post_init__(self) -> None:
         parts = (self.train, self.val, self.test)
         if any(not 0 < p < 1 for p in parts):
-            raise ConfigError(
+            raise UsageError(
                 f"split fractions must each be between 0 and 1, got {self.describe()}; "
                 "pass e.g. --split 0.7,0.15,0.15"
             )
         if not math.isclose(sum(parts), 1.0, abs_tol=1e-6):
-            raise ConfigError(
+            raise UsageError(
                 f"split fractions must add up to 1, got {self.describe()} "
                 f"(sum {sum(parts):g}); pass e.g. --split 0.7,0.15,0.15"
             )
@@ -69,7 +69,7 @@ class SplitConfig:
         except ValueError:
             parts = []
         if len(parts) != 3:
-            raise ConfigError(
+            raise UsageError(
                 f"--split takes three fractions train,val,test such as 0.7,0.15,0.15, not {text!r}"
             )
         return cls(*parts)
@@ -85,9 +85,9 @@ class WindowConfig:
 
     def __post_init__(self) -> None:
         if self.window <= 0:
-            raise ConfigError(f"--window must be at least 1 step, not {self.window}")
+            raise UsageError(f"--window must be at least 1 step, not {self.window}")
         if self.horizon <= 0:
-            raise ConfigError(f"--horizon must be at least 1 step, not {self.horizon}")
+            raise UsageError(f"--horizon must be at least 1 step, not {self.horizon}")
 
     @property
     def span(self) -> int:
@@ -132,23 +132,23 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
-            raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
+            raise UsageError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.residual not in RESIDUALS:
-            raise ConfigError(
+            raise UsageError(
                 f"--residual must be one of {', '.join(RESIDUALS)}, not {self.residual!r}"
             )
         if self.normalize not in ("none", "last", "mean"):
-            raise ConfigError(f"--normalize must be none, last or mean, not {self.normalize!r}")
+            raise UsageError(f"--normalize must be none, last or mean, not {self.normalize!r}")
         if self.cell not in CELLS:
-            raise ConfigError(f"--cell must be gru or lstm, not {self.cell!r}")
+            raise UsageError(f"--cell must be gru or lstm, not {self.cell!r}")
         if self.units < 1:
-            raise ConfigError(f"--units must be at least 1, not {self.units}")
+            raise UsageError(f"--units must be at least 1, not {self.units}")
         if not 1 <= self.layers <= 4:
-            raise ConfigError(f"--layers must be between 1 and 4, not {self.layers}")
+            raise UsageError(f"--layers must be between 1 and 4, not {self.layers}")
         if not 0 <= self.dropout < 1:
-            raise ConfigError(f"--dropout must be in [0, 1), not {self.dropout}")
+            raise UsageError(f"--dropout must be in [0, 1), not {self.dropout}")
         if self.learning_rate <= 0:
-            raise ConfigError(f"--lr must be positive, not {self.learning_rate}")
+            raise UsageError(f"--lr must be positive, not {self.learning_rate}")
 
 
 @dataclass(frozen=True)
@@ -166,11 +166,11 @@ class TrainConfig:
         if self.time_limit is not None and self.time_limit <= 0:
             raise ConfigError(f"the training time limit must be positive, not {self.time_limit}")
         if self.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1, not {self.epochs}")
+            raise UsageError(f"--epochs must be at least 1, not {self.epochs}")
         if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, not {self.batch_size}")
+            raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
         if self.patience < 0:
-            raise ConfigError(f"--patience must be 0 or more, not {self.patience}")
+            raise UsageError(f"--patience must be 0 or more, not {self.patience}")
 
 
 def parse_fraction(text: str, name: str, *, below: float = 1.0) -> float:
@@ -179,9 +179,9 @@ def parse_fraction(text: str, name: str, *, below: float = 1.0) -> float:
     try:
         value = float(cleaned[:-1]) / 100 if cleaned.endswith("%") else float(cleaned)
     except ValueError:
-        raise ConfigError(
+        raise UsageError(
             f"{name} takes a percentage such as 2% or a fraction such as 0.02, not {text!r}"
         ) from None
     if not 0 <= value < below:
-        raise ConfigError(f"{name} must be between 0% and {below:.0%}, not {text!r}")
+        raise UsageError(f"{name} must be between 0% and {below:.0%}, not {text!r}")
     return value

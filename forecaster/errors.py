@@ -14,7 +14,7 @@ class ConfigError(ForecasterError):
 
 
 class UsageError(ConfigError):
-    """A command called without an option it needs: exit code 2, like any usage error."""
+    """An option missing, malformed or out of range: exit code 2, like any usage error."""
 
 
 class BundleError(ForecasterError):

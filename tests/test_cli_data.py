@@ -36,8 +36,9 @@ def test_inspect_warns_about_missing_timestamps(runner, write_text):
     assert "no timestamp column" in result.stderr
 
 
-def one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
+def one_line_error(result, code: int = 1) -> str:
+    """The one `Error:` line of a failed command (exit 1: data or files; 2: a bad option)."""
+    assert result.exit_code == code, result.output
     assert result.stdout == ""
     assert "Traceback" not in result.output
     lines = result.stderr.splitlines()

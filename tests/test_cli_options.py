@@ -35,7 +35,7 @@ def test_data_options_reach_the_command_as_one_data_config(runner, write_text):
 def test_max_accuracy_loss_takes_up_to_1000_percent(runner, tmp_path):
     missing = tmp_path / "absent"
     assert one_line_error(
-        runner.invoke(app, ["export", str(missing), "--max-accuracy-loss", "1500%"])
+        runner.invoke(app, ["export", str(missing), "--max-accuracy-loss", "1500%"]), code=2
     ) == ("Error: --max-accuracy-loss must be between 0% and 1000%, not '1500%'")
     assert one_line_error(
         runner.invoke(app, ["export", str(missing), "--max-accuracy-loss", "150%"])

@@ -195,7 +195,7 @@ def test_run_cli_refuses_an_existing_directory_and_a_bad_budget(job, runner):
     )
     assert line.startswith(f"Error: {outcome.out} already exists; pass --resume")
     bad = runner.invoke(app, ["run", str(csv), "-t", "temp", "--budget", "soon"])
-    assert "--budget" in one_line_error(bad)
+    assert "--budget" in one_line_error(bad, 2)
 
 
 def test_the_report_leads_with_the_verdict_in_units_then_the_forecast(job):

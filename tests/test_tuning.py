@@ -449,41 +449,41 @@ def test_hyperbands_schedule_is_the_plan_only_without_a_budget():
     assert planned_trials(TuneConfig(tuner="random", time_budget=480)) == 10
 
 
-# --- bad input through the command line: one line, exit 1, nothing written -------------------
+# --- bad input through the command line: one line, exit 2 for an option, 1 otherwise --------
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--units", "64:8"], "Error: units: the minimum 64 is above the maximum 8; pass MIN:MAX "
-         "with MIN <= MAX"),
-        (["--windows", "3,12"], "Error: windows: 3 shorter than the horizon (6 steps); a window "
-         "must see at least as many steps as it forecasts, e.g. --windows horizon:1,2,4 or "
+        (["--units", "64:8"], 2, "Error: units: the minimum 64 is above the maximum 8; pass "
+         "MIN:MAX with MIN <= MAX"),
+        (["--windows", "3,12"], 2, "Error: windows: 3 shorter than the horizon (6 steps); a "
+         "window must see at least as many steps as it forecasts, e.g. --windows horizon:1,2,4 or "
          "--windows 6,12"),
-        (["--windows", "200"], "Error: window 200 is too long for {csv}: the validation part has "
-         "at most 60 consecutive rows, fewer than window + horizon = 206; drop it from --windows "
-         "or use a longer file"),
-        (["--budget", "soon"], "Error: --budget takes a duration such as 90s, 10m or "
+        (["--windows", "200"], 1, "Error: window 200 is too long for {csv}: the validation part "
+         "has at most 60 consecutive rows, fewer than window + horizon = 206; drop it from "
+         "--windows or use a longer file"),
+        (["--budget", "soon"], 2, "Error: --budget takes a duration such as 90s, 10m or "
          "1h30m, not 'soon'"),
-        (["--prefer-smaller-within", "300%"], "Error: --prefer-smaller-within must be between "
+        (["--prefer-smaller-within", "300%"], 2, "Error: --prefer-smaller-within must be between "
          "0% and 100%, not '300%'"),
-        (["--resume"], "Error: nothing to resume in {out}: search.json is missing; run without "
+        (["--resume"], 1, "Error: nothing to resume in {out}: search.json is missing; run without "
          "--resume to start a search there"),
-        (["--resume", "--overwrite"], "Error: --resume and --overwrite contradict each other; "
+        (["--resume", "--overwrite"], 2, "Error: --resume and --overwrite contradict each other; "
          "pass one of them"),
-        (["--distributed", "worker", "--oracle", "127.0.0.1:9", "--overwrite"], "Error: a worker "
-         "never overwrites the shared search directory; pass --overwrite to the chief only"),
-        (["--distributed", "worker"], "Error: --distributed worker needs --oracle HOST:PORT, the "
-         "chief's address"),
-        (["--distributed", "chief", "--oracle", "here"], "Error: --oracle takes HOST:PORT such as "
-         "127.0.0.1:8000, not 'here'"),
+        (["--distributed", "worker", "--oracle", "127.0.0.1:9", "--overwrite"], 2, "Error: a "
+         "worker never overwrites the shared search directory; pass --overwrite to the chief only"),
+        (["--distributed", "worker"], 2, "Error: --distributed worker needs --oracle HOST:PORT, "
+         "the chief's address"),
+        (["--distributed", "chief", "--oracle", "here"], 2, "Error: --oracle takes HOST:PORT such "
+         "as 127.0.0.1:8000, not 'here'"),
     ],
 )  # fmt: skip
-def test_bad_options_are_one_line_errors(runner, tmp_path, args, message):
+def test_bad_options_are_one_line_errors(runner, tmp_path, args, code, message):
     out = tmp_path / "search"
     argv = ["tune", str(tiny_csv()), "--target", "temp", "--horizon", "6", "--out", str(out)]
     result = runner.invoke(app, [*argv, *args])
-    assert one_line_error(result) == message.format(csv=tiny_csv(), out=out)
+    assert one_line_error(result, code) == message.format(csv=tiny_csv(), out=out)
     assert not out.exists()
 
 
@@ -521,7 +521,7 @@ def test_bad_space_fails_before_tensorflow_loads(tmp_path):
         f"args = ['tune', {str(tiny_csv())!r}, '-t', 'temp', '--horizon', '6',"
         f" '--windows', '2,4', '--out', {str(tmp_path / 'x')!r}]\n"
         "result = CliRunner().invoke(app, args)\n"
-        "assert result.exit_code == 1 and 'shorter than the horizon' in result.stderr\n"
+        "assert result.exit_code == 2 and 'shorter than the horizon' in result.stderr\n"
     )
     assert "forecaster.tune.run" in loaded
     assert heavy_in(loaded) == set()

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.data.load import SensorData
-from forecaster.errors import ConfigError
+from forecaster.errors import UsageError
 
 MIN_AUTOCORRELATION = 0.1
 MIN_GAIN = 0.10
@@ -125,12 +125,12 @@ def parse_seasons(text: str) -> tuple[int, ...]:
     try:
         seasons = sorted({int(p) for p in parts})
     except ValueError:
-        raise ConfigError(
+        raise UsageError(
             f"--season takes whole numbers of steps separated by commas, such as 48,336; "
             f"not {text!r}"
         ) from None
     if not seasons or seasons[0] < 1:
-        raise ConfigError(f"--season needs steps of 1 or more, such as 24 or 48,336; not {text!r}")
+        raise UsageError(f"--season needs steps of 1 or more, such as 24 or 48,336; not {text!r}")
     return tuple(seasons)
 
 

@@ -16,7 +16,7 @@ from forecaster.config import (
     LOSSES,
     Loss,
 )
-from forecaster.errors import ConfigError, ForecasterError
+from forecaster.errors import ConfigError, ForecasterError, UsageError
 
 TunerName = Literal["hyperband", "bayesian", "random"]
 TUNERS: tuple[TunerName, ...] = ("hyperband", "bayesian", "random")
@@ -49,12 +49,12 @@ def parse_duration(text: str, name: str = "--budget") -> float:
     except ValueError:
         parts = _DURATION.findall(cleaned)
         if not parts or _DURATION.sub("", cleaned).strip():
-            raise ConfigError(
+            raise UsageError(
                 f"{name} takes a duration such as 90s, 10m or 1h30m, not {text!r}"
             ) from None
         seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"{name} must be a positive duration such as 10m, not {text!r}")
+        raise UsageError(f"{name} must be a positive duration such as 10m, not {text!r}")
     return seconds
 
 
@@ -91,20 +91,20 @@ class Distributed:
 
     def __post_init__(self) -> None:
         if self.role not in ("chief", "worker"):
-            raise ConfigError(f"--distributed must be chief or worker, not {self.role!r}")
+            raise UsageError(f"--distributed must be chief or worker, not {self.role!r}")
         if not 1 <= self.port <= 65535 - len(CELLS) + 1:
-            raise ConfigError(f"--oracle port must be between 1 and 65534, not {self.port}")
+            raise UsageError(f"--oracle port must be between 1 and 65534, not {self.port}")
         if self.timeout <= 0:
-            raise ConfigError("--oracle-timeout must be positive, such as 2m")
+            raise UsageError("--oracle-timeout must be positive, such as 2m")
 
     @classmethod
     def parse(cls, role: str, oracle: str | None, timeout: float = 120.0) -> Distributed:
         """From --distributed ROLE --oracle HOST:PORT."""
         if not oracle:
-            raise ConfigError(f"--distributed {role} needs --oracle HOST:PORT, the chief's address")
+            raise UsageError(f"--distributed {role} needs --oracle HOST:PORT, the chief's address")
         host, _, port_text = oracle.rpartition(":")
         if not host or not port_text.isdigit():
-            raise ConfigError(f"--oracle takes HOST:PORT such as 127.0.0.1:8000, not {oracle!r}")
+            raise UsageError(f"--oracle takes HOST:PORT such as 127.0.0.1:8000, not {oracle!r}")
         return cls(cast(Role, role), host.strip("[]"), int(port_text), timeout)
 
     @classmethod
@@ -140,23 +140,23 @@ class TuneConfig:
 
     def __post_init__(self) -> None:
         if self.tuner not in TUNERS:
-            raise ConfigError(f"--tuner must be hyperband, bayesian or random, not {self.tuner!r}")
+            raise UsageError(f"--tuner must be hyperband, bayesian or random, not {self.tuner!r}")
         if self.max_trials is not None and self.max_trials < 1:
-            raise ConfigError(f"--max-trials must be at least 1, not {self.max_trials}")
+            raise UsageError(f"--max-trials must be at least 1, not {self.max_trials}")
         if self.max_epochs < 1:
-            raise ConfigError(f"--max-epochs must be at least 1, not {self.max_epochs}")
+            raise UsageError(f"--max-epochs must be at least 1, not {self.max_epochs}")
         if self.patience < 0:
-            raise ConfigError(f"--patience must be 0 or more, not {self.patience}")
+            raise UsageError(f"--patience must be 0 or more, not {self.patience}")
         if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be at least 1, not {self.batch_size}")
+            raise UsageError(f"--batch-size must be at least 1, not {self.batch_size}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ConfigError("--time-budget must be positive, such as 10m")
         if not 0 <= self.retrain_share < 1:
             raise ConfigError("the share of the budget kept for retraining must be in [0, 1)")
         if not 0 <= self.prefer_smaller_within < 1:
-            raise ConfigError("--prefer-smaller-within must be between 0% and 100%")
+            raise UsageError("--prefer-smaller-within must be between 0% and 100%")
         if self.final_epochs is not None and self.final_epochs < 1:
-            raise ConfigError(f"--final-epochs must be at least 1, not {self.final_epochs}")
+            raise UsageError(f"--final-epochs must be at least 1, not {self.final_epochs}")
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be mae or mse, not {self.loss!r}")
         if self.hyperband_factor < 2:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from forecaster import __version__
 from forecaster.config import DataConfig, SplitConfig
-from forecaster.errors import ConfigError
+from forecaster.errors import ConfigError, UsageError
 from forecaster.files import sha256_of, write_text_atomic
 from forecaster.tune.config import TuneConfig
 from forecaster.tune.space import SearchSpace
@@ -110,19 +110,19 @@ def default_out(file: Path) -> Path:
 def check_out(out: Path | None, file: Path, *, resume: bool, overwrite: bool, role: str) -> Path:
     """Refuse contradictory or unsafe output options before any work."""
     if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other; pass one of them")
+        raise UsageError("--resume and --overwrite contradict each other; pass one of them")
     if role == "worker":
         if overwrite:
-            raise ConfigError(
+            raise UsageError(
                 "a worker never overwrites the shared search directory; pass --overwrite to the "
                 "chief only"
             )
         if out is None:
-            raise ConfigError("a worker needs --out, the search directory it shares with the chief")
+            raise UsageError("a worker needs --out, the search directory it shares with the chief")
         return out
     if out is None:
         if resume:
-            raise ConfigError("--resume needs --out, the directory of the search to continue")
+            raise UsageError("--resume needs --out, the directory of the search to continue")
         out = default_out(file)
     if resume and not (out / SEARCH_FILE).exists():
         raise ConfigError(

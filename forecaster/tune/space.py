@@ -22,7 +22,7 @@ from forecaster.config import (
     Residual,
     WindowConfig,
 )
-from forecaster.errors import ConfigError
+from forecaster.errors import ConfigError, UsageError
 
 NORMALIZES: tuple[Normalize, ...] = ("none", "last", "mean")
 
@@ -67,16 +67,16 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         if not self.cells:
-            raise ConfigError("the search space has no cell; pass --cells gru,lstm")
+            raise UsageError("the search space has no cell; pass --cells gru,lstm")
         for cell in self.cells:
             if cell not in CELLS:
-                raise ConfigError(f"cells: unknown cell {cell!r}; choose from gru, lstm")
+                raise UsageError(f"cells: unknown cell {cell!r}; choose from gru, lstm")
         if len(set(self.cells)) != len(self.cells):
-            raise ConfigError(f"cells: {', '.join(self.cells)} lists a cell twice")
+            raise UsageError(f"cells: {', '.join(self.cells)} lists a cell twice")
         if not self.windows:
-            raise ConfigError("the search space has no window length; pass e.g. --windows 24,48")
+            raise UsageError("the search space has no window length; pass e.g. --windows 24,48")
         if any(w < 1 for w in self.windows):
-            raise ConfigError(f"windows: every window must be at least 1 step, got {self.windows}")
+            raise UsageError(f"windows: every window must be at least 1 step, got {self.windows}")
         _check_range("units", self.units, low=1)
         _check_range("layers", self.layers, low=1, high=4)
         _check_range("dropout", self.dropout, low=0.0, high=0.9)
@@ -86,10 +86,10 @@ class SearchSpace:
             ("normalize", self.normalize, NORMALIZES),
         ):
             if not values:
-                raise ConfigError(f"{name}: the choice list is empty; pass e.g. none")
+                raise UsageError(f"{name}: the choice list is empty; pass e.g. none")
             bad = [v for v in values if v not in allowed]
             if bad:
-                raise ConfigError(
+                raise UsageError(
                     f"{name}: unknown choice {bad[0]!r}; choose from {', '.join(allowed)}"
                 )
 
@@ -136,7 +136,7 @@ class SearchSpace:
         """Refuse windows the data's horizon or season make meaningless."""
         short = [w for w in self.windows if w < horizon]
         if short:
-            raise ConfigError(
+            raise UsageError(
                 f"windows: {', '.join(map(str, short))} shorter than the horizon ({horizon} "
                 "steps); a window must see at least as many steps as it forecasts, e.g. "
                 f"--windows horizon:1,2,4 or --windows {horizon},{2 * horizon}"
@@ -192,12 +192,12 @@ def _check_range(
 ) -> None:
     lo, hi = pair
     if lo > hi:
-        raise ConfigError(
+        raise UsageError(
             f"{name}: the minimum {lo:g} is above the maximum {hi:g}; pass MIN:MAX with MIN <= MAX"
         )
     if lo < low or (high is not None and hi > high):
         limits = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise ConfigError(f"{name}: {lo:g}:{hi:g} is out of range; values must be {limits}")
+        raise UsageError(f"{name}: {lo:g}:{hi:g} is out of range; values must be {limits}")
 
 
 def default_space(
@@ -369,7 +369,7 @@ def resolve_windows(spec: str | tuple[int, ...], *, horizon: int, season: int) -
     if ":" in text:
         kind, factor_text = (part.strip() for part in text.split(":", 1))
         if kind not in ("horizon", "season"):
-            raise ConfigError(
+            raise UsageError(
                 f"windows: {spec!r} names {kind!r}; write steps (24,48) or multiples of the "
                 "horizon or season (horizon:1,2,4 or season:1,2)"
             )
@@ -379,19 +379,19 @@ def resolve_windows(spec: str | tuple[int, ...], *, horizon: int, season: int) -
     except ValueError:
         factors = []
     if not factors:
-        raise ConfigError(
+        raise UsageError(
             f"windows: cannot read {spec!r}; write steps (24,48) or multiples of the horizon "
             "or season (horizon:1,2,4 or season:1,2)"
         )
     windows = [f * unit for f in factors]
     fractional = [w for w in windows if not float(w).is_integer()]
     if fractional:
-        raise ConfigError(
+        raise UsageError(
             f"windows: {spec!r} gives {fractional[0]:g} steps, not a whole number; use whole "
             "multiples"
         )
     if any(w < 1 for w in windows):
-        raise ConfigError(f"windows: every window must be at least 1 step, got {spec!r}")
+        raise UsageError(f"windows: every window must be at least 1 step, got {spec!r}")
     return tuple(sorted({int(w) for w in windows}))
 
 
@@ -406,7 +406,7 @@ def parse_range(text: str, name: str, kind: type[int] | type[float]) -> tuple[An
         values = values * 2
     if len(values) != 2:
         example = "8:64" if kind is int else "1e-4:1e-2"
-        raise ConfigError(f"{name} takes MIN:MAX such as {example} (or one value), not {text!r}")
+        raise UsageError(f"{name} takes MIN:MAX such as {example} (or one value), not {text!r}")
     return values[0], values[1]
 
 
@@ -415,7 +415,7 @@ def parse_choices(text: str, name: str, allowed: tuple[str, ...]) -> tuple[str, 
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     bad = [v for v in values if v not in allowed]
     if not values or bad:
-        raise ConfigError(
+        raise UsageError(
             f"{name} takes a comma-separated list of {', '.join(allowed)}, not {text!r}"
         )
     return values
