@@ -307,6 +307,11 @@ def test_a_run_budget_covers_the_stages_after_the_search(tmp_path):
     config = request(600).tune_config
     assert (config.time_budget, config.search_budget, config.retrain_budget) == (480, 360, 120)
     assert request(200).tune_config.time_budget == 140
+    # Advice on the budget names the run's --budget, not the search's share of it.
+    for budget in (200, 300, 600, 3600):
+        config = request(budget).tune_config
+        assert config.time_budget is not None
+        assert config.stated_budget(config.time_budget) == pytest.approx(budget)
     assert request(None).tune_config == TuneConfig()
     with pytest.raises(ConfigError, match=r"--budget 1m30s leaves no time .* at least --budget 2m"):
         request(90)

@@ -28,7 +28,12 @@ from forecaster.layout import (
     SEARCH_DIR,
     WINNER_DIR,
 )
-from forecaster.tune.config import TUNE_RETRAIN_SHARE, TuneConfig, format_duration
+from forecaster.tune.config import (
+    TUNE_RETRAIN_SHARE,
+    BudgetReserve,
+    TuneConfig,
+    format_duration,
+)
 from forecaster.tune.space import SpaceOverrides
 
 if TYPE_CHECKING:
@@ -38,8 +43,8 @@ if TYPE_CHECKING:
 STAGES = ("inspect", "search", "export", "device_check", "report")
 # Of a run's --budget, what export, the device check and the report get (measured on the weather
 # sample: about a minute for both cells' four modes, the check and the report).
-AFTER_SEARCH_SHARE = 0.2
-AFTER_SEARCH_MIN = 60.0
+# Export, the device check and the report get a fifth of --budget, at least a minute.
+AFTER_SEARCH = BudgetReserve(share=0.2, minimum=60.0)
 
 StageCallback = Callable[[str, str], None]  # (stage, message)
 
@@ -88,20 +93,23 @@ class JobRequest:
     def tune_config(self) -> TuneConfig:
         """The search's settings, its time budget the run's less what the stages after it need.
 
-        Export, the device check and the report get `AFTER_SEARCH_SHARE` of the budget (at least
-        `AFTER_SEARCH_MIN` seconds); the search and retraining share the rest as in `tune`.
+        Export, the device check and the report get `AFTER_SEARCH` of the budget; the search
+        and retraining share the rest as in `tune`.
         """
         if self.budget is None:
             return self.tune
-        after = max(AFTER_SEARCH_MIN, self.budget * AFTER_SEARCH_SHARE)
-        if self.budget - after < AFTER_SEARCH_MIN:
+        after = AFTER_SEARCH.kept(self.budget)
+        if self.budget - after < AFTER_SEARCH.minimum:
             raise ConfigError(
                 f"--budget {format_duration(self.budget)} leaves no time to search after the "
                 f"{format_duration(after)} that export and the report need; pass at least "
                 f"--budget {format_duration(2 * after)}"
             )
         return dataclasses.replace(
-            self.tune, time_budget=self.budget - after, retrain_share=TUNE_RETRAIN_SHARE
+            self.tune,
+            time_budget=self.budget - after,
+            retrain_share=TUNE_RETRAIN_SHARE,
+            reserve=AFTER_SEARCH,
         )
 
     @property

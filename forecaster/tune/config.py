@@ -122,6 +122,22 @@ class Distributed:
 
 
 @dataclass(frozen=True)
+class BudgetReserve:
+    """Time a caller keeps from the budget the user gave, for its own stages after the search."""
+
+    share: float  # of the stated budget
+    minimum: float  # seconds, whatever the share
+
+    def kept(self, stated: float) -> float:
+        """Seconds kept from a stated budget."""
+        return max(self.minimum, stated * self.share)
+
+    def stated_for(self, search: float) -> float:
+        """The stated budget that leaves `search` seconds once the reserve is kept."""
+        return max(search + self.minimum, search / (1 - self.share))
+
+
+@dataclass(frozen=True)
 class TuneConfig:
     """How to search: tuner, trial and epoch limits, time budget, seed, and the winner rule."""
 
@@ -137,6 +153,9 @@ class TuneConfig:
     final_epochs: int | None = None  # epochs to retrain the best models; default max_epochs
     hyperband_factor: int = 3
     loss: Loss = "mae"  # every trial minimizes the same loss, so their scores compare
+    # What the caller kept of the user's --budget before time_budget (`forecaster run`'s export
+    # and report), so advice on the budget speaks of the option the user typed.
+    reserve: BudgetReserve | None = None
 
     def __post_init__(self) -> None:
         if self.tuner not in TUNERS:
@@ -170,6 +189,10 @@ class TuneConfig:
         retraining the best model of each cell gets the rest (TUNE_RETRAIN_SHARE).
         """
         return cls(time_budget=time_budget, retrain_share=TUNE_RETRAIN_SHARE, **settings)
+
+    def stated_budget(self, seconds: float) -> float:
+        """The --budget the user would type for `seconds` of search and retraining."""
+        return seconds if self.reserve is None else self.reserve.stated_for(seconds)
 
     @property
     def search_budget(self) -> float | None:

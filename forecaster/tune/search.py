@@ -211,14 +211,16 @@ class Search:
             if tuner.oracle.budget_spent and self.config.time_budget is not None:
                 took = [s for durations in self.progress.durations.values() for s in durations]
                 longest = max((s for s in took if math.isfinite(s)), default=0.0)
-                budget = format_duration(self.config.time_budget)
+                budget = format_duration(self.config.stated_budget(self.config.time_budget))
                 if not longest:
                     raise TuningError(
                         f"--budget {budget} ran out before any {cell.upper()} trial ran; "
                         "pass a budget long enough to train a few models, such as 10m"
                     )
                 search_share = 1 - self.config.retrain_share
-                needed = format_duration(longest * len(self.space.cells) * 1.2 / search_share)
+                needed = format_duration(
+                    self.config.stated_budget(longest * len(self.space.cells) * 1.2 / search_share)
+                )
                 raise TuningError(
                     f"--budget {budget} ran out before any {cell.upper()} trial ran (a "
                     f"trial took {longest:.1f} s); pass at least --budget {needed}, or "
