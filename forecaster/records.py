@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -20,13 +21,19 @@ T = TypeVar("T")
 
 
 def to_plain(record: Any) -> Any:
-    """A dataclass (or a list/dict of them) as plain JSON values."""
+    """A dataclass (or a list/dict of them) as plain JSON values.
+
+    JSON has no infinity or NaN (Python writes them, other readers refuse them), so a number
+    that is not finite, such as a ratio to a baseline without error, becomes null.
+    """
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return dataclasses.asdict(record)
-    if isinstance(record, list):
+        return to_plain(dataclasses.asdict(record))
+    if isinstance(record, list | tuple):
         return [to_plain(r) for r in record]
     if isinstance(record, dict):
         return {k: to_plain(v) for k, v in record.items()}
+    if isinstance(record, float) and not math.isfinite(record):
+        return None
     return record
 
 
@@ -41,7 +48,7 @@ def from_plain(kind: type[T], value: Any) -> T:
 
 def write_record(path: Path, record: Any) -> None:
     """Write a record as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(to_plain(record), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(to_plain(record), indent=2, allow_nan=False) + "\n")
 
 
 def read_record(path: Path, kind: type[T]) -> T:
@@ -74,7 +81,7 @@ def _build(kind: Any, value: Any) -> Any:
         item = typing.get_args(kind)[1]
         return {k: _build(item, v) for k, v in value.items()}
     if kind is float:
-        return float(value)
+        return math.nan if value is None else float(value)
     if kind in (int, str, bool) and not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}, got {value!r}")
     return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,19 @@ def test_labels_name_each_season():
     assert result.label("seasonal_naive") == "seasonal naive (48)"
     assert result.label("decomposition") == "MSTL/STL + ETS"
     assert result.summary().label("seasonal_naive_336") == "seasonal naive (336)"
+
+
+def test_a_baseline_without_error_is_written_as_strict_json(tmp_path):
+    from forecaster.evaluation.rolling import EvaluationSummary
+    from forecaster.records import read_record, write_record
+
+    summary = evaluation_with(0.2, {"naive": 0.0, "seasonal_naive": 0.5}).summary()
+    assert summary.skill_mase["naive"] == float("inf")
+    write_record(tmp_path / "metrics.json", summary)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    json.loads((tmp_path / "metrics.json").read_text(), parse_constant=refuse)
+    back = read_record(tmp_path / "metrics.json", EvaluationSummary)
+    assert np.isnan(back.skill_mase["naive"]) and back.skill_mase["seasonal_naive"] == 0.4
