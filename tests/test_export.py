@@ -340,7 +340,9 @@ def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner,
         "temp_lower_95",
         "temp_upper_95",
     ]
-    widths = Bundle.load(outcome.bundle_dir).intervals.widths((0.5, 0.95))[:, :, 0]
+    intervals = Bundle.load(outcome.bundle_dir).intervals
+    assert intervals is not None
+    widths = intervals.widths((0.5, 0.95))[:, :, 0]
     for i, level in enumerate(("50", "95")):
         half = (frame[f"temp_upper_{level}"] - frame["temp"]).to_numpy()
         np.testing.assert_allclose(half, widths[i][frame["step"] - 1], rtol=1e-4, atol=1e-4)
