@@ -146,3 +146,33 @@ def test_recent_errors_use_only_the_past():
     assert widths[0, 0].ravel().tolist() == [1.0, 1.0]
     assert widths[0, 1].ravel().tolist() == [100.0, 1.0]  # 1 error: rank 1 of 1 at level 0.5
     assert widths[0, 2].ravel().tolist() == [100.0, 100.0]
+
+
+@pytest.mark.parametrize("season", [12, 1])
+def test_holt_winters_variance_is_its_state_space_models_own(season):
+    """1 + sum c_j^2 from the ETS formula equals sum (Z T^j R)^2 of statsmodels' own matrices."""
+    from forecaster.evaluation.baselines import (
+        _build_model,
+        _param_vector,
+        fit_holt_winters,
+        holt_winters_variance,
+    )
+
+    t = np.arange(300)
+    y = 10 + np.sin(2 * np.pi * t / 12) + 0.01 * t + np.random.default_rng(4).normal(0, 0.3, 300)
+    spec = fit_holt_winters(y, season)
+    assert (spec["seasonal_periods"] is not None) == (season > 1)
+    spec["params"] |= {"smoothing_level": 0.5, "smoothing_trend": 0.2, "damping_trend": 0.9}
+    if season > 1:
+        spec["params"]["smoothing_seasonal"] = 0.3
+    model = _build_model(y, spec)
+    model.update(_param_vector(model, spec))
+    design, transition = np.asarray(model["design"])[0], np.asarray(model["transition"])
+    selection = np.asarray(model["selection"])[:, 0]
+    power, loadings = np.eye(len(transition)), []
+    for _ in range(30):
+        loadings.append(design @ power @ selection)
+        power = transition @ power
+    own = np.cumsum(np.square(loadings))
+    np.testing.assert_allclose(holt_winters_variance(spec, 30), own / own[0], rtol=1e-10)
+    assert own[0] == pytest.approx(1.0)

@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from forecaster.bundle import Bundle
-from forecaster.evaluation.baselines import all_baselines, fit_holt_winters, usable_origins
+from forecaster.evaluation.baselines import (
+    all_baselines,
+    fit_holt_winters,
+    holt_winters_variance,
+    usable_origins,
+)
 from forecaster.evaluation.decomposition import (
     DecompositionSpec,
     decomposition_forecast,
@@ -29,6 +34,7 @@ NAMES = {
     "naive": "naive",
     "seasonal_naive": "seasonal naive",
     "holt_winters": "Holt-Winters",
+    "holt_winters_conformal": "Holt-Winters, conformal",
     "decomposition": "MSTL/STL + ETS",
 }
 # A model within this share of the best baseline's MASE ties with it.
@@ -194,6 +200,27 @@ class Evaluation:
         return plain
 
 
+def holt_winters_intervals(
+    truth: np.ndarray,
+    forecast: np.ndarray,
+    hw_params: list[dict[str, Any]],
+    levels: tuple[float, ...],
+) -> np.ndarray:
+    """Holt-Winters' own Gaussian half-widths (levels, horizon, targets).
+
+    z * sigma * sqrt(variance factor of step h), sigma from its one-step errors at the
+    calibration origins (the stored fit keeps no innovation variance).
+    """
+    from statistics import NormalDist
+
+    horizon = truth.shape[1]
+    sigma = np.sqrt(np.mean((truth[:, 0] - forecast[:, 0]) ** 2, axis=0))  # (targets,)
+    factors = np.stack([holt_winters_variance(p, horizon) for p in hw_params], axis=-1)
+    z = np.array([NormalDist().inv_cdf((1 + level) / 2) for level in levels])
+    result: np.ndarray = z[:, None, None] * sigma[None, None, :] * np.sqrt(factors)[None]
+    return result
+
+
 def evaluate_forecasts(
     series: np.ndarray,
     origins: np.ndarray,
@@ -259,8 +286,14 @@ def evaluate_forecasts(
         cal_forecasts = {k: v[len(origins) :] for k, v in baseline_ahead.items()} | cal_extra
         for name, pred in cal_forecasts.items():
             half_widths[name] = conformal_half_widths(cal_truth - pred, levels)
+        # Holt-Winters' own intervals replace its conformal ones in the first place.
+        conformal = half_widths.pop("holt_winters")
+        half_widths["holt_winters"] = holt_winters_intervals(
+            cal_truth, cal_forecasts["holt_winters"], hw_params, levels
+        )
+        half_widths["holt_winters_conformal"] = conformal
     intervals = {
-        name: score_intervals(truth, forecasts[name], widths, levels)
+        name: score_intervals(truth, forecasts[name.removesuffix("_conformal")], widths, levels)
         for name, widths in half_widths.items()
         if len(origins)
     }
