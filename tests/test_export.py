@@ -405,6 +405,7 @@ def test_export_refuses_an_existing_bundle_and_inspect_shows_it(exported, runner
     result = runner.invoke(app, ["inspect", str(outcome.bundle_dir)])
     assert result.exit_code == 0
     assert "resizable batch" in result.stdout and "WHILE" in result.stdout
+    assert "levels 50, 80, 90, 95, 99%" in result.stdout
 
 
 def test_converter_crash_is_a_clear_error(exported, tmp_path, monkeypatch):

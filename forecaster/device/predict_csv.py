@@ -22,6 +22,7 @@ from forecaster.files import atomic_path
 from forecaster.intervals import level_name, with_intervals
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+WRITE_ROWS = 12_000  # output rows formatted at a time
 # Called with (file, rows read so far in that file) after every chunk.
 ProgressCallback = Callable[[Path, int], None]
 
@@ -93,6 +94,13 @@ def predict_files(
     return summary
 
 
+def _csv_field(text: str) -> str:
+    """One value as the csv module quotes it (a path with a comma or a quote)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([text])
+    return buffer.getvalue().rstrip("\r\n")
+
+
 @dataclass(frozen=True)
 class _Options:
     mode: PredictMode
@@ -131,8 +139,11 @@ def _write_all(
     steps = np.arange(1, predictor.horizon + 1)
     out_of_range = np.zeros(len(spec.features), np.int64)
     target_index = [spec.features.index(t) for t in spec.targets]
+    numbers = ",".join(["%.6g"] * len(names))
     for path in files:
         report = StreamReport()
+        prefix = _csv_field(str(path)).replace("%", "%%") + "," if many else ""
+        template = f"{prefix}%s,%s,%d,{numbers}\n"
         recent = (
             RecentErrors(bundle.intervals.widths(levels), levels, options.adapt)
             if options.adapt and levels and bundle.intervals is not None
@@ -172,15 +183,21 @@ def _write_all(
             else:
                 origin_text = last
                 stamp_text = (last[:, None] + steps[None, :]).reshape(-1)
-            columns: dict[str, object] = {"file": str(path)} if many else {}
-            columns |= {
-                "origin": np.repeat(origin_text, predictor.horizon),
-                "timestamp": stamp_text,
-                "step": np.tile(steps, len(last)),
-            }
             flat = table.reshape(-1, len(names))
-            columns |= {name: flat[:, j] for j, name in enumerate(names)}
-            pd.DataFrame(columns).to_csv(handle, header=False, index=False, float_format="%.6g")
+            origins = np.repeat(origin_text, predictor.horizon)
+            step_numbers = np.tile(steps, len(last))
+            # One %-format per row: 3x faster than DataFrame.to_csv's formatting per value,
+            # which made the intervals' four extra numbers per row halve the throughput.
+            # In slices, so the rows' Python strings stay a few MB.
+            for a in range(0, len(flat), WRITE_ROWS):
+                rows = zip(
+                    origins[a : a + WRITE_ROWS].tolist(),
+                    stamp_text[a : a + WRITE_ROWS].tolist(),
+                    step_numbers[a : a + WRITE_ROWS].tolist(),
+                    *(flat[a : a + WRITE_ROWS, j].tolist() for j in range(len(names))),
+                    strict=True,
+                )
+                handle.write("".join([template % row for row in rows]))
             summary.forecasts += len(last)
             if progress is not None:
                 progress(path, report.rows)
