@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -368,6 +369,20 @@ def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner,
     )
     refused = runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--level", "120"])
     assert refused.exit_code == 2 and "not a percent between 0 and 100" in refused.stderr
+
+
+def test_a_bundle_without_intervals_predicts_as_before(exported, runner, tmp_path):
+    csv, _, outcome = exported
+    old = tmp_path / "old"
+    shutil.copytree(outcome.bundle_dir, old)
+    Bundle.load(old).replace(intervals=None).save(old)  # as exported before intervals existed
+    result = runner.invoke(app, ["predict", str(old), str(csv)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "origin,timestamp,step,temp"
+    assert "has no prediction intervals" in result.stderr
+    assert "re-export it, or pass --level none" in one_line_error(
+        runner.invoke(app, ["predict", str(old), str(csv), "--level", "95"])
+    )
 
 
 def test_predict_refuses_missing_columns_and_short_files(exported, runner, write_text):

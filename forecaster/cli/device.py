@@ -23,6 +23,8 @@ from forecaster.cli.options import (
 from forecaster.cli.progress import predict_progress
 from forecaster.config import PredictMode
 
+DEFAULT_LEVEL = "80,95"
+
 
 def export(
     run_dir: RunDirArg,
@@ -92,7 +94,7 @@ def predict(
             metavar="PERCENTS",
             help="Prediction intervals, e.g. 80,95 (of 50, 80, 90, 95, 99), or none.",
         ),
-    ] = "80,95",
+    ] = DEFAULT_LEVEL,
     adapt: Annotated[
         int,
         typer.Option(
@@ -121,6 +123,15 @@ def predict(
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--level") from None
     predictor = Predictor.load(bundle, num_threads=threads)
+    if predictor.bundle.intervals is None and level == DEFAULT_LEVEL:
+        # A bundle exported before intervals existed still predicts as it did.
+        render.warn(
+            [
+                f"{bundle} has no prediction intervals (exported before forecaster had them): "
+                "writing the point forecasts only; re-export it to get them"
+            ]
+        )
+        levels = ()
     with predict_progress(files) as on_chunk:
         summary = predict_files(
             predictor,
