@@ -222,10 +222,11 @@ def _intervals(
     if off:
         report.add(
             Paragraph(
-                f"The shipped model's coverage is more than {COVERAGE_TOLERANCE:.0%} from "
-                f"nominal ({'; '.join(off)}): its errors on the test part differ from those "
-                "on the validation part (a drift, a season the validation part does not hold, "
-                f"or too few origins: {metrics.origins} test, {intervals.origins} validation). "
+                f"The shipped model's coverage is more than {COVERAGE_TOLERANCE * 100:.0f} "
+                f"points from nominal ({'; '.join(off)}): its errors on the test part differ "
+                "from those on the validation part (a drift, a season the validation part "
+                f"does not hold, or too few origins: {metrics.origins} test, "
+                f"{intervals.origins} validation). "
                 "`forecaster predict --mode rolling --adapt N` recalibrates from recent errors.",
                 note=True,
             )
