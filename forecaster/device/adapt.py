@@ -59,14 +59,21 @@ class RecentErrors:
 
     def _observe(self, row: int, actual: np.ndarray) -> None:
         steps = row - self.pending_origin
-        for slot in np.flatnonzero((steps >= 0) & (steps < self.horizon)):
-            step = int(steps[slot])
-            position = self.count[step] % self.size
-            self.errors[position, step] = np.abs(actual - self.pending[slot, step])
-            self.count[step] += 1
+        slots = np.flatnonzero((steps >= 0) & (steps < self.horizon))
+        steps = steps[slots]  # distinct: one pending origin per step
+        positions = self.count[steps] % self.size
+        self.errors[positions, steps] = np.abs(actual - self.pending[slots, steps])
+        self.count[steps] += 1
 
     def _widths(self) -> np.ndarray:
         widths = self.base.copy()
+        if self.count.min() >= self.size:
+            # The usual case once the ring is full: one sort for every step and target.
+            ordered = np.sort(self.errors, axis=0)
+            for j, rank in enumerate(self._ranks[self.size]):
+                if rank >= 0:
+                    widths[j] = ordered[rank]
+            return widths
         for step in range(self.horizon):
             n = int(min(self.count[step], self.size))
             ranks = self._ranks[n]
