@@ -1,10 +1,11 @@
 """Scoring prediction intervals: coverage, mean width and the interval (Winkler) score.
 
-Every method gets split-conformal intervals from its own absolute errors on the validation
-origins (`forecaster.intervals`), the model from the bundle; all are scored on the same test
-origins. The Winkler score of a level l = 1 - a interval [lo, hi] for truth y is
-(hi - lo) + (2/a)(lo - y) if y < lo, + (2/a)(y - hi) if y > hi: width plus a penalty for each
-miss, in the target's units; lower is better.
+The model's intervals come from its bundle; each baseline's are split-conformal from its own
+absolute errors on the validation origins (`forecaster.intervals`), Holt-Winters' also its own
+Gaussian ones (`evaluation.rolling`); all are scored on the same test origins. The Winkler
+score of a level l = 1 - a interval [lo, hi] for truth y is (hi - lo) + (2/a)(lo - y) if
+y < lo, + (2/a)(y - hi) if y > hi: width plus a penalty for each miss, in the target's units;
+lower is better.
 """
 
 from __future__ import annotations
