@@ -25,6 +25,7 @@ from forecaster.evaluation.metrics import first_step
 
 HERE = Path(__file__).resolve().parent
 WIN_MARGIN = 0.10  # "at least 10% better than the best baseline on most series"
+COVERAGE_POINTS = 0.03  # "empirical coverage within 3 points of nominal"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -101,12 +102,100 @@ def collect(series: Series, run: Path) -> dict[str, Any]:
         k: comparison["cells"][comparison["winner"]]["hyperparameters"][k]
         for k in ("residual", "normalize")
     }
+    row["intervals"] = _intervals(run, baselines)
     best = min(names, key=lambda name: row[name]["mase"])
     best_1step = min(names, key=lambda name: row[name]["mase_1step"])
     row["best_baseline"], row["best_baseline_1step"] = best, best_1step
     row["margin"] = 1 - row["shipped"]["mase"] / row[best]["mase"]
     row["margin_1step"] = 1 - row["shipped"]["mase_1step"] / row[best_1step]["mase_1step"]
     return row
+
+
+def _intervals(run: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Per level: the shipped file's coverage and Winkler score, and Holt-Winters' own score."""
+    check = json.loads((run / "device_check.json").read_text())
+    hw = {s["level"]: s for s in metrics.get("intervals", {}).get("holt_winters", [])}
+    hw_conformal = {
+        s["level"]: s for s in metrics.get("intervals", {}).get("holt_winters_conformal", [])
+    }
+    return {
+        f"{score['level']:.2f}": {
+            "coverage": score["coverage"],
+            "width": score["width"],
+            "winkler": score["winkler"],
+            "hw_winkler": hw.get(score["level"], {}).get("winkler"),
+            "hw_coverage": hw.get(score["level"], {}).get("coverage"),
+            "hw_conformal_winkler": hw_conformal.get(score["level"], {}).get("winkler"),
+        }
+        for score in check.get("intervals", [])
+    }
+
+
+def interval_section(rows: list[dict[str, Any]], result: Section) -> None:
+    """The intervals' table and targets: coverage near nominal, a lower score than HW's."""
+    rows = [r for r in rows if r.get("intervals")]
+    if not rows:
+        return
+    table = Table(
+        [
+            "series",
+            "covered 80%",
+            "95%",
+            "Winkler 80%: shipped",
+            "Holt-Winters",
+            "95%: shipped",
+            "Holt-Winters",
+            "HW conformal 95%",
+        ],
+        title="Prediction intervals of the shipped file on the test origins (Winkler: lower "
+        "is better)",
+    )
+    near, better = [], []
+    for row in rows:
+        low, high = row["intervals"]["0.80"], row["intervals"]["0.95"]
+        table.add(
+            row["series"],
+            f"{low['coverage']:.1%}",
+            f"{high['coverage']:.1%}",
+            low["winkler"],
+            low["hw_winkler"],
+            high["winkler"],
+            high["hw_winkler"],
+            high["hw_conformal_winkler"],
+        )
+        levels = ((0.8, low), (0.95, high))
+        if all(abs(s["coverage"] - level) <= COVERAGE_POINTS for level, s in levels):
+            near.append(row["series"])
+        else:
+            result.notes.append(
+                f"{row['series']}: the shipped intervals cover {low['coverage']:.1%} (80%) and "
+                f"{high['coverage']:.1%} (95%) of the test part: its errors there differ from "
+                "those on the validation part they were calibrated on (drift or a season the "
+                "validation part lacks), or early stopping's use of that part made them narrow."
+            )
+        if all(s["hw_winkler"] is not None and s["winkler"] < s["hw_winkler"] for _, s in levels):
+            better.append(row["series"])
+    result.tables.append(table)
+    result.targets += [
+        Target(
+            "interval coverage within 3 points of nominal (80%, 95%)",
+            "every series",
+            f"{len(near)} of {len(rows)}",
+            len(near) == len(rows),
+        ),
+        Target(
+            "interval (Winkler) score below Holt-Winters' own, at 80% and 95%",
+            "most series",
+            f"{len(better)} of {len(rows)}",
+            len(better) > len(rows) / 2,
+        ),
+    ]
+    result.notes.append(
+        "Intervals: the shipped LiteRT file's split-conformal half-widths (calibrated on the "
+        "validation origins, in bundle.json) as `forecaster predict` wrote them in the device "
+        "check; Holt-Winters' own are its Gaussian ETS intervals with sigma from its one-step "
+        "errors on the same validation origins; 'HW conformal' conformalises its errors instead."
+    )
 
 
 def _best_seasonal(row: dict[str, Any]) -> str:
@@ -145,6 +234,7 @@ def section(rows: list[dict[str, Any]], budget: str) -> Section:
         )
     result = Section("quality", "Forecast quality on real series")
     result.tables.append(table)
+    interval_section(rows, result)
     no_worse = [r for r in rows if r["margin"] >= 0]
     clear = [r for r in rows if r["margin"] >= WIN_MARGIN]
     one_step_wins = [r for r in rows if r["margin_1step"] >= 0]

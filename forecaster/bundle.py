@@ -19,6 +19,7 @@ import numpy as np
 from forecaster import __version__
 from forecaster.errors import BundleError, DataError
 from forecaster.files import write_text_atomic
+from forecaster.intervals import Intervals
 from forecaster.records import from_plain
 from forecaster.scaling import MinMaxParams
 
@@ -186,6 +187,7 @@ class Bundle:
     baselines: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     export: ExportSpec | None = None
+    intervals: Intervals | None = None  # conformal half-widths of this bundle's own model
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     forecaster_version: str = __version__

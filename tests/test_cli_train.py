@@ -67,6 +67,18 @@ def test_evaluate_reproduces_the_training_metrics(trained, runner):
     assert after["scores"]["model"]["mae"] == pytest.approx(before["scores"]["model"]["mae"])
     assert after["origins"] == before["origins"] > 0
     assert "Holt-Winters" in result.stdout
+    # Every method's intervals, calibrated on the validation origins, scored on the test ones.
+    assert after["intervals"] == before["intervals"]
+    assert set(after["intervals"]) == {*after["scores"], "holt_winters_conformal"}
+    assert after["calibration_origins"] > 19
+    for method, levels in after["intervals"].items():
+        assert [s["level"] for s in levels] == [0.8, 0.95]
+        assert levels[0]["width"] < levels[1]["width"], method
+        assert len(levels[0]["coverage_by_step"][0]) == 6
+    # Seasonal naive's errors hardly change from the validation part to the test part.
+    naive_80 = after["intervals"]["seasonal_naive"][0]["coverage"]
+    assert abs(naive_80 - 0.8) < 0.1
+    assert "Prediction intervals on the" in result.stdout and "Winkler" in result.stdout
 
 
 def test_evaluate_on_another_file(trained, runner, tmp_path):
@@ -78,6 +90,8 @@ def test_evaluate_on_another_file(trained, runner, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics_other.json").read_text())
     assert metrics["origins"] + metrics["skipped_origins"] == 200 - 30 + 1
+    # Another file has no validation part: only the model's stored intervals are scored.
+    assert set(metrics["intervals"]) == {"model"} and metrics["calibration_origins"] == 0
 
 
 def test_evaluate_file_with_other_columns(trained, runner, write_text):

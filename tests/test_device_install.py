@@ -71,7 +71,8 @@ def test_core_install_predicts_without_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "XNNPACK" not in done.stderr  # LiteRT's start-up line is not for users
     lines = out.read_text().splitlines()
-    assert lines[0] == "origin,timestamp,step,temp"
+    intervals = "temp_lower_80,temp_upper_80,temp_lower_95,temp_upper_95"
+    assert lines[0] == f"origin,timestamp,step,temp,{intervals}"
     assert len(lines) == 1 + 6
     shown = run(venv / "bin" / "forecaster", "inspect", bundle)
     assert shown.returncode == 0, shown.stderr

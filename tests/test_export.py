@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecaster.bundle import Bundle
@@ -280,17 +282,107 @@ def test_predict_cli_last_and_rolling(exported, runner, tmp_path):
     result = runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "origin,timestamp,step,temp"
+    assert lines[0] == f"origin,timestamp,step,temp,{INTERVAL_COLUMNS}"
     assert len(lines) == 1 + 6
     assert lines[1].startswith("2024-01-21 19:00:00,2024-01-21 20:00:00,1,")
     out = tmp_path / "rolling.csv"
     args = ["predict", str(outcome.bundle_dir), str(csv), str(csv), "--mode", "rolling"]
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(app, [*args, "--out", str(out), "--level", "none"])
     assert result.exit_code == 0, result.output
     rows = out.read_text().splitlines()
     assert rows[0] == "file,origin,timestamp,step,temp"
     assert len(rows) == 1 + 2 * (500 - 24 + 1) * 6
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+INTERVAL_COLUMNS = "temp_lower_80,temp_upper_80,temp_lower_95,temp_upper_95"
+
+
+def test_the_bundle_carries_the_shipped_files_own_intervals(exported):
+    _, run, outcome = exported
+    bundle = Bundle.load(outcome.bundle_dir)
+    keras_intervals = Bundle.load(run.run_dir).intervals
+    intervals = bundle.intervals
+    assert intervals is not None and keras_intervals is not None
+    assert keras_intervals.source == "the Keras model on the validation part"
+    assert intervals.source == f"the {outcome.shipped} LiteRT file on the validation part"
+    val = load_training_data(bundle, run_dir=run.run_dir).windows["val"]
+    assert intervals.origins == len(val) > 19 and intervals.short_levels == (0.99,)
+    predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
+    truth = bundle.scaler.inverse(val.y, bundle.data.targets)
+    forecast = bundle.scaler.inverse(predictor.predict_scaled(val.x), bundle.data.targets)
+    errors = np.abs(truth - forecast)
+    for level, widths in zip(intervals.levels, intervals.widths(), strict=True):
+        covered = (errors <= widths + 1e-9).mean(axis=0)
+        # The conformal rank covers ceil((n + 1) level) of the n errors, at most n.
+        assert (covered >= min(np.ceil((len(val) + 1) * level), len(val)) / len(val) - 1e-9).all()
+        assert (covered <= level + 2 / len(val)).all() or level == 0.99
+    values = bundle.scaler.inverse(val.x[:5], bundle.data.features)  # original units
+    result = predictor.forecast_intervals(values, None, (0.8, 0.95))
+    assert result.levels == (0.8, 0.95) and result.lower.shape == (2, 5, 6, 1)
+    lower, upper = result.interval(0.95)
+    np.testing.assert_allclose(
+        upper - result.point, np.broadcast_to(intervals.widths((0.95,))[0], upper.shape)
+    )
+    assert (lower < result.point).all() and (result.interval(0.8)[1] <= upper).all()
+
+
+def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner, tmp_path):
+    csv, _, outcome = exported
+    out = tmp_path / "levels.csv"
+    args = ["predict", str(outcome.bundle_dir), str(csv), "--mode", "rolling", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--level", "95,50"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns)[3:] == [
+        "temp",
+        "temp_lower_50",
+        "temp_upper_50",
+        "temp_lower_95",
+        "temp_upper_95",
+    ]
+    intervals = Bundle.load(outcome.bundle_dir).intervals
+    assert intervals is not None
+    widths = intervals.widths((0.5, 0.95))[:, :, 0]
+    for i, level in enumerate(("50", "95")):
+        half = (frame[f"temp_upper_{level}"] - frame["temp"]).to_numpy()
+        np.testing.assert_allclose(half, widths[i][frame["step"] - 1], rtol=1e-4, atol=1e-4)
+    adapted = tmp_path / "adapted.csv"
+    args[-1] = str(adapted)
+    assert runner.invoke(app, [*args, "--adapt", "50"]).exit_code == 0
+    moved = pd.read_csv(adapted)
+    np.testing.assert_allclose(moved["temp"], frame["temp"], rtol=1e-6)
+    assert not np.allclose(moved["temp_upper_95"], frame["temp_upper_95"])
+    line = one_line_error(
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--adapt", "9"])
+    )
+    assert line == (
+        "Error: --adapt learns from the errors of earlier forecasts in the file, so it needs "
+        "--mode rolling"
+    )
+    line = one_line_error(
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--level", "85"])
+    )
+    assert line == (
+        "Error: the bundle has intervals for levels 50, 80, 90, 95, 99, not 85; pass --level "
+        "with some of those"
+    )
+    refused = runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--level", "120"])
+    assert refused.exit_code == 2 and "not a percent between 0 and 100" in refused.stderr
+
+
+def test_a_bundle_without_intervals_predicts_as_before(exported, runner, tmp_path):
+    csv, _, outcome = exported
+    old = tmp_path / "old"
+    shutil.copytree(outcome.bundle_dir, old)
+    Bundle.load(old).replace(intervals=None).save(old)  # as exported before intervals existed
+    result = runner.invoke(app, ["predict", str(old), str(csv)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "origin,timestamp,step,temp"
+    assert "has no prediction intervals" in result.stderr
+    assert "re-export it, or pass --level none" in one_line_error(
+        runner.invoke(app, ["predict", str(old), str(csv), "--level", "95"])
+    )
 
 
 def test_predict_refuses_missing_columns_and_short_files(exported, runner, write_text):
@@ -328,6 +420,7 @@ def test_export_refuses_an_existing_bundle_and_inspect_shows_it(exported, runner
     result = runner.invoke(app, ["inspect", str(outcome.bundle_dir)])
     assert result.exit_code == 0
     assert "resizable batch" in result.stdout and "WHILE" in result.stdout
+    assert "levels 50, 80, 90, 95, 99%" in result.stdout
 
 
 def test_converter_crash_is_a_clear_error(exported, tmp_path, monkeypatch):

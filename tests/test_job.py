@@ -85,6 +85,7 @@ def test_every_stage_leaves_its_results(job):
         "## Search",
         "## GRU vs LSTM",
         "## Against the baselines",
+        "## Prediction intervals (test part)",
         "## Quantization",
         "## On-device check",
         "## Reproduce and deploy",
@@ -96,6 +97,15 @@ def test_every_stage_leaves_its_results(job):
     row = next(line for line in md.splitlines() if line.startswith("| shipped model ("))
     assert f"({shipped['mode']}, LiteRT)" in row and f"| {shipped['mase']:.3f} |" in row
     assert "forecaster run " in md and "forecaster predict" in md
+    # The device path wrote the shipped file's intervals, and they are the bundle's.
+    check = json.loads((out / "device_check.json").read_text())
+    assert [s["level"] for s in check["intervals"]] == [0.8, 0.95]
+    assert check["max_abs_bounds_vs_keras"] <= check["tolerance"] and check["passed"]
+    assert 0.5 < check["intervals"][1]["coverage"] <= 1
+    lines = md.splitlines()
+    shipped_rows = [i for i, line in enumerate(lines) if re.match(r"\| (\*\*)?shipped model", line)]
+    assert len(shipped_rows) == 2  # in the baselines' table, then nominal vs achieved coverage
+    assert "80%" in lines[shipped_rows[1]] and "| 95% |" in lines[shipped_rows[1] + 1]
     assert f"pip install {WHEEL}" in md and "pip install forecaster" not in md
 
 

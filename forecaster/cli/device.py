@@ -23,6 +23,8 @@ from forecaster.cli.options import (
 from forecaster.cli.progress import predict_progress
 from forecaster.config import PredictMode
 
+DEFAULT_LEVEL = "80,95"
+
 
 def export(
     run_dir: RunDirArg,
@@ -86,10 +88,26 @@ def predict(
         ),
     ] = 20_000,
     threads: ThreadsOpt = None,
+    level: Annotated[
+        str,
+        typer.Option(
+            metavar="PERCENTS",
+            help="Prediction intervals, e.g. 80,95 (of 50, 80, 90, 95, 99), or none.",
+        ),
+    ] = DEFAULT_LEVEL,
+    adapt: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            callback=at_least(0),
+            help="Rolling mode: recalibrate the intervals from the last N errors seen (0: off).",
+        ),
+    ] = 0,
 ) -> None:
     """Forecast from CSV files with an exported bundle, with LiteRT only (no TensorFlow).
 
-    Writes rows of origin, timestamp, step and one column per target.
+    Writes rows of origin, timestamp, step and one column per target, followed by its
+    TARGET_lower_L and TARGET_upper_L for each --level L.
 
     Example:
 
@@ -97,11 +115,33 @@ def predict(
     """
     from forecaster.device.predict_csv import predict_files
     from forecaster.device.predictor import Predictor
+    from forecaster.errors import ConfigError
+    from forecaster.intervals import parse_levels
 
+    try:
+        levels = parse_levels(level)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--level") from None
     predictor = Predictor.load(bundle, num_threads=threads)
+    if predictor.bundle.intervals is None and level == DEFAULT_LEVEL:
+        # A bundle exported before intervals existed still predicts as it did.
+        render.warn(
+            [
+                f"{bundle} has no prediction intervals (exported before forecaster had them): "
+                "writing the point forecasts only; re-export it to get them"
+            ]
+        )
+        levels = ()
     with predict_progress(files) as on_chunk:
         summary = predict_files(
-            predictor, files, out, mode=mode, chunk_rows=chunk_rows, progress=on_chunk
+            predictor,
+            files,
+            out,
+            mode=mode,
+            chunk_rows=chunk_rows,
+            progress=on_chunk,
+            levels=levels,
+            adapt=adapt,
         )
     render.warn(summary.warnings)
     if out is not None:

@@ -129,6 +129,8 @@ def evaluation(result: Evaluation, title: str) -> None:
             style="bold" if method == "model" else None,
         )
     console.print(table)
+    if result.intervals:
+        intervals(result)
     verdict = result.verdict()
     if verdict.startswith("WARNING"):
         err_console.print(verdict, style="yellow", markup=False, highlight=False, soft_wrap=True)
@@ -136,6 +138,29 @@ def evaluation(result: Evaluation, title: str) -> None:
         say(verdict)
     if result.skipped:
         console.print(f"{result.skipped} origin(s) skipped: a baseline's input was in a gap")
+
+
+def intervals(result: Evaluation) -> None:
+    """Coverage, mean width and Winkler score per level: the model's and each baseline's."""
+    table = Table(
+        title=f"Prediction intervals on the {len(result.origins)} origins (Winkler: width plus "
+        "the misses' penalty, lower is better)",
+        title_justify="left",
+    )
+    table.add_column("method", no_wrap=True)
+    for name in ("level", "covered", "width", "Winkler"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for method, scores in result.intervals.items():
+        for i, score in enumerate(scores):
+            table.add_row(
+                result.label(method) if i == 0 else "",
+                f"{score.name}%",
+                f"{score.coverage:.1%}",
+                f"{score.width:.4g}",
+                f"{score.winkler:.4g}",
+                style="bold" if method == "model" else None,
+            )
+    console.print(table)
 
 
 def comparison(result: Comparison) -> None:

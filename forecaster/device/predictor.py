@@ -20,6 +20,7 @@ from forecaster.bundle import Bundle
 from forecaster.data.calendar import calendar_features
 from forecaster.errors import BundleError
 from forecaster.files import sha256_of
+from forecaster.intervals import IntervalForecast, with_intervals
 from forecaster.quiet import filtered_stderr
 
 # Windows per interpreter call when the model's batch can be resized: large enough to amortise
@@ -216,6 +217,26 @@ class Predictor:
         """
         inputs = self.model_inputs(x, last_times)
         return self.bundle.scaler.inverse(self.predict_scaled(inputs), self.bundle.data.targets)
+
+    def forecast_intervals(
+        self,
+        x: np.ndarray,
+        last_times: np.ndarray | None = None,
+        levels: tuple[float, ...] | None = None,
+    ) -> IntervalForecast:
+        """Point forecasts of windows `x` with the bundle's conformal intervals at `levels`.
+
+        `levels` (default: every level the bundle calibrated) are fractions, e.g. (0.8, 0.95).
+        """
+        intervals = self.bundle.intervals
+        if intervals is None:
+            raise BundleError(
+                "this bundle has no prediction intervals (exported before forecaster had them); "
+                "re-export it, or predict with --level none"
+            )
+        levels = intervals.levels if levels is None else levels
+        point = self.forecast_windows(x, last_times)
+        return with_intervals(point, intervals.widths(levels), levels)
 
     def model_inputs(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
         """Scaled windows with the calendar and seasonal channels the model was trained with.

@@ -8,6 +8,7 @@ from typing import Any
 
 from forecaster.bundle import Bundle, ExportSpec
 from forecaster.device.predictor import Predictor
+from forecaster.intervals import level_name
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ class BundleSummary:
             "versions": ", ".join(f"{k} {v}" for k, v in b.versions.items()),
             "schema": f"{b.schema_version} (forecaster {b.forecaster_version})",
         }
+        if b.intervals is not None:
+            rows["intervals"] = (
+                f"levels {', '.join(level_name(v) for v in b.intervals.levels)}%, from "
+                f"{b.intervals.source} ({b.intervals.origins} origins, "
+                f"{b.intervals.first_origin} .. {b.intervals.last_origin})"
+            )
         test = b.metrics.get("test", {})
         if test:
             scores = test["scores"]

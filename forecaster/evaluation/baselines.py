@@ -354,6 +354,26 @@ def _forecast_target(
     return out
 
 
+def holt_winters_variance(spec: dict[str, Any], horizon: int) -> np.ndarray:
+    """Step h's forecast variance over the one-step variance, shape (horizon,).
+
+    The additive ETS(A,Ad,A) formula (Hyndman et al. 2008, class 1): 1 + sum over j < h of
+    (alpha + beta (phi + ... + phi^j) + gamma [j a multiple of the season])^2, with
+    statsmodels' smoothing parameters in that form (beta <= alpha, gamma <= 1 - alpha).
+    """
+    params = _check_spec(spec)["params"]
+    alpha = params.get("smoothing_level", 0.0)
+    beta = params.get("smoothing_trend", 0.0) if spec["trend"] else 0.0
+    phi = params.get("damping_trend", 1.0) if spec["damped_trend"] else 1.0
+    gamma = params.get("smoothing_seasonal", 0.0) if spec["seasonal_periods"] else 0.0
+    season = spec["seasonal_periods"] or 0
+    j = np.arange(1, horizon)
+    damped = np.cumsum(phi**j)  # phi + ... + phi^j
+    seasonal = (j % season == 0) if season else np.zeros(len(j), bool)
+    c = alpha + beta * damped + gamma * seasonal
+    return np.concatenate([[1.0], 1.0 + np.cumsum(c**2)])
+
+
 def usable_origins(
     series: np.ndarray,
     origins: np.ndarray,

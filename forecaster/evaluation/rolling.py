@@ -13,13 +13,20 @@ from typing import Any
 import numpy as np
 
 from forecaster.bundle import Bundle
-from forecaster.evaluation.baselines import all_baselines, fit_holt_winters, usable_origins
+from forecaster.evaluation.baselines import (
+    all_baselines,
+    fit_holt_winters,
+    holt_winters_variance,
+    usable_origins,
+)
 from forecaster.evaluation.decomposition import (
     DecompositionSpec,
     decomposition_forecast,
     fit_decomposition,
 )
+from forecaster.evaluation.intervals import IntervalScore, score_intervals
 from forecaster.evaluation.metrics import score
+from forecaster.intervals import DEFAULT_LEVELS, Intervals, conformal_half_widths
 from forecaster.records import from_plain, to_plain
 
 NAMES = {
@@ -27,6 +34,7 @@ NAMES = {
     "naive": "naive",
     "seasonal_naive": "seasonal naive",
     "holt_winters": "Holt-Winters",
+    "holt_winters_conformal": "Holt-Winters, conformal",
     "decomposition": "MSTL/STL + ETS",
 }
 # A model within this share of the best baseline's MASE ties with it.
@@ -92,6 +100,8 @@ class EvaluationSummary:
     beats_best_baseline: bool
     verdict: str
     seasons: tuple[int, ...] = ()  # every season with a seasonal-naive baseline
+    intervals: dict[str, list[IntervalScore]] = field(default_factory=dict)  # method -> levels
+    calibration_origins: int = 0  # validation origins the baselines' intervals came from
 
     def label(self, method: str) -> str:
         """A method's name in tables."""
@@ -111,6 +121,9 @@ class Evaluation:
     season: int
     skipped: int  # origins left out because a baseline's input fell in a gap
     seasons: tuple[int, ...] = field(default=())
+    intervals: dict[str, list[IntervalScore]] = field(default_factory=dict)  # method -> levels
+    half_widths: dict[str, np.ndarray] = field(default_factory=dict)  # (levels, horizon, targets)
+    calibration_origins: int = 0
 
     @property
     def baselines(self) -> list[str]:
@@ -177,12 +190,35 @@ class Evaluation:
             beats_best_baseline=self.skill(self.best_baseline) < 1.0 - TIE,
             verdict=self.verdict(),
             seasons=self.seasons,
+            intervals=self.intervals,
+            calibration_origins=self.calibration_origins,
         )
 
     def to_json(self) -> dict[str, Any]:
         """Scores and verdict as plain values for metrics.json and the bundle."""
         plain: dict[str, Any] = to_plain(self.summary())
         return plain
+
+
+def holt_winters_intervals(
+    truth: np.ndarray,
+    forecast: np.ndarray,
+    hw_params: list[dict[str, Any]],
+    levels: tuple[float, ...],
+) -> np.ndarray:
+    """Holt-Winters' own Gaussian half-widths (levels, horizon, targets).
+
+    z * sigma * sqrt(variance factor of step h), sigma from its one-step errors at the
+    calibration origins (the stored fit keeps no innovation variance).
+    """
+    from statistics import NormalDist
+
+    horizon = truth.shape[1]
+    sigma = np.sqrt(np.mean((truth[:, 0] - forecast[:, 0]) ** 2, axis=0))  # (targets,)
+    factors = np.stack([holt_winters_variance(p, horizon) for p in hw_params], axis=-1)
+    z = np.array([NormalDist().inv_cdf((1 + level) / 2) for level in levels])
+    result: np.ndarray = z[:, None, None] * sigma[None, None, :] * np.sqrt(factors)[None]
+    return result
 
 
 def evaluate_forecasts(
@@ -195,24 +231,38 @@ def evaluate_forecasts(
     baselines: FittedBaselines,
     mase_scale: np.ndarray,
     first_row: int = 0,
+    model_intervals: Intervals | None = None,
+    calibration_origins: np.ndarray | None = None,
+    levels: tuple[float, ...] = DEFAULT_LEVELS,
 ) -> Evaluation:
     """Score the model's forecasts and the baselines on the origins where all are defined.
 
     `series` holds the targets in original units on the time grid (NaN inside long gaps); the
     model's forecast for origin o covers rows o .. o + horizon - 1. `first_row` places the series
-    on the training file's grid (the decomposition's phase).
+    on the training file's grid (the decomposition's phase). The model's `model_intervals` and
+    the baselines' conformal intervals, calibrated on their errors at `calibration_origins` (the
+    validation part's), are scored at `levels`.
     """
     horizon = model_forecast.shape[1]
     seasons, hw_params = baselines.seasons, baselines.holt_winters
-    keep = usable_origins(series, origins, horizon, seasons, hw_params=hw_params)
+    n_test = len(origins)
+    calibration = np.empty(0, np.int64) if calibration_origins is None else calibration_origins
+    # Test and calibration origins in one pass: Holt-Winters filters the whole series per call.
+    both = np.concatenate([origins, calibration]).astype(np.int64)
+    usable = usable_origins(series, both, horizon, seasons, hw_params=hw_params)
+    keep, cal_keep = usable[:n_test], usable[n_test:]
     extra: dict[str, np.ndarray] = {}
+    cal_extra: dict[str, np.ndarray] = {}
     if baselines.decomposition:
-        ahead = decomposition_forecast(series, origins, horizon, baselines.decomposition, first_row)
+        ahead = decomposition_forecast(series, both, horizon, baselines.decomposition, first_row)
         ready = np.isfinite(ahead).all(axis=(1, 2))
         # Its level needs a few rows to settle; on a series too short for that it sits out.
-        if (keep & ready).any():
-            keep &= ready
-            extra["decomposition"] = ahead[keep]
+        if (keep & ready[:n_test]).any():
+            keep &= ready[:n_test]
+            cal_keep &= ready[n_test:]
+            extra["decomposition"] = ahead[:n_test][keep]
+            cal_extra["decomposition"] = ahead[n_test:][cal_keep]
+    calibration = calibration[cal_keep]
     origins = origins[keep]
     model_forecast = model_forecast[keep]
     truth = (
@@ -220,12 +270,33 @@ def evaluate_forecasts(
         if len(origins)
         else np.empty((0, horizon, series.shape[1]))
     )
+    every = np.concatenate([origins, calibration])
+    baseline_ahead = all_baselines(series, every, horizon, seasons, hw_params)
     forecasts = (
         {"model": model_forecast}
-        | all_baselines(series, origins, horizon, seasons, hw_params)
+        | {k: v[: len(origins)] for k, v in baseline_ahead.items()}
         | extra
     )
     scores = {name: score(truth, pred, mase_scale) for name, pred in forecasts.items()}
+    half_widths: dict[str, np.ndarray] = {}
+    if model_intervals is not None and levels:
+        half_widths["model"] = model_intervals.widths(levels)
+    if len(calibration) and levels:
+        cal_truth = np.stack([series[o : o + horizon] for o in calibration])
+        cal_forecasts = {k: v[len(origins) :] for k, v in baseline_ahead.items()} | cal_extra
+        for name, pred in cal_forecasts.items():
+            half_widths[name] = conformal_half_widths(cal_truth - pred, levels)
+        # Holt-Winters' own intervals replace its conformal ones in the first place.
+        conformal = half_widths.pop("holt_winters")
+        half_widths["holt_winters"] = holt_winters_intervals(
+            cal_truth, cal_forecasts["holt_winters"], hw_params, levels
+        )
+        half_widths["holt_winters_conformal"] = conformal
+    intervals = {
+        name: score_intervals(truth, forecasts[name.removesuffix("_conformal")], widths, levels)
+        for name, widths in half_widths.items()
+        if len(origins)
+    }
     return Evaluation(
         targets=targets,
         origins=origins,
@@ -236,4 +307,7 @@ def evaluate_forecasts(
         season=seasons[0],
         skipped=int((~keep).sum()),
         seasons=seasons,
+        intervals=intervals,
+        half_widths=half_widths,
+        calibration_origins=len(calibration),
     )

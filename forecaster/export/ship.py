@@ -28,6 +28,9 @@ from forecaster.records import to_plain
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData
+    from forecaster.device.predictor import Predictor
+    from forecaster.intervals import Intervals
+    from forecaster.model.windows import Prepared
 
 QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8", "all")
 # CLI name -> conversion mode
@@ -115,7 +118,7 @@ def export(
         shipped, reason = choose(results, quantize, max_accuracy_loss, force)
         chosen = next(r for r in results if r.mode == shipped)
         bundle_out = _write_bundle(
-            out, overwrite, bundle, files[shipped], chosen, results, reason, keras_mae
+            out, overwrite, bundle, files[shipped], chosen, results, reason, keras_mae, prepared
         )
     return ExportOutcome(out, bundle_out, shipped, reason, results, keras_mae)
 
@@ -188,12 +191,14 @@ def _write_bundle(
     results: list[ModeResult],
     reason: str,
     keras_mae: float,
+    prepared: Prepared,
 ) -> Bundle:
     from forecaster.device.predictor import Predictor
 
     assert isinstance(model_file, Path)
     predictor = Predictor(bundle, model_file, num_threads=1)
     io = predictor.describe()
+    intervals = shipped_intervals(predictor, prepared, f"{chosen.mode} LiteRT file")
     spec = ExportSpec(
         file=TFLITE_MODEL,
         sha256=sha256_of(model_file),
@@ -220,11 +225,33 @@ def _write_bundle(
             )
         },
         versions=bundle.versions | _converter_versions(),
+        intervals=intervals,
     )
     with staged_dir(out, overwrite=overwrite) as stage:
         (stage / TFLITE_MODEL).write_bytes(model_file.read_bytes())
         exported.save(stage)
     return exported
+
+
+def shipped_intervals(predictor: Predictor, prepared: Prepared, what: str) -> Intervals:
+    """Conformal intervals of the file that ships, from its own errors on the validation part.
+
+    Early stopping chose the epoch on that part, so they are a little narrow; the test part's
+    coverage (evaluate, the run report) is the honest check.
+    """
+    from forecaster.data.inspect import position_label
+    from forecaster.intervals import calibrate
+
+    val = prepared.windows["val"]
+    targets = predictor.bundle.data.targets
+    scaler = predictor.bundle.scaler
+    return calibrate(
+        scaler.inverse(predictor.predict_scaled(val.x), targets),
+        scaler.inverse(val.y, targets),
+        first_origin=position_label(prepared.data, int(val.origins[0])),
+        last_origin=position_label(prepared.data, int(val.origins[-1])),
+        source=f"the {what} on the validation part",
+    )
 
 
 def _without_paths(bundle: Bundle) -> Bundle:

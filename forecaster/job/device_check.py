@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from forecaster.bundle import Bundle
 from forecaster.data.load import SensorData
 from forecaster.errors import ForecasterError
+from forecaster.evaluation.intervals import IntervalScore
 from forecaster.layout import BUNDLE_DIR, DEVICE_CHECK, SEARCH_DIR, TEST_PREDICTIONS, WINNER_DIR
 from forecaster.records import write_record
 
@@ -25,33 +26,42 @@ class DeviceCheck:
     tolerance: float
     passed: bool
     predictions_csv: str
+    # The shipped file's own intervals on the test origins, as `predict` wrote them.
+    intervals: list[IntervalScore] = field(default_factory=list)
+    max_abs_bounds_vs_keras: float = 0.0  # vs Keras' forecast +- the bundle's half-widths
 
 
 def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     """Run the shipped bundle through the device path on the input CSV; compare with Keras.
 
-    Writes OUT/test_predictions.csv and OUT/device_check.json; raises when they disagree by more
-    than the export measured for the shipped file.
+    The intervals too: each bound must be Keras' forecast +- the bundle's half-width, and their
+    coverage of the test part is recorded. Writes OUT/test_predictions.csv and
+    OUT/device_check.json; raises when they disagree by more than the export measured for the
+    shipped file.
     """
     import pandas as pd
 
-    from forecaster.device.predict_csv import predict_files
+    from forecaster.device.predict_csv import predict_files, target_columns
     from forecaster.device.predictor import Predictor
+    from forecaster.evaluation.intervals import score_intervals
     from forecaster.export.ship import ExportRecord
+    from forecaster.intervals import DEFAULT_LEVELS
     from forecaster.runs.load import load_keras_model, load_training_data
 
     bundle = Bundle.load(out / BUNDLE_DIR)
     predictor = Predictor.load(out / BUNDLE_DIR)
     predictions = out / TEST_PREDICTIONS
+    levels = DEFAULT_LEVELS if bundle.intervals is not None else ()
     if data.report.out_of_order and data.time_col:
         # Training sorted the rows; predict streams files in time order and refuses this one.
         with tempfile.TemporaryDirectory(dir=out) as scratch:
             ordered_csv = _sorted_copy(data.path, data.time_col, Path(scratch))
-            predict_files(predictor, [ordered_csv], predictions, mode="rolling")
+            predict_files(predictor, [ordered_csv], predictions, mode="rolling", levels=levels)
     else:
-        predict_files(predictor, [data.path], predictions, mode="rolling")
+        predict_files(predictor, [data.path], predictions, mode="rolling", levels=levels)
 
     test = load_training_data(bundle, data).windows["test"]
+    targets = bundle.data.targets
     keras_model = load_keras_model(out / SEARCH_DIR / WINNER_DIR)
     keras_forecast = bundle.scaler.inverse(
         keras_model.predict(test.x, batch_size=1024, verbose=0), bundle.data.targets
@@ -60,32 +70,47 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     index = data.frame.index
     last_rows = [str(index[o - 1]) for o in test.origins]
     device = frame[frame["origin"].isin(set(last_rows))]
-    device = device.set_index(["origin", "step"])[list(bundle.data.targets)]
-    ordered = np.stack(
+    names = target_columns(targets, levels)
+    device = device.set_index(["origin", "step"])[names]
+    # (origins, horizon, targets, 1 + 2 levels): the point, then each level's lower and upper.
+    table = np.stack(
         [
             device.loc[[(t, s) for s in range(1, bundle.model.horizon + 1)]].to_numpy()
             for t in last_rows
         ]
-    )
+    ).reshape(len(last_rows), bundle.model.horizon, len(targets), -1)
+    ordered = table[..., 0]
     difference = np.abs(ordered - keras_forecast)
     shipped = ExportRecord.of(bundle).shipped_result()
+    widths = bundle.intervals.widths(levels) if bundle.intervals is not None else np.zeros(0)
     # The CSV holds 6 significant digits; allow for that beside the exported model's own error.
-    tolerance = float(shipped.max_abs_vs_keras) * 1.01 + 1e-5 * float(
-        np.abs(keras_forecast).max() + 1
-    )
+    largest = float(np.abs(keras_forecast).max() + (widths.max() if widths.size else 0) + 1)
+    tolerance = float(shipped.max_abs_vs_keras) * 1.01 + 1e-5 * largest
+    bounds_difference, scores = 0.0, []
+    if levels:
+        keras_bounds = np.stack(
+            [keras_forecast + sign * widths[i] for i in range(len(levels)) for sign in (-1, 1)],
+            axis=-1,
+        )
+        bounds_difference = float(np.abs(table[..., 1:] - keras_bounds).max())
+        truth = bundle.scaler.inverse(test.y, targets)
+        scores = score_intervals(truth, ordered, widths, levels)
     check = DeviceCheck(
         origins=len(last_rows),
         max_abs_vs_keras=float(difference.max()),
         mean_abs_vs_keras=float(difference.mean()),
         tolerance=tolerance,
-        passed=bool(difference.max() <= tolerance),
+        passed=bool(max(difference.max(), bounds_difference) <= tolerance),
         predictions_csv=predictions.name,
+        intervals=scores,
+        max_abs_bounds_vs_keras=bounds_difference,
     )
     write_record(out / DEVICE_CHECK, check)
     if not check.passed:
         raise ForecasterError(
             f"the bundle run through `forecaster predict` differs from Keras by up to "
-            f"{check.max_abs_vs_keras:.4g}, more than the {tolerance:.4g} measured at export"
+            f"{max(check.max_abs_vs_keras, bounds_difference):.4g} (forecasts and interval "
+            f"bounds), more than the {tolerance:.4g} measured at export"
         )
     return check
 

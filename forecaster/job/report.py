@@ -67,8 +67,10 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
             report.add(Image(search / WINNER_DIR / name, caption))
     _gru_vs_lstm(report, comparison, search)
     _baselines(report, bundle, export, metrics)
+    check = read_record(out / DEVICE_CHECK, DeviceCheck)
+    _intervals(report, bundle, export, metrics, check)
     _quantization(report, export)
-    _device_check(report, read_record(out / DEVICE_CHECK, DeviceCheck))
+    _device_check(report, check)
     _search(report, comparison)
     _data(report, _read(out / DATA_SUMMARY))
     _reproduce(report, out, state)
@@ -169,6 +171,70 @@ def _baselines(
     )
 
 
+# Coverage this far (in points) from nominal is reported as off.
+COVERAGE_TOLERANCE = 0.03
+
+
+def _intervals(
+    report: Report,
+    bundle: Bundle,
+    export: ExportRecord,
+    metrics: EvaluationSummary,
+    check: DeviceCheck,
+) -> None:
+    """Nominal vs achieved coverage on the test part, widths and interval scores."""
+    intervals = bundle.intervals
+    if intervals is None or not metrics.intervals:
+        return
+    report.add(Heading("Prediction intervals (test part)"))
+    report.add(
+        Paragraph(
+            f"Each interval is the forecast +- a half-width per horizon step: the conformal "
+            f"quantile of that method's absolute errors on the {intervals.origins} validation "
+            f"origins ({intervals.first_origin} to {intervals.last_origin}). The shipped "
+            "file's come from its own LiteRT forecasts. Early stopping chose the epoch on the "
+            "same origins, so the model's may be a little narrow: the coverage below, on the "
+            "test part, is the honest check. Winkler score: the mean width plus 2/(1 - level) "
+            "times each miss's distance, in the target's units; lower is better."
+        )
+    )
+    rows = []
+    shipped_name = f"shipped model ({export.shipped}, LiteRT)"
+    methods = [(shipped_name, check.intervals)] + [
+        (MODEL_ROW if m == "model" else metrics.label(m), scores)
+        for m, scores in metrics.intervals.items()
+    ]
+    off = []
+    for name, scores in methods:
+        for i, score in enumerate(scores):
+            rows.append(
+                [
+                    name if i == 0 else "",
+                    f"{score.name}%",
+                    _f(score.coverage, ".1%"),
+                    _f(score.width, ".4g"),
+                    _f(score.winkler, ".4g"),
+                ]
+            )
+            if name == shipped_name and abs(score.coverage - score.level) > COVERAGE_TOLERANCE:
+                off.append(f"{score.name}% covers {score.coverage:.1%}")
+    report.add(TableBlock(["method", "nominal", "covered", "mean width", "Winkler"], rows, 0))
+    if off:
+        report.add(
+            Paragraph(
+                f"The shipped model's coverage is more than {COVERAGE_TOLERANCE * 100:.0f} "
+                f"points from nominal ({'; '.join(off)}): its errors on the test part differ "
+                "from those on the validation part (a drift, a season the validation part "
+                f"does not hold, or too few origins: {metrics.origins} test, "
+                f"{intervals.origins} validation). "
+                "`forecaster predict --mode rolling --adapt N` recalibrates from recent errors.",
+                note=True,
+            )
+        )
+    for note in intervals.notes(tuple(s.level for s in check.intervals)):
+        report.add(Paragraph(f"Note: {note}.", note=True))
+
+
 def _quantization(report: Report, export: ExportRecord) -> None:
     report.add(Heading("Quantization"))
     modes = export.modes
@@ -204,8 +270,9 @@ def _device_check(report: Report, check: DeviceCheck) -> None:
             f"The shipped bundle run by `forecaster predict --mode rolling` (LiteRT, no "
             f"TensorFlow) on the input CSV, compared with the Keras model at the "
             f"{check.origins} test origins: largest difference {check.max_abs_vs_keras:.3g}, "
-            f"mean {check.mean_abs_vs_keras:.3g} (tolerance {check.tolerance:.3g}): "
-            + ("passed." if check.passed else "FAILED."),
+            f"mean {check.mean_abs_vs_keras:.3g}; interval bounds vs Keras' forecast +- the "
+            f"bundle's half-widths: {check.max_abs_bounds_vs_keras:.3g} (tolerance "
+            f"{check.tolerance:.3g}): " + ("passed." if check.passed else "FAILED."),
             note=not check.passed,
         )
     )

@@ -103,6 +103,7 @@ def plot_forecasts(
         steps = np.arange(past - origin, 0)
         ax.plot(steps, history[past:origin, 0], color=COLORS["actual"], linewidth=1)
         ahead = np.arange(horizon)
+        _bands(ax, evaluation, i, ahead, first=i == picks[0])
         ax.plot(ahead, evaluation.truth[i, :, 0], color=COLORS["actual"], label="actual")
         for method in methods:
             if method in evaluation.forecasts:
@@ -119,6 +120,25 @@ def plot_forecasts(
     axes[0].legend(ncol=4, fontsize=8)
     axes[-1].set_xlabel("steps from the origin")
     return save_figure(fig, path)
+
+
+def _bands(ax: Any, evaluation: Evaluation, i: int, ahead: np.ndarray, *, first: bool) -> None:
+    """The model's intervals at origin i (first target), widest first, lighter when wider."""
+    widths = evaluation.half_widths.get("model")
+    if widths is None:
+        return
+    names = [s.name for s in evaluation.intervals.get("model", [])]
+    point = evaluation.forecasts["model"][i, :, 0]
+    for j in reversed(range(len(widths))):
+        ax.fill_between(
+            ahead,
+            point - widths[j, :, 0],
+            point + widths[j, :, 0],
+            color=COLORS["model"],
+            alpha=0.15,  # overlapping: the narrower band shows darker
+            linewidth=0,
+            label=f"model {names[j]}% interval" if first and j < len(names) else None,
+        )
 
 
 def plot_error_by_step(evaluation: Evaluation, path: Path) -> Path:

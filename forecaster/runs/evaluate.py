@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from forecaster.data.load import SensorData
     from forecaster.evaluation.rolling import Evaluation, FittedBaselines
+    from forecaster.intervals import Intervals
     from forecaster.model.windows import Windows
     from forecaster.scaling import MinMaxParams
 
@@ -47,9 +48,11 @@ def evaluate(
     keras_model = load_keras_model(run_dir)
     spec = bundle.data
     window = bundle_window(bundle)
+    calibration = None
     if file is None:
         prepared = load_training_data(bundle, run_dir=run_dir)
         data, windows = prepared.data, prepared.windows["test"]
+        calibration = prepared.windows["val"].origins
         suffix = ""
     else:
         file = Path(file)
@@ -95,6 +98,8 @@ def evaluate(
         baselines,
         np.asarray(spec.mase_scale),
         first_row,
+        intervals=bundle.intervals,
+        calibration_origins=calibration,
     )
     write_evaluation(run_dir, evaluation, data, suffix=suffix)
     return bundle, evaluation
@@ -149,8 +154,15 @@ def evaluate_windows(
     baselines: FittedBaselines,
     mase_scale: np.ndarray,
     first_row: int = 0,
+    *,
+    intervals: Intervals | None = None,
+    calibration_origins: np.ndarray | None = None,
 ) -> Evaluation:
-    """The model's forecasts at the windows' origins, scored beside every baseline."""
+    """The model's forecasts at the windows' origins, scored beside every baseline.
+
+    The model's `intervals` and the baselines' own, calibrated at `calibration_origins`, are
+    scored too.
+    """
     from forecaster.data.inspect import position_label
     from forecaster.evaluation.rolling import evaluate_forecasts
 
@@ -166,6 +178,8 @@ def evaluate_windows(
         baselines=baselines,
         mase_scale=mase_scale,
         first_row=first_row,
+        model_intervals=intervals,
+        calibration_origins=calibration_origins,
     )
 
 

@@ -22,10 +22,13 @@ from forecaster.runs.evaluate import check_origins, evaluate_windows, write_eval
 from forecaster.runs.load import check_out_dir, default_run_dir, library_versions
 
 if TYPE_CHECKING:
+    import keras
+
     from forecaster.data.load import SensorData
     from forecaster.evaluation.rolling import Evaluation, FittedBaselines
+    from forecaster.intervals import Intervals
     from forecaster.model.fit import EpochCallback, TrainResult
-    from forecaster.model.windows import Split
+    from forecaster.model.windows import Prepared, Split
 
 
 @dataclass
@@ -144,8 +147,16 @@ def train(
     prepared = prepare(data, split, window, seasonal)
     result = train_model(prepared, model, training, on_epoch, initial_weights)
 
+    intervals = keras_intervals(result.model, prepared)
     evaluation = evaluate_windows(
-        result.model, data, prepared.scaler, prepared.windows["test"], baselines, mase_scale
+        result.model,
+        data,
+        prepared.scaler,
+        prepared.windows["test"],
+        baselines,
+        mase_scale,
+        intervals=intervals,
+        calibration_origins=prepared.windows["val"].origins,
     )
     bundle = Bundle(
         data=DataSpec(
@@ -189,6 +200,7 @@ def train(
         ),
         baselines=baselines.to_bundle(),
         metrics={"test": evaluation.to_json()},
+        intervals=intervals,
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -204,6 +216,25 @@ def train(
         plot_history(result.history, result.best_epoch, stage / LOSS_PNG, model.loss)
     warnings = [*data.report.warnings, *scored.warnings]
     return RunOutcome(out, bundle, result, evaluation, warnings)
+
+
+def keras_intervals(keras_model: keras.Model, prepared: Prepared) -> Intervals:
+    """Conformal intervals of the Keras model from its errors on the validation part.
+
+    The export replaces them with the shipped LiteRT file's own.
+    """
+    from forecaster.data.inspect import position_label
+    from forecaster.intervals import calibrate
+
+    val, targets = prepared.windows["val"], prepared.data.targets
+    forecast = keras_model.predict(val.x, batch_size=1024, verbose=0)
+    return calibrate(
+        prepared.scaler.inverse(forecast, targets),
+        prepared.scaler.inverse(val.y, targets),
+        first_origin=position_label(prepared.data, int(val.origins[0])),
+        last_origin=position_label(prepared.data, int(val.origins[-1])),
+        source="the Keras model on the validation part",
+    )
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
