@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.errors import ConfigError
+from forecaster.errors import UsageError
 
 # Levels calibrated into every bundle; `predict --level` chooses among them.
 CALIBRATED_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
@@ -27,7 +27,7 @@ def level_name(level: float) -> str:
 
 
 def parse_levels(text: str) -> tuple[float, ...]:
-    """'80,95' -> (0.8, 0.95); 'none' -> (). Raises ConfigError naming the fix."""
+    """'80,95' -> (0.8, 0.95); 'none' -> (). Raises UsageError naming the fix."""
     if text.strip().lower() == "none":
         return ()
     levels = []
@@ -35,11 +35,11 @@ def parse_levels(text: str) -> tuple[float, ...]:
         try:
             value = float(part.strip().rstrip("%"))
         except ValueError:
-            raise ConfigError(
+            raise UsageError(
                 f"--level takes percents separated by commas (e.g. 80,95) or none; got {text!r}"
             ) from None
         if not 0 < value < 100:
-            raise ConfigError(f"--level {part.strip()} is not a percent between 0 and 100")
+            raise UsageError(f"--level {part.strip()} is not a percent between 0 and 100")
         levels.append(round(value / 100, 6))
     return tuple(sorted(set(levels)))
 
@@ -83,11 +83,11 @@ class Intervals:
         return table[[self.index(level) for level in levels]]
 
     def index(self, level: float) -> int:
-        """Where `level` is in `levels`; ConfigError naming the calibrated levels otherwise."""
+        """Where `level` is in `levels`; UsageError naming the calibrated levels otherwise."""
         for i, known in enumerate(self.levels):
             if abs(known - level) < 1e-9:
                 return i
-        raise ConfigError(
+        raise UsageError(
             f"the bundle has intervals for levels {', '.join(map(level_name, self.levels))}, "
             f"not {level_name(level)}; pass --level with some of those"
         )
