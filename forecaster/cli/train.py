@@ -113,6 +113,15 @@ def train(
             help="Add time of day, week and year as inputs.",
         ),
     ] = False,
+    lags: Annotated[
+        bool,
+        typer.Option(
+            "--lags",
+            rich_help_panel=MODEL,
+            help="Add the value one season before each forecast step as inputs, for seasons "
+            "longer than the window, with a linear path to the output.",
+        ),
+    ] = False,
     lr: Annotated[
         float,
         typer.Option(
@@ -166,7 +175,7 @@ def train(
             file,
             data,
             split=SplitConfig.parse(split),
-            window=WindowConfig(window, horizon, calendar),
+            window=WindowConfig(window, horizon, calendar, lags),
             model=ModelConfig(
                 cell,
                 units,

@@ -91,7 +91,7 @@ def _write_all(
     for path in files:
         report = StreamReport()
         for batch in stream_origins(
-            path, spec, predictor.window, mode=mode, chunk_rows=chunk_rows, report=report
+            path, spec, predictor.history, mode=mode, chunk_rows=chunk_rows, report=report
         ):
             # Each window's last row is new data exactly once in rolling mode.
             out_of_range += bundle.scaler.out_of_range(batch.x[:, -1, :])

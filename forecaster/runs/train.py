@@ -110,6 +110,7 @@ def train(
     same model.
     """
     from forecaster.data.inspect import describe_freq, position_label
+    from forecaster.data.lags import lag_seasons
     from forecaster.data.load import SensorData, load_csv
     from forecaster.evaluation.decomposition import seasonal_inputs
     from forecaster.model.fit import train_model
@@ -141,7 +142,8 @@ def train(
     if model.residual == "decomposition":
         check_timestamps(data)
         seasonal = seasonal_inputs(baselines.decomposition, window.horizon)
-    prepared = prepare(data, split, window, seasonal)
+    lags = lag_seasons(seasons, window.window, window.horizon) if window.lags else ()
+    prepared = prepare(data, split, window, seasonal, lags)
     result = train_model(prepared, model, training, on_epoch, initial_weights)
 
     evaluation = evaluate_windows(
@@ -167,6 +169,7 @@ def train(
             calendar=prepared.calendar,
             seasons=seasons,
             seasonal=seasonal,
+            lags=lags,
         ),
         scaler=prepared.scaler,
         model=ModelSpec(
