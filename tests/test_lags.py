@@ -139,7 +139,9 @@ def test_litert_and_the_predictor_forecast_what_keras_does(trained, tmp_path):
     rows = np.array([int(frame.index[frame["time"] == pd.Timestamp(o)][0]) + 1 for o in origins])
     x = prepared.scaled[rows[:, None] + np.arange(-WINDOW, 0)]
     want = bundle.scaler.inverse(keras_model.predict(x, verbose=0), ("load",))[:, :, 0]
-    np.testing.assert_allclose(got["load"].to_numpy().reshape(len(origins), HORIZON), want, rtol=1e-5)
+    np.testing.assert_allclose(
+        got["load"].to_numpy().reshape(len(origins), HORIZON), want, rtol=1e-5
+    )
 
 
 @pytest.mark.slow

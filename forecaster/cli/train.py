@@ -14,6 +14,7 @@ from forecaster.cli.options import (
     BatchSizeOpt,
     FileArg,
     HorizonOpt,
+    LagsOpt,
     LossOpt,
     OverwriteOpt,
     RunDirArg,
@@ -113,15 +114,7 @@ def train(
             help="Add time of day, week and year as inputs.",
         ),
     ] = False,
-    lags: Annotated[
-        bool,
-        typer.Option(
-            "--lags",
-            rich_help_panel=MODEL,
-            help="Add the value one season before each forecast step as inputs, for seasons "
-            "longer than the window, with a linear path to the output.",
-        ),
-    ] = False,
+    lags: LagsOpt = False,
     lr: Annotated[
         float,
         typer.Option(

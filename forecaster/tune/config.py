@@ -137,6 +137,8 @@ class TuneConfig:
     final_epochs: int | None = None  # epochs to retrain the best models; default max_epochs
     hyperband_factor: int = 3
     loss: Loss = "mae"  # every trial minimizes the same loss, so their scores compare
+    # Seasonal-lag channels for the seasons longer than a trial's window (`train --lags`).
+    lags: bool = True
 
     def __post_init__(self) -> None:
         if self.tuner not in TUNERS:
