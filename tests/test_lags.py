@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from forecaster.bundle import Bundle
-from forecaster.config import DataConfig, ModelConfig, TrainConfig, WindowConfig
+from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data.lags import history_rows, lag_channels, lag_seasons
 from forecaster.errors import DataError
 from tests.test_seasons import two_seasons
@@ -157,3 +157,28 @@ def test_a_file_shorter_than_a_week_before_the_horizon_is_refused_with_the_reaso
     predictor = Predictor.load(outcomes["none"].bundle_dir, num_threads=1)
     with pytest.raises(DataError, match=r"fewer than the 348 .*seasonal lags.* 336 steps before"):
         predict_files(predictor, [part], tmp_path / "out.csv", mode="last")
+
+
+def test_a_search_gives_each_window_the_lags_train_would(tmp_path):
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import prepare, split_rows
+    from forecaster.tune.data import prepare_tuning_data
+
+    rows = WEEK * 4
+    path = tmp_path / "load.csv"
+    pd.DataFrame(
+        {"time": pd.date_range("2024-01-01", periods=rows, freq="30min"), "load": two_seasons(rows)}
+    ).to_csv(path, index=False)
+    data = load_csv(path, DataConfig(targets=("load",)))
+    split = split_rows(data.n_rows, SplitConfig())
+    tuning = prepare_tuning_data(data, split, HORIZON, 96, seasons=(48, WEEK))
+    assert tuning.lags(24) == (48, WEEK) and tuning.lags(96) == (WEEK,)
+    assert tuning.n_features("last", 24) == 3 and tuning.n_features("last", 96) == 2
+    assert tuning.lag_channels(96) == [1]
+    prepared = prepare(data, SplitConfig(), WindowConfig(96, HORIZON, lags=True), lags=(WEEK,))
+    train = tuning.train(96, "last")
+    np.testing.assert_array_equal(train.origins, prepared.windows["train"].origins)
+    np.testing.assert_array_equal(train.x, prepared.windows["train"].x)
+    # Training origins start once a week before the horizon is observed.
+    assert train.origins[0] == 96 + WEEK - HORIZON
+    assert not np.isnan(tuning.val(96, "last").x).any()
