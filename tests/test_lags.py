@@ -182,3 +182,18 @@ def test_a_search_gives_each_window_the_lags_train_would(tmp_path):
     # Training origins start once a week before the horizon is observed.
     assert train.origins[0] == 96 + WEEK - HORIZON
     assert not np.isnan(tuning.val(96, "last").x).any()
+
+
+def test_a_file_too_short_for_its_lags_is_refused_with_the_fix(tmp_path):
+    from forecaster.data.load import load_csv
+    from forecaster.model.windows import prepare
+
+    rows = 505  # the training part ends before its first origin has a week of history
+    path = tmp_path / "load.csv"
+    pd.DataFrame(
+        {"time": pd.date_range("2024-01-01", periods=rows, freq="30min"), "load": two_seasons(rows)}
+    ).to_csv(path, index=False)
+    data = load_csv(path, DataConfig(targets=("load",)))
+    window = WindowConfig(WINDOW, HORIZON, lags=True)
+    with pytest.raises(DataError, match=r"the training part of .* 336 steps .* without --lags"):
+        prepare(data, SplitConfig(), window, lags=(WEEK,))

@@ -230,7 +230,18 @@ def prepare(
         name: make_windows(scaled, data.segments, split.part(name), window, data.target_index)
         for name in PARTS
     }
-    if any(len(windows[name]) == 0 for name in PARTS):
+    empty = [_PART_NAMES[name] for name in PARTS if len(windows[name]) == 0]
+    if empty and lags:
+        lagless = model_inputs(data, scaler, calendar, seasonal, horizon=window.horizon)
+        if all(len(make_windows(lagless, data.segments, split.part(n), window, ())) for n in PARTS):
+            names = ", ".join(empty[:-1]) + " and " + empty[-1] if len(empty) > 1 else empty[0]
+            parts = "parts" if len(empty) > 1 else "part"
+            raise DataError(
+                f"the {names} {parts} of {data.path} leave no origin with the value "
+                f"{max(lags)} steps (a season) before each forecast step, which the seasonal lags "
+                "need; train without --lags (--no-lags in tune and run) or use a longer file"
+            )
+    if empty:
         _raise_too_short(data, split, split_config, window, windows)
     return Prepared(data, split, scaler, scaled, windows, window, calendar, seasonal, lags)
 
