@@ -71,7 +71,7 @@ def trained(tmp_path_factory):
     from forecaster.runs.train import train
 
     root = tmp_path_factory.mktemp("lags")
-    rows = WEEK * 5
+    rows = WEEK * 4
     frame = pd.DataFrame(
         {
             "time": pd.date_range("2024-01-01", periods=rows, freq="30min"),
@@ -86,7 +86,7 @@ def trained(tmp_path_factory):
         DataConfig(targets=("load",)),
         window=WindowConfig(WINDOW, HORIZON, lags=True),
         model=ModelConfig(units=8, residual="decomposition"),
-        training=TrainConfig(epochs=2, batch_size=64),
+        training=TrainConfig(epochs=1, batch_size=64),
         seasons=(48, WEEK),
         out=root / "run",
     )
@@ -126,7 +126,7 @@ def test_litert_and_the_predictor_forecast_what_keras_does(trained, tmp_path):
         predictor = Predictor.load(outcomes[mode].bundle_dir, num_threads=1)
         assert np.abs(predictor.predict_scaled(test.x) - expected).max() < tolerance, mode
 
-    start = WEEK * 3 + 7
+    start = WEEK * 2 + 7
     part = tmp_path / "tail.csv"
     frame.iloc[start:].to_csv(part, index=False)
     predictor = Predictor.load(outcomes["none"].bundle_dir, num_threads=1)
