@@ -197,3 +197,23 @@ def test_a_file_too_short_for_its_lags_is_refused_with_the_fix(tmp_path):
     window = WindowConfig(WINDOW, HORIZON, lags=True)
     with pytest.raises(DataError, match=r"the training part of .* 336 steps .* without --lags"):
         prepare(data, SplitConfig(), window, lags=(WEEK,))
+
+
+@pytest.mark.slow
+def test_evaluating_another_file_reads_its_lags_from_that_file(trained, tmp_path):
+    from forecaster.runs.evaluate import evaluate
+    from forecaster.runs.load import load_keras_model, load_training_data
+
+    frame, run, _ = trained
+    bundle = Bundle.load(run.run_dir)
+    scaled = load_training_data(bundle, run_dir=run.run_dir).scaled
+    start = WEEK + 5
+    part = tmp_path / "later.csv"
+    frame.iloc[start:].to_csv(part, index=False)
+    _, evaluation = evaluate(run.run_dir, part)
+    # The file's first origin has a week before its horizon inside the file.
+    assert evaluation.origins.min() >= WINDOW + WEEK - HORIZON
+    origins = evaluation.origins + start  # rows of the training file
+    x = scaled[origins[:, None] + np.arange(-WINDOW, 0)]
+    expected = bundle.scaler.inverse(load_keras_model(run.run_dir).predict(x, verbose=0), ("load",))
+    np.testing.assert_allclose(evaluation.forecasts["model"], expected, rtol=1e-5)
