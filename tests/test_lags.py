@@ -114,6 +114,7 @@ def test_litert_and_the_predictor_forecast_what_keras_does(trained, tmp_path):
     """Rolling prediction over a file cut mid-week: the device computes the lags from history."""
     from forecaster.device.predict_csv import predict_files
     from forecaster.device.predictor import Predictor
+    from forecaster.device.summary import summarize_bundle
     from forecaster.runs.load import load_keras_model, load_training_data
 
     frame, run, outcomes = trained
@@ -131,6 +132,10 @@ def test_litert_and_the_predictor_forecast_what_keras_does(trained, tmp_path):
     frame.iloc[start:].to_csv(part, index=False)
     predictor = Predictor.load(outcomes["none"].bundle_dir, num_threads=1)
     assert predictor.history == WINDOW + WEEK - HORIZON
+    inputs = summarize_bundle(outcomes["none"].bundle_dir).rows()["inputs"]
+    assert inputs == (
+        "load, temp; the values 48, 336 steps before each forecast step (a forecast reads 348 rows)"
+    )
     out = tmp_path / "rolling.csv"
     predict_files(predictor, [part], out, mode="rolling")
     got = pd.read_csv(out)
