@@ -105,6 +105,7 @@ class DataSpec:
     calendar: tuple[str, ...] = ()  # cycles appended as sin/cos input channels, in order
     seasons: tuple[int, ...] = ()  # every season of the data, first one first
     seasonal: SeasonalInputs | None = None  # the decomposition reference's channels, last
+    lags: tuple[int, ...] = ()  # seasons fed as lag channels after the sensors (data.lags)
 
     def grid_rows(self, times_ns: np.ndarray) -> np.ndarray:
         """Timestamps (ns since the epoch) as grid rows: steps since the training file's first.

@@ -82,6 +82,7 @@ class WindowConfig:
     window: int = 48
     horizon: int = 12
     calendar: bool = False  # add sin/cos time-of-day, day-of-week, day-of-year input channels
+    lags: bool = False  # add the value a season before each step ahead, for seasons past the window
 
     def __post_init__(self) -> None:
         if self.window <= 0:

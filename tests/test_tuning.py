@@ -225,6 +225,9 @@ def test_the_starting_point_is_the_train_recipe_moved_into_the_space():
     }
     roomy = SearchSpace(windows=(24, 48), units=(16, 64), residual=("none", "last"))
     assert roomy.starting_point() == recipe | {"normalize": "none"}
+    # The decomposition reference, when offered, is tried first whatever train's default.
+    offered = roomy.replace(residual=("last", "last_seasonal", "decomposition"))
+    assert offered.starting_point()["residual"] == "decomposition"
     narrow = SearchSpace(
         windows=(6, 60, 72),
         units=(4, 8),

@@ -169,6 +169,15 @@ LossOpt = Annotated[
         help="What training minimizes: mae (what MASE measures) or mse.",
     ),
 ]
+LagsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--lags/--no-lags",
+        rich_help_panel=MODEL,
+        help="Feed the value one season before each forecast step, for seasons longer than the "
+        "window, beside the window and on a linear path to the output.",
+    ),
+]
 BatchSizeOpt = Annotated[
     int,
     typer.Option(

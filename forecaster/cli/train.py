@@ -14,6 +14,7 @@ from forecaster.cli.options import (
     BatchSizeOpt,
     FileArg,
     HorizonOpt,
+    LagsOpt,
     LossOpt,
     OverwriteOpt,
     RunDirArg,
@@ -113,6 +114,7 @@ def train(
             help="Add time of day, week and year as inputs.",
         ),
     ] = False,
+    lags: LagsOpt = False,
     lr: Annotated[
         float,
         typer.Option(
@@ -166,7 +168,7 @@ def train(
             file,
             data,
             split=SplitConfig.parse(split),
-            window=WindowConfig(window, horizon, calendar),
+            window=WindowConfig(window, horizon, calendar, lags),
             model=ModelConfig(
                 cell,
                 units,

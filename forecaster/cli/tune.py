@@ -17,6 +17,7 @@ from forecaster.cli.options import (
     CellsOpt,
     FileArg,
     HorizonOpt,
+    LagsOpt,
     LossOpt,
     MaxAccuracyLossOpt,
     MaxEpochsOpt,
@@ -66,6 +67,7 @@ def tune(
     ] = 5,
     batch_size: Annotated[int, in_panel(BatchSizeOpt, SEARCH)] = 64,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
+    lags: Annotated[bool, in_panel(LagsOpt, SEARCH)] = True,
     budget: Annotated[
         str,
         typer.Option(
@@ -205,6 +207,7 @@ def tune(
         prefer_smaller_within=parse_fraction(prefer_smaller_within, "--prefer-smaller-within"),
         final_epochs=final_epochs,
         loss=loss,
+        lags=lags,
     )
     try:
         cluster = Distributed.from_options(distributed, oracle, oracle_timeout)
@@ -255,6 +258,7 @@ def run(
     max_trials: MaxTrialsOpt = None,
     max_epochs: MaxEpochsOpt = 30,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
+    lags: Annotated[bool, in_panel(LagsOpt, SEARCH)] = True,
     budget: Annotated[
         str,
         typer.Option(
@@ -295,7 +299,12 @@ def run(
     from forecaster.tune.space import SpaceOverrides
 
     config = TuneConfig(
-        tuner=tuner, max_trials=max_trials, max_epochs=max_epochs, seed=seed, loss=loss
+        tuner=tuner,
+        max_trials=max_trials,
+        max_epochs=max_epochs,
+        seed=seed,
+        loss=loss,
+        lags=lags,
     )
     # The report quotes the command only when it is the console script, not a test or `-m`.
     command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -152,7 +152,7 @@ def _write_all(
         for batch in stream_origins(
             path,
             spec,
-            predictor.window,
+            predictor.history,
             mode=options.mode,
             chunk_rows=options.chunk_rows,
             report=report,

@@ -18,6 +18,7 @@ import numpy as np
 
 from forecaster.bundle import Bundle
 from forecaster.data.calendar import calendar_features
+from forecaster.data.lags import history_rows, lag_channels
 from forecaster.errors import BundleError
 from forecaster.files import sha256_of
 from forecaster.intervals import IntervalForecast, with_intervals
@@ -177,6 +178,12 @@ class Predictor:
         return self.bundle.model.window
 
     @property
+    def history(self) -> int:
+        """Rows each forecast reads: the window, and with seasonal lags a season before the
+        horizon's steps (windows passed to `forecast_windows` have this many rows)."""
+        return history_rows(self.window, self.horizon, self.bundle.data.lags)
+
+    @property
     def channels(self) -> int:
         """Input channels per window row: sensors, then calendar and seasonal channels."""
         return int(self._input["shape"][-1])
@@ -210,7 +217,7 @@ class Predictor:
         return out
 
     def forecast_windows(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
-        """Forecasts (n, horizon, targets) in original units for windows (n, window, features).
+        """Forecasts (n, horizon, targets) in original units for windows (n, history, features).
 
         `last_times` (datetime64, one per window: the time of its last row) is needed when the
         model uses calendar features.
@@ -239,12 +246,17 @@ class Predictor:
         return with_intervals(point, intervals.widths(levels), levels)
 
     def model_inputs(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
-        """Scaled windows with the calendar and seasonal channels the model was trained with.
+        """Scaled windows with the lag, calendar and seasonal channels the model was trained with.
 
-        Both are computed from the time of each window's last row, as in training.
+        The lags come from the rows before the window (`history` rows in all); calendar and
+        seasonal channels from the time of each window's last row, as in training.
         """
         spec = self.bundle.data
         scaled = self.bundle.scaler.transform(x)
+        if spec.lags:
+            targets = [spec.features.index(t) for t in spec.targets]
+            lags = lag_channels(scaled[..., targets], spec.lags, self.horizon)
+            scaled = np.concatenate([scaled, lags], axis=-1)[:, -self.window :]
         if not spec.calendar and spec.seasonal is None:
             return scaled
         if last_times is None or spec.step_seconds is None:
@@ -267,12 +279,12 @@ class Predictor:
         """Forecasts in original units from feature rows `values` (rows, features).
 
         `origins` are row indices of the first forecast step (default: one origin after the last
-        row); each needs `window` rows before it. `times` (datetime64 per row) is needed by
+        row); each needs `history` rows before it. `times` (datetime64 per row) is needed by
         models with calendar features.
         """
         if origins is None:
             origins = np.array([len(values)])
-        windows = np.stack([values[o - self.window : o] for o in origins])
+        windows = np.stack([values[o - self.history : o] for o in origins])
         last_times = None if times is None else np.asarray(times)[np.asarray(origins) - 1]
         return self.forecast_windows(windows, last_times)
 

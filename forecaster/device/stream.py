@@ -110,7 +110,7 @@ class _FileStream:
             elif mode == "last" and end < self.window:
                 raise DataError(
                     f"{self.path} has {self.report.rows} rows, fewer than the {self.window} the "
-                    f"model needs: a forecast reads the last {self.window} rows (its window); "
+                    f"model needs: a forecast reads the last {self.window} rows ({self._reads()}); "
                     f"pass a file with at least {self.window} rows"
                 )
             elif mode == "last":
@@ -123,6 +123,15 @@ class _FileStream:
         keep = all_slots >= limit - (self.window + self.spec.max_gap + 1)
         self.slots, self.values = all_slots[keep], all_values[keep]
         return batch
+
+    def _reads(self) -> str:
+        """What the rows a forecast reads are for."""
+        if not self.spec.lags:
+            return "its window"
+        return (
+            f"its window and, for its seasonal lags, the value {max(self.spec.lags)} steps "
+            "before each forecast step"
+        )
 
     def _times(self, slots: np.ndarray) -> np.ndarray:
         """Grid slots as datetime64 timestamps, or as row numbers without a time column."""

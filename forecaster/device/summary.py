@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from forecaster.bundle import Bundle, ExportSpec
+from forecaster.data.lags import history_rows
 from forecaster.device.predictor import Predictor
 from forecaster.intervals import level_name
 
@@ -30,7 +31,7 @@ class BundleSummary:
             "model": f"{b.model.cell.upper()} {b.model.units} units x {b.model.layers} layer(s), "
             f"{b.model.params:,} parameters",
             "window -> horizon": f"{b.model.window} -> {b.model.horizon} steps of {b.data.freq}",
-            "inputs": ", ".join(b.data.features),
+            "inputs": ", ".join(b.data.features) + _lags_text(b),
             "targets": ", ".join(b.data.targets),
             "trained on": f"{Path(b.data.source).name}, {b.data.train_start} .. {b.data.train_end}",
             "quantization": export.quantization,
@@ -78,3 +79,13 @@ def _tensor_text(tensor: dict[str, Any]) -> str:
     return text + (
         f", scale {quant['scale']:.4g}, zero point {quant['zero_point']}" if quant else ""
     )
+
+
+def _lags_text(bundle: Bundle) -> str:
+    """The seasonal lags and the rows a forecast reads for them, or nothing without lags."""
+    lags = bundle.data.lags
+    if not lags:
+        return ""
+    rows = history_rows(bundle.model.window, bundle.model.horizon, lags)
+    seasons = ", ".join(map(str, lags))
+    return f"; the values {seasons} steps before each forecast step (a forecast reads {rows} rows)"

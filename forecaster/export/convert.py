@@ -41,7 +41,19 @@ _TANH_RANGE = (-1.0, 127.0 / 128.0)
 # not have (spring after a winter's training: 43% beyond the calibrated span on the weather sample,
 # clipped to a 5.7 degC error at one origin; 2.05 with the margin). Their int8 ranges get this share
 # of the calibrated span on each side, trading one bit of resolution for not clipping.
-_OPEN_RANGES = ("x", "ref", "ref_change", "ref_gained", "ref_z", "ref_level", "y", "out")
+_OPEN_RANGES = (
+    "x",
+    "ref",
+    "ref_change",
+    "ref_gained",
+    "ref_z",
+    "ref_level",
+    "lag_in",
+    "lag_out",
+    "y",
+    "y_lag",
+    "out",
+)
 _RANGE_MARGIN = 0.5
 
 
@@ -60,6 +72,8 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any],
         config = dict(found[0].get_config())
         if getattr(found[0], "gain", None) is not None:  # last_seasonal's learned weights
             config["gain"] = np.asarray(found[0].gain_value(), np.float32)
+        if getattr(found[0], "highway", None) is not None:  # the seasonal lags' linear path
+            config["highway"] = np.asarray(found[0].highway, np.float32)
         return config
 
     normalize = config_of(layers["WindowNormalize"])
@@ -100,7 +114,12 @@ def build_twin(
     import tensorflow as tf
     from keras import ops
 
-    from forecaster.model.build import normalize_window, smoothing_matrix, window_reference
+    from forecaster.model.build import (
+        lag_correction,
+        normalize_window,
+        smoothing_matrix,
+        window_reference,
+    )
 
     kind, recurrent, head, normalize, reference = _structure(model)
     out_shape = tuple(model.output_shape[1:])
@@ -144,6 +163,9 @@ def build_twin(
             self.head_kernel = constant("hk", self.head_source[0])
             self.head_bias = constant("hb", self.head_source[1])
             self.gain = constant("gain", reference["gain"]) if "gain" in reference else None
+            self.highway = (
+                constant("highway", reference["highway"]) if "highway" in reference else None
+            )
             decomposition = reference.get("decomposition")
             self.matrix = (
                 constant(
@@ -291,8 +313,21 @@ def build_twin(
                     decomposition=reference.get("decomposition"),
                     matrix=None if self.matrix is None else self.weight(self.matrix),
                 )
-                if ref is not None:
-                    y = self.act("out", y + ref)
+                if self.highway is not None:
+                    y = self.act(
+                        "y_lag",
+                        y
+                        + lag_correction(
+                            raw,
+                            ref,
+                            lag_channels=reference["lag_channels"],
+                            horizon=reference["horizon"],
+                            kernel=self.weight(self.highway),
+                            mark=self.act,
+                        ),
+                    )
+                if ref is not None or self.highway is not None:
+                    y = self.act("out", y if ref is None else y + ref)
             return y
 
     inputs = keras.Input((steps, n_features), batch_size=batch, name="window")

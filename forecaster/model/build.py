@@ -155,6 +155,31 @@ def window_reference(
     return targets[:, -1:, :] if anchor == "last" else ops.mean(targets, axis=1, keepdims=True)
 
 
+def lag_correction(
+    x: Any,
+    ref: Any | None,
+    *,
+    lag_channels: list[int],
+    horizon: int,
+    kernel: Any,
+    mark: Callable[[str, Any], Any] | None = None,
+) -> Any:
+    """The seasonal lags' linear path to the output (LSTNet's highway): the value a season
+    before each forecast step, less the reference, times `kernel` (lags * horizon * targets,
+    horizon * targets). Zero at the start, so an untrained model forecasts the reference."""
+    from keras import ops
+
+    mark = mark or (lambda _, tensor: tensor)
+    window = x.shape[1]
+    lags = _channels(x[:, window - horizon :, :], lag_channels)  # (batch, horizon, lags * n)
+    n = kernel.shape[1] // horizon
+    lags = ops.reshape(lags, (-1, horizon, len(lag_channels) // n, n))
+    if ref is not None:
+        lags = mark("lag_in", lags - ops.expand_dims(ref, 2))
+    flat = ops.reshape(lags, (-1, horizon * len(lag_channels)))
+    return mark("lag_out", ops.reshape(ops.matmul(flat, kernel), (-1, horizon, n)))
+
+
 def custom_layers() -> dict[str, type]:
     """forecaster's Keras layers, defined and registered once so safe-mode loading finds them."""
     if _LAYERS:
@@ -192,9 +217,12 @@ def custom_layers() -> dict[str, type]:
             season: int,
             seasonal_gain: bool = False,  # saved models from before the gain have none
             decomposition: dict[str, Any] | None = None,  # decomposition_config's
+            lag_channels: list[int] | None = None,  # input channels of the seasonal lags
             **kwargs: Any,
         ) -> None:
             super().__init__(**kwargs)
+            self.lag_channels = list(lag_channels or [])
+            self.highway: Any | None = None
             self.residual, self.normalize = residual, normalize
             self.target_index, self.horizon, self.season = list(target_index), horizon, season
             self.seasonal_gain = seasonal_gain and residual == "last_seasonal"
@@ -207,6 +235,13 @@ def custom_layers() -> dict[str, type]:
                     shape=(self.horizon, len(self.target_index)),
                     initializer=keras.initializers.Constant(1.0 / GAIN_SCALE),
                     name="seasonal_gain",
+                )
+            if self.lag_channels:
+                n = len(self.target_index)
+                self.highway = self.add_weight(
+                    shape=(self.horizon * len(self.lag_channels), self.horizon * n),
+                    initializer="zeros",
+                    name="lag_highway",
                 )
 
         def gain_value(self) -> Any | None:
@@ -228,7 +263,16 @@ def custom_layers() -> dict[str, type]:
         def call(self, inputs: list[Any]) -> Any:
             x, delta = inputs
             ref = self.reference(x)
-            return delta if ref is None else delta + ref
+            out = delta if ref is None else delta + ref
+            if self.highway is None:
+                return out
+            return out + lag_correction(
+                x,
+                ref,
+                lag_channels=self.lag_channels,
+                horizon=self.horizon,
+                kernel=self.highway,
+            )
 
         def get_config(self) -> dict[str, Any]:
             return super().get_config() | {
@@ -239,6 +283,7 @@ def custom_layers() -> dict[str, type]:
                 "season": self.season,
                 "seasonal_gain": self.seasonal_gain,
                 "decomposition": self.decomposition,
+                "lag_channels": self.lag_channels,
             }
 
     _LAYERS.update(WindowNormalize=WindowNormalize, AddReference=AddReference)
@@ -258,13 +303,15 @@ def build_model(
     unroll: bool = False,
     compile: bool = True,
     seasonal: SeasonalInputs | None = None,
+    lag_channels: list[int] | None = None,
 ) -> keras.Model:
     """A stateless recurrent encoder over a fixed-length window and a dense multi-step head.
 
     `n_features` counts every input channel; the first `sensor_channels` are sensors (the rest,
     calendar covariates and seasonal channels, are not normalized). `target_index` places the
     targets among them. `seasonal` describes the last 2 * n_targets channels, which the
-    decomposition reference reads.
+    decomposition reference reads. `lag_channels` (lag-major, then target) are the seasonal lags:
+    they feed the recurrent layers and a linear path to the output.
     """
     import keras
 
@@ -313,7 +360,12 @@ def build_model(
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     x = keras.layers.Dense(horizon * n_targets, name="head")(x)
     x = keras.layers.Reshape((horizon, n_targets), name="delta")(x)
-    if config.residual != "none" or config.normalize != "none":
+    if lag_channels and window < horizon:
+        raise ConfigError(
+            f"seasonal lags are read from the window's last {horizon} rows: they need --window "
+            f"of at least the horizon ({horizon}), not {window}"
+        )
+    if config.residual != "none" or config.normalize != "none" or lag_channels:
         x = layers["AddReference"](
             config.residual,
             config.normalize,
@@ -322,6 +374,7 @@ def build_model(
             config.season,
             seasonal_gain=True,
             decomposition=decomposition,
+            lag_channels=lag_channels,
             name="forecast",
         )([inputs, x])
     model = keras.Model(inputs, x, name=f"{config.cell}_forecaster")

@@ -83,8 +83,9 @@ def train_model(
         horizon=prepared.window.horizon,
         n_targets=train.y.shape[2],
         target_index=prepared.data.target_index,
-        sensor_channels=len(prepared.data.features),
+        sensor_channels=prepared.sensor_channels,
         seasonal=prepared.seasonal,
+        lag_channels=prepared.lag_channels,
     )
     if initial_weights is not None:
         # Build Adam's slots first, or Keras skips the saved optimizer state.

@@ -18,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from forecaster.bundle import SeasonalInputs
 from forecaster.config import SplitConfig, WindowConfig
 from forecaster.data.calendar import calendar_features, calendar_parts
+from forecaster.data.lags import lag_channels
 from forecaster.data.load import SensorData
 from forecaster.errors import DataError
 from forecaster.scaling import MinMaxParams
@@ -125,11 +126,13 @@ def make_windows(
             np.empty((0, horizon, len(target_index)), np.float32),
             np.empty(0, np.int64),
         )
-    return Windows(
-        np.concatenate(xs).astype(np.float32),
-        np.concatenate(ys).astype(np.float32),
-        np.concatenate(origins).astype(np.int64),
-    )
+    x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
+    found = np.concatenate(origins).astype(np.int64)
+    # Seasonal-lag channels are NaN where a season back falls before the file or in a gap.
+    complete = ~np.isnan(x).any(axis=(1, 2))
+    if not complete.all():
+        x, y, found = x[complete], y[complete], found[complete]
+    return Windows(x, y, found)
 
 
 def model_inputs(
@@ -138,13 +141,19 @@ def model_inputs(
     calendar: tuple[str, ...],
     seasonal: SeasonalInputs | None = None,
     first_row: int = 0,
+    *,
+    lags: tuple[int, ...] = (),
+    horizon: int = 1,
 ) -> np.ndarray:
-    """Scaled sensor columns, then the calendar channels, then the seasonal channels of each row.
+    """Scaled sensor columns, the seasonal-lag channels, the calendar channels, then the
+    decomposition's seasonal channels of each row.
 
     `first_row` is the number of `data`'s first row on the training file's grid (0 for that file
     itself): the seasonal profiles' phase.
     """
     parts = [scaler.transform(data.values())]
+    if lags:
+        parts.append(lag_channels(parts[0][:, list(data.target_index)], lags, horizon))
     if calendar:
         stamps = pd.DatetimeIndex(data.frame.index).as_unit("ns").asi8
         parts.append(calendar_features(stamps, calendar))
@@ -177,6 +186,17 @@ class Prepared:
     window: WindowConfig
     calendar: tuple[str, ...] = ()  # calendar cycles appended as sin/cos channels
     seasonal: SeasonalInputs | None = None  # the decomposition reference's channels, last
+    lags: tuple[int, ...] = ()  # seasons whose lag channels follow the sensors
+
+    @property
+    def sensor_channels(self) -> int:
+        """Channels the window normalization applies to: the sensors and their seasonal lags."""
+        return len(self.data.features) + len(self.lags) * len(self.data.targets)
+
+    @property
+    def lag_channels(self) -> list[int]:
+        """Input channels of the seasonal lags, lag-major then target."""
+        return list(range(len(self.data.features), self.sensor_channels))
 
 
 def prepare(
@@ -184,10 +204,13 @@ def prepare(
     split_config: SplitConfig,
     window: WindowConfig,
     seasonal: SeasonalInputs | None = None,
+    lags: tuple[int, ...] = (),
 ) -> Prepared:
     """Split, fit the scaler on the training part, and window each part.
 
-    `seasonal` (for the decomposition reference) appends its channels after the others.
+    `seasonal` (for the decomposition reference) appends its channels after the others; `lags`
+    (seasons from `lag_seasons`) puts a lag channel per target after the sensors. A window whose
+    lags reach before the file or into a gap is left out.
     """
     if not data.targets:
         raise DataError(f"no target column chosen for {data.path}; pass --target COLUMN")
@@ -202,14 +225,25 @@ def prepare(
                 f"{data.path} has no timestamps to derive calendar features from; train "
                 "without --calendar or pass --time-col"
             )
-    scaled = model_inputs(data, scaler, calendar, seasonal)
+    scaled = model_inputs(data, scaler, calendar, seasonal, lags=lags, horizon=window.horizon)
     windows = {
         name: make_windows(scaled, data.segments, split.part(name), window, data.target_index)
         for name in PARTS
     }
-    if any(len(windows[name]) == 0 for name in PARTS):
+    empty = [_PART_NAMES[name] for name in PARTS if len(windows[name]) == 0]
+    if empty and lags:
+        lagless = model_inputs(data, scaler, calendar, seasonal, horizon=window.horizon)
+        if all(len(make_windows(lagless, data.segments, split.part(n), window, ())) for n in PARTS):
+            names = ", ".join(empty[:-1]) + " and " + empty[-1] if len(empty) > 1 else empty[0]
+            parts = "parts" if len(empty) > 1 else "part"
+            raise DataError(
+                f"the {names} {parts} of {data.path} leave no origin with the value "
+                f"{max(lags)} steps (a season) before each forecast step, which the seasonal lags "
+                "need; train without --lags (--no-lags in tune and run) or use a longer file"
+            )
+    if empty:
         _raise_too_short(data, split, split_config, window, windows)
-    return Prepared(data, split, scaler, scaled, windows, window, calendar, seasonal)
+    return Prepared(data, split, scaler, scaled, windows, window, calendar, seasonal, lags)
 
 
 def _refuse_too_few_rows(data: SensorData, config: SplitConfig, window: WindowConfig) -> None:

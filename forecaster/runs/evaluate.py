@@ -39,6 +39,7 @@ def evaluate(
     `seasons` replaces the seasons of the seasonal-naive baselines (the first stays the one the
     MASE scale, Holt-Winters and the decomposition were fitted with).
     """
+    from forecaster.data.lags import history_rows
     from forecaster.data.load import load_csv
     from forecaster.evaluation.rolling import FittedBaselines
     from forecaster.model.windows import check_timestamps, make_windows, model_inputs
@@ -61,7 +62,13 @@ def evaluate(
         if spec.seasonal is not None:
             check_timestamps(data)
         scaled = model_inputs(
-            data, bundle.scaler, spec.calendar, spec.seasonal, grid_offset(data, spec)
+            data,
+            bundle.scaler,
+            spec.calendar,
+            spec.seasonal,
+            grid_offset(data, spec),
+            lags=spec.lags,
+            horizon=window.horizon,
         )
         windows = make_windows(scaled, data.segments, (0, data.n_rows), window, data.target_index)
         if data.n_rows < window.span:
@@ -69,6 +76,13 @@ def evaluate(
                 f"{file} has {data.n_rows} rows, fewer than the window + horizon = "
                 f"{window.window} + {window.horizon} = {window.span} rows one forecast origin "
                 f"needs; pass a file with at least {window.span} rows"
+            )
+        if len(windows) == 0 and spec.lags:
+            needed = history_rows(window.window, window.horizon, spec.lags) + window.horizon
+            raise DataError(
+                f"{file} has no stretch of {needed} consecutive complete rows: each origin reads "
+                f"window {window.window} + horizon {window.horizon} rows and the values "
+                f"{max(spec.lags)} steps (a season) before each forecast step; pass a longer file"
             )
         if len(windows) == 0:
             raise DataError(

@@ -67,7 +67,10 @@ def bundle_data_config(bundle: Bundle) -> DataConfig:
 
 def bundle_window(bundle: Bundle) -> WindowConfig:
     """The window a run was trained with."""
-    return WindowConfig(bundle.model.window, bundle.model.horizon, bool(bundle.data.calendar))
+    spec = bundle.data
+    return WindowConfig(
+        bundle.model.window, bundle.model.horizon, bool(spec.calendar), bool(spec.lags)
+    )
 
 
 def training_file(run_dir: Path, bundle: Bundle) -> Path:
@@ -106,7 +109,7 @@ def load_training_data(
                 "or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
             )
         data = load_csv(source, bundle_data_config(bundle))
-    return prepare(data, SplitConfig(*spec.split), bundle_window(bundle), spec.seasonal)
+    return prepare(data, SplitConfig(*spec.split), bundle_window(bundle), spec.seasonal, spec.lags)
 
 
 def load_keras_model(run_dir: Path) -> keras.Model:

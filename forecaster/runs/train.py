@@ -113,6 +113,7 @@ def train(
     same model.
     """
     from forecaster.data.inspect import describe_freq, position_label
+    from forecaster.data.lags import lag_seasons
     from forecaster.data.load import SensorData, load_csv
     from forecaster.evaluation.decomposition import seasonal_inputs
     from forecaster.model.fit import train_model
@@ -144,7 +145,8 @@ def train(
     if model.residual == "decomposition":
         check_timestamps(data)
         seasonal = seasonal_inputs(baselines.decomposition, window.horizon)
-    prepared = prepare(data, split, window, seasonal)
+    lags = lag_seasons(seasons, window.window, window.horizon) if window.lags else ()
+    prepared = prepare(data, split, window, seasonal, lags)
     result = train_model(prepared, model, training, on_epoch, initial_weights)
 
     intervals = keras_intervals(result.model, prepared)
@@ -178,6 +180,7 @@ def train(
             calendar=prepared.calendar,
             seasons=seasons,
             seasonal=seasonal,
+            lags=lags,
         ),
         scaler=prepared.scaler,
         model=ModelSpec(

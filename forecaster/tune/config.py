@@ -153,6 +153,8 @@ class TuneConfig:
     final_epochs: int | None = None  # epochs to retrain the best models; default max_epochs
     hyperband_factor: int = 3
     loss: Loss = "mae"  # every trial minimizes the same loss, so their scores compare
+    # Seasonal-lag channels for the seasons longer than a trial's window (`train --lags`).
+    lags: bool = True
     # What the caller kept of the user's --budget before time_budget (`forecaster run`'s export
     # and report), so advice on the budget speaks of the option the user typed.
     reserve: BudgetReserve | None = None

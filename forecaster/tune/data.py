@@ -10,6 +10,7 @@ import numpy as np
 
 from forecaster.bundle import SeasonalInputs
 from forecaster.config import WindowConfig
+from forecaster.data.lags import lag_channels, lag_seasons
 from forecaster.errors import DataError
 from forecaster.model.windows import Split, Windows, make_windows
 from forecaster.tune.space import SearchSpace
@@ -40,22 +41,40 @@ class TuningData:
     # for trials whose residual is `decomposition` (None when the space has no such trial).
     seasonal: SeasonalInputs | None = None
     with_seasonal: np.ndarray | None = field(default=None, repr=False)
+    # The data's seasons: a window shorter than one gets its lag channels, as in `train --lags`.
+    seasons: tuple[int, ...] = ()
     _cache: dict[tuple[str, int, bool], Windows] = field(default_factory=dict, repr=False)
 
-    def inputs(self, residual: str = "none") -> np.ndarray:
-        """The scaled rows a trial with this residual reads."""
-        if residual != "decomposition":
-            return self.scaled
-        if self.with_seasonal is None:
-            raise DataError(
-                "the search data has no seasonal channels for residual=decomposition; include "
-                "decomposition in --residual before the data is prepared"
-            )
-        return self.with_seasonal
+    def lags(self, window: int) -> tuple[int, ...]:
+        """The seasons fed as lag channels to a trial with this window."""
+        return lag_seasons(self.seasons, window, self.horizon)
 
-    def n_features(self, residual: str = "none") -> int:
-        """Input columns of a trial with this residual."""
-        return int(self.inputs(residual).shape[1])
+    def lag_channels(self, window: int) -> list[int]:
+        """Input channels of those lags: right after the sensors, lag-major then target."""
+        first = len(self.data.features)
+        return list(range(first, first + len(self.lags(window)) * self.n_targets))
+
+    def inputs(self, residual: str = "none", window: int = 0) -> np.ndarray:
+        """The scaled rows a trial with this residual and window reads."""
+        base = self.scaled
+        if residual == "decomposition":
+            if self.with_seasonal is None:
+                raise DataError(
+                    "the search data has no seasonal channels for residual=decomposition; "
+                    "include decomposition in --residual before the data is prepared"
+                )
+            base = self.with_seasonal
+        lags = self.lags(window) if window else ()
+        if not lags:
+            return base
+        first = len(self.data.features)
+        targets = base[:, list(self.data.target_index)]
+        channels = lag_channels(targets, lags, self.horizon)
+        return np.concatenate([base[:, :first], channels, base[:, first:]], axis=1)
+
+    def n_features(self, residual: str = "none", window: int = 0) -> int:
+        """Input columns of a trial with this residual and window."""
+        return int(self.inputs(residual, window).shape[1])
 
     @property
     def n_targets(self) -> int:
@@ -76,17 +95,19 @@ class TuningData:
         """Validation windows of this length at the shared origins."""
 
         def build() -> Windows:
-            origins, scaled = self.val_origins, self.inputs(residual)
+            origins, scaled = self.val_origins, self.inputs(residual, window)
             x = scaled[origins[:, None] + np.arange(-window, 0)]
             y = scaled[origins[:, None] + np.arange(self.horizon)]
             y = y[:, :, list(self.data.target_index)]
-            return Windows(x.astype(np.float32), y.astype(np.float32), origins)
+            # A lag reaching into a gap leaves its origin out (the only NaN a window can hold).
+            keep = ~np.isnan(x).any(axis=(1, 2))
+            return Windows(x[keep].astype(np.float32), y[keep].astype(np.float32), origins[keep])
 
         return self._cached("val", window, residual, build)
 
     def _part(self, name: str, window: int, residual: str) -> Windows:
         return make_windows(
-            self.inputs(residual),
+            self.inputs(residual, window),
             self.data.segments,
             self.split.part(name),
             WindowConfig(window, self.horizon),
@@ -120,11 +141,14 @@ def prepare_tuning_data(
     horizon: int,
     max_window: int,
     seasonal: SeasonalInputs | None = None,
+    seasons: tuple[int, ...] = (),
 ) -> TuningData:
     """Fit the scaler on the training part, scale, and find the shared validation origins.
 
     With `seasonal` (the decomposition baseline's numbers), trials with residual=decomposition
-    get its channels appended, as `forecaster train --residual decomposition` does.
+    get its channels appended, as `forecaster train --residual decomposition` does. With
+    `seasons`, a trial whose window is shorter than a season gets its lag channels, as
+    `forecaster train --lags` does.
     """
     from forecaster.model.windows import fit_scaler, model_inputs
 
@@ -143,7 +167,16 @@ def prepare_tuning_data(
             f"and {horizon} steps ahead without a long gap; use shorter --windows or more data"
         )
     return TuningData(
-        data, split, scaler, scaled, horizon, max_window, val_origins, seasonal, with_seasonal
+        data,
+        split,
+        scaler,
+        scaled,
+        horizon,
+        max_window,
+        val_origins,
+        seasonal,
+        with_seasonal,
+        seasons,
     )
 
 

@@ -39,6 +39,7 @@ IDENTITY_LABELS = {
     "batch_size": "--batch-size",
     "hyperband_factor": "Hyperband factor",
     "loss": "--loss",
+    "lags": "--lags",
 }
 
 
@@ -74,6 +75,7 @@ def search_identity(
         "batch_size": config.batch_size,
         "hyperband_factor": config.hyperband_factor,
         "loss": config.loss,
+        "lags": config.lags,
     }
 
 

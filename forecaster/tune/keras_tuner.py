@@ -213,16 +213,18 @@ class ForecastHyperModel(kt.HyperModel):
         values = declare(hp, settings.space, settings.cell)
         seed_everything(trial_seed(settings.seed, hp.values))
         try:
-            residual = values["residual"]
+            residual, window = values["residual"], int(values["window"])
+            lags = data.lag_channels(window)
             return build_model(
                 model_config(values, settings.season, settings.loss),
-                window=int(values["window"]),
-                n_features=data.n_features(residual),
+                window=window,
+                n_features=data.n_features(residual, window),
                 horizon=data.horizon,
                 n_targets=data.n_targets,
                 target_index=data.data.target_index,
-                sensor_channels=len(data.data.features),
+                sensor_channels=len(data.data.features) + len(lags),
                 seasonal=data.seasonal if residual == "decomposition" else None,
+                lag_channels=lags,
             )
         except ForecasterError as exc:
             raise FatalForecasterError(exc) from exc

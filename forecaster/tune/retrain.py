@@ -53,7 +53,7 @@ def retrain_and_measure(
         outcome = train(
             data,
             split=split,
-            window=WindowConfig(window, windows.horizon),
+            window=WindowConfig(window, windows.horizon, lags=bool(windows.seasons)),
             model=model_config(values, search.season, config.loss),
             training=TrainConfig(
                 epochs=config.final_epochs or config.max_epochs,

@@ -103,7 +103,9 @@ def tune(
     seasonal = None
     if "decomposition" in resolved.residual:
         seasonal = decomposition_inputs(data, rows, seasons, horizon)
-    tuning_data = prepare_tuning_data(data, rows, horizon, max(resolved.windows), seasonal)
+    tuning_data = prepare_tuning_data(
+        data, rows, horizon, max(resolved.windows), seasonal, seasons if config.lags else ()
+    )
     if role == "worker":
         check_worker_identity(out, identity)
     else:

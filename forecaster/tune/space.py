@@ -109,7 +109,9 @@ class SearchSpace:
         """`forecaster train`'s recipe moved into this space: the values a search tries first.
 
         Each default is kept when the space holds it; otherwise the nearest value is taken (the
-        first choice for residual and normalize).
+        first choice for residual and normalize). The decomposition reference goes first when
+        the space has it: a network that corrects the decomposition baseline starts at that
+        baseline's accuracy, so a search cut short by its budget has still tried it.
         """
         model, window = ModelConfig(), WindowConfig().window
 
@@ -128,7 +130,10 @@ class SearchSpace:
             "layers": clamp(self.layers, model.layers),
             "dropout": clamp(self.dropout, model.dropout),
             "learning_rate": clamp(self.learning_rate, model.learning_rate),
-            "residual": held(self.residual, model.residual),
+            "residual": held(
+                self.residual,
+                "decomposition" if "decomposition" in self.residual else model.residual,
+            ),
             "normalize": held(self.normalize, model.normalize),
         }
 
