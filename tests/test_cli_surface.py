@@ -29,7 +29,7 @@ def test_the_distribution_name_is_not_the_taken_one():
 def test_training_without_the_training_extra_names_the_install(runner, sensor_csv, monkeypatch):
     for name in ("tensorflow", "keras", "keras_tuner", "sklearn", "statsmodels", "matplotlib"):
         monkeypatch.setitem(sys.modules, name, None)  # `import name` now fails as on a device
-    result = runner.invoke(app, ["train", str(sensor_csv(rows=200)), "-t", "temp"])
+    result = runner.invoke(app, ["train", str(sensor_csv(rows=400)), "-t", "temp"])
     line = one_line_error(result)
     assert line.startswith("Error: this command needs ")
     assert line.endswith(

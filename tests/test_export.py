@@ -354,14 +354,14 @@ def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner,
     np.testing.assert_allclose(moved["temp"], frame["temp"], rtol=1e-6)
     assert not np.allclose(moved["temp_upper_95"], frame["temp_upper_95"])
     line = one_line_error(
-        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--adapt", "9"])
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--adapt", "9"]), 2
     )
     assert line == (
         "Error: --adapt learns from the errors of earlier forecasts in the file, so it needs "
         "--mode rolling"
     )
     line = one_line_error(
-        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--level", "85"])
+        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--level", "85"]), 2
     )
     assert line == (
         "Error: the bundle has intervals for levels 50, 80, 90, 95, 99, not 85; pass --level "

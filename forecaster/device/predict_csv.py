@@ -17,7 +17,7 @@ from forecaster.config import PredictMode
 from forecaster.device.adapt import RecentErrors
 from forecaster.device.predictor import Predictor
 from forecaster.device.stream import StreamReport, stream_origins
-from forecaster.errors import BundleError, ConfigError
+from forecaster.errors import BundleError, UsageError
 from forecaster.files import atomic_path
 from forecaster.intervals import level_name, with_intervals
 
@@ -69,7 +69,7 @@ def predict_files(
         bundle.intervals.widths(levels)  # refuses a level the bundle was not calibrated for
         summary.warnings.extend(bundle.intervals.notes(levels))
     if adapt and mode != "rolling":
-        raise ConfigError(
+        raise UsageError(
             "--adapt learns from the errors of earlier forecasts in the file, so it needs "
             "--mode rolling"
         )
