@@ -18,7 +18,7 @@ from forecaster.cli.options import parse_max_accuracy_loss
 from forecaster.config import Cell, DataConfig, ModelConfig, TrainConfig, WindowConfig
 from forecaster.device.predictor import Predictor
 from forecaster.errors import BundleError, ExportError
-from forecaster.export.gate import ModeResult, choose
+from forecaster.export.gate import ModeResult, choose, judge
 from forecaster.export.ship import export
 from forecaster.runs.load import load_keras_model, load_training_data
 from forecaster.runs.train import train
@@ -344,12 +344,32 @@ def test_converter_crash_is_a_clear_error(exported, tmp_path, monkeypatch):
 def test_gate_refuses_a_mode_that_loses_too_much():
     lossy = ModeResult("int8", size_bytes=10, mae_change=0.05, builtin_only=True, passed=False)
     fine = ModeResult("float32", size_bytes=40, mae_change=0.0, builtin_only=True, passed=True)
-    with pytest.raises(ExportError, match=r"int8 loses 5.0% MAE .* more than --max-accuracy"):
+    with pytest.raises(ExportError, match=r"int8 fails the accuracy gate \(MAE \+5.0%.*--force"):
         choose([lossy], "int8", 0.02, force=False)
     assert choose([lossy], "int8", 0.02, force=True)[0] == "int8"
     mode, why = choose([fine, lossy], "all", 0.02, force=False)
     assert mode == "float32"
     assert "refused: int8" in why
+
+
+def test_gate_bounds_every_targets_worst_origin_by_its_test_mae():
+    def mode(worst: list[float]) -> ModeResult:
+        result = ModeResult("int8", size_bytes=10, mae=1.0, builtin_only=True)
+        result.worst_vs_keras = worst
+        return result
+
+    # The mean is fine (+0.5%), but one origin of the second target moves 3.1 > its MAE of 3.
+    spike = mode([0.1, 3.1])
+    judge(spike, keras_mae=1 / 1.005, bounds=[0.5, 3.0], max_loss=0.02)
+    assert spike.mae_change == pytest.approx(0.005)
+    assert not spike.passed
+    with pytest.raises(
+        ExportError, match=r"worst origin off by 3.1 on load, more than its test MAE 3"
+    ):
+        choose([spike], "int8", 0.02, force=False, targets=("temp", "load"))
+    within = mode([0.5, 2.9])  # at the bound passes
+    judge(within, keras_mae=1.0, bounds=[0.5, 3.0], max_loss=0.02)
+    assert within.passed
 
 
 @pytest.mark.parametrize(("text", "value"), [("2%", 0.02), ("0.5%", 0.005), ("0.1", 0.1)])

@@ -89,12 +89,18 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any],
 
 
 def build_twin(
-    model: keras.Model, *, batch: int | None = None, calibration: np.ndarray | None = None
+    model: keras.Model,
+    *,
+    batch: int | None = None,
+    calibration: np.ndarray | None = None,
+    unroll: bool = False,
 ) -> keras.Model:
     """A single-loop twin of `model` with the same weights.
 
     With `calibration` windows (n, window, features), activation ranges are measured on them and
-    every activation and weight is wrapped in FakeQuant, ready for full-int8 conversion.
+    every activation and weight is wrapped in FakeQuant, ready for full-int8 conversion. With
+    `unroll`, the steps are written out one after another instead of a WHILE loop: every step's
+    activations get their own tensors (so their own quantization ranges) and no tensor is dynamic.
     """
     import keras
     import tensorflow as tf
@@ -254,7 +260,7 @@ def build_twin(
                 )
             xp = self.project(0, ops.reshape(x, (-1, n_features)), "l0_xp")  # all steps at once
             xp = ops.reshape(xp, (-1, steps, xp.shape[-1]))
-            if self.mode == "record":
+            if self.mode == "record" or unroll:
                 for t in range(steps):
                     values = self.step(xp[:, t], values)
             else:
@@ -331,6 +337,30 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     return shrink(converter.convert())
+
+
+def with_signature(model_bytes: bytes) -> bytes:
+    """The flatbuffer with one signature, `serving_default`: window -> forecast.
+
+    Converting a concrete function writes none, and ai-edge-quantizer calibrates by signature.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    graph = model.subgraphs[0]
+
+    def tensor_map(name: str, index: int) -> Any:
+        item = schema.TensorMapT()
+        item.name, item.tensorIndex = name, index
+        return item
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = "serving_default"
+    signature.inputs = [tensor_map("window", graph.inputs[0])]
+    signature.outputs = [tensor_map("forecast", graph.outputs[0])]
+    model.signatureDefs = [signature]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def shrink(model_bytes: bytes) -> bytes:
