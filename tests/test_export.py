@@ -49,16 +49,68 @@ def exported(request, tmp_path_factory):
 def test_every_mode_converts_builtin_only_and_runs(exported):
     _, _, outcome = exported
     modes = {r.mode: r for r in outcome.results}
-    assert set(modes) == {"float32", "dynamic", "float16", "int8"}
+    assert set(modes) == {"float32", "dynamic", "float16", "int8", "int16x8"}
     for result in modes.values():
         assert result.error is None, result.error
         assert result.builtin_only
-        assert "WHILE" in result.ops
+        assert "LiteRT CPU" in result.runs_on
+        assert result.recipe
         assert result.size_bytes > 0
+        assert len(result.worst_vs_keras) == len(result.worst_bound) == 1
+    for mode in ("float32", "dynamic", "float16", "int8"):
+        assert "WHILE" in modes[mode].ops
     # float32 is the Keras model to float precision; float16 and int8 lose a little.
     assert modes["float32"].max_abs_vs_keras < 1e-4
     assert modes["float16"].max_abs_vs_keras < 0.05
     assert modes["int8"].mean_abs_vs_keras < 0.25  # temp spans ~10 degrees: < 2.5% of range
+    # int16 activations, unrolled: no loop, no float tensor, and close to Keras everywhere.
+    full = modes["int16x8"]
+    assert "WHILE" not in full.ops
+    assert "integer-only" in full.runs_on
+    assert "ai-edge-quantizer" in full.recipe
+    assert full.max_abs_vs_keras < 0.05
+    assert abs(full.mae_change) < 0.01
+    assert "integer-only" not in modes["dynamic"].runs_on  # float activations
+
+
+def test_micro_export_runs_in_tflite_micro_like_keras(exported, runner, tmp_path):
+    """--runtime micro: a batch-1 full-integer file TFLite Micro's own interpreter runs."""
+    from forecaster.export.micro import run_micro
+
+    _, run, _ = exported
+    if run.bundle.model.cell != "lstm":
+        pytest.skip("one cell keeps the suite fast; make bench exports both to TFLite Micro")
+    refused = runner.invoke(
+        app, ["export", str(run.run_dir), "--runtime", "micro", "--quantize", "int8"]
+    )
+    assert refused.exit_code == 1
+    assert "--runtime micro exports one full-integer model" in one_line_error(refused)
+    out = tmp_path / "micro"
+    result = runner.invoke(
+        app, ["export", str(run.run_dir), "--runtime", "micro", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    bundle = Bundle.load(out)
+    assert bundle.export is not None
+    assert (bundle.export.runtime, bundle.export.quantization, bundle.export.batch) == (
+        "micro",
+        "micro",
+        1,
+    )
+    assert bundle.export.arena_bytes is not None and bundle.export.arena_bytes > 1000
+    shipped = bundle.metrics["export"]["modes"][0]
+    assert shipped["runs_on"] == ["LiteRT CPU", "integer-only", "TFLite Micro"]
+    assert "WHILE" not in shipped["ops"]
+    # Run the file again in TFLite Micro, apart from export, and compare with Keras.
+    test = load_training_data(bundle, run_dir=run.run_dir).windows["test"]
+    windows = test.x[:: max(1, len(test.x) // 40)]
+    keras_pred = load_keras_model(run.run_dir).predict(windows, verbose=0)
+    micro = run_micro(out / "model.tflite", windows)
+    assert micro.arena_bytes == bundle.export.arena_bytes
+    # Scaled units (0..1 over the training range): int16 activations stay within 0.5% of it.
+    assert np.abs(micro.forecast - keras_pred).max() < 0.005
+    litert = Predictor.load(out, num_threads=1).predict_scaled(windows)
+    np.testing.assert_allclose(micro.forecast, litert, atol=1e-3)
 
 
 def test_float32_scores_match_the_keras_evaluation(exported):
@@ -82,7 +134,10 @@ def test_bundle_describes_the_shipped_model(exported):
     assert bundle.export.batch is None  # resizable
     assert bundle.export.size_bytes == (outcome.bundle_dir / "model.tflite").stat().st_size
     assert bundle.metrics["export"]["shipped"] == outcome.shipped
-    assert len(bundle.metrics["export"]["modes"]) == 4
+    assert len(bundle.metrics["export"]["modes"]) == 5
+    assert bundle.export.runtime == "litert"
+    assert bundle.export.arena_bytes is None
+    assert bundle.export.recipe.startswith("WHILE-loop twin")  # the tiny model ships a loop mode
     if bundle.export.quantization == "int8":
         assert bundle.export.input_scale is not None
 
@@ -96,7 +151,7 @@ def test_predictor_matches_keras_batched_and_one_at_a_time(exported):
     batched = predictor.predict_scaled(test.x)
     single = np.concatenate([predictor.predict_scaled(test.x[i : i + 1]) for i in range(20)])
     np.testing.assert_allclose(single, batched[:20], atol=1e-6)
-    tolerance = {"float32": 1e-5, "dynamic": 0.02, "float16": 0.01, "int8": 0.05}
+    tolerance = {"float32": 1e-5, "dynamic": 0.02, "float16": 0.01, "int8": 0.05, "int16x8": 0.01}
     assert np.abs(batched - keras_pred).max() < tolerance[outcome.shipped]
 
 
@@ -153,20 +208,26 @@ def test_every_anchor_survives_conversion(residual):
         gain = np.array([[0.2], [0.7], [1.3], [-0.4]])
         model.get_layer("forecast").set_weights([gain / GAIN_SCALE])
     expected = model.predict(x, verbose=0)
-    for mode, tolerance in (("float32", 1e-5), ("float16", 1e-2), ("int8", 0.05)):
+    for mode, tolerance in (
+        ("float32", 1e-5),
+        ("float16", 1e-2),
+        ("int8", 0.05),
+        ("int16x8", 0.01),
+    ):
         # Calibrate on every 5th window: a stride of 3 would see two phases of the 6-step cycle.
         interpreter = interpreter_class()(model_content=convert(model, mode, x[::5]))
         interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], x.shape)
         interpreter.allocate_tensors()
         (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
         feed = x
-        if mode == "int8":
+        if given["dtype"] != np.float32:
             scale, zero = given["quantization"]
-            feed = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+            info = np.iinfo(given["dtype"])
+            feed = np.clip(np.round(x / scale + zero), info.min, info.max).astype(given["dtype"])
         interpreter.set_tensor(given["index"], feed)
         interpreter.invoke()
         got = interpreter.get_tensor(taken["index"]).astype(np.float32)
-        if mode == "int8":
+        if taken["dtype"] != np.float32:
             scale, zero = taken["quantization"]
             got = (got - zero) * scale
         assert np.abs(got - expected).max() < tolerance, (mode, np.abs(got - expected).max())

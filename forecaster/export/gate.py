@@ -34,6 +34,9 @@ class ModeResult:
     builtin_only: bool = False
     ops: dict[str, int] = field(default_factory=dict)
     latency_ms: float = float("nan")  # one window, batch 1
+    recipe: str = ""  # how the file was made (export.convert.RECIPES)
+    runs_on: list[str] = field(default_factory=list)  # LiteRT CPU, integer-only, TFLite Micro
+    arena_bytes: int | None = None  # TFLite Micro's tensor arena: the RAM a microcontroller needs
     passed: bool = False
     error: str | None = None
 
@@ -90,6 +93,9 @@ def measure(
     result.mase_1step = first_step(scores)
     result.ops = predictor.ops()
     result.builtin_only = not any(n.startswith("Flex") or n == "CUSTOM" for n in result.ops)
+    result.runs_on = (["LiteRT CPU"] if result.builtin_only else []) + (
+        ["integer-only"] if _integer_only(path) else []
+    )
     one = x[:1]
     predictor.predict_scaled(one)  # warm up: first call allocates
     started = time.perf_counter()
@@ -97,6 +103,39 @@ def measure(
     for _ in range(repeats):
         predictor.predict_scaled(one)
     result.latency_ms = (time.perf_counter() - started) / repeats * 1000
+
+
+# Test windows TFLite Micro forecasts one at a time (its reference kernels are slow).
+MICRO_WINDOWS = 200
+
+
+def measure_micro(
+    result: ModeResult, path: Path, bundle: Bundle, x: np.ndarray, keras_forecast: np.ndarray
+) -> None:
+    """Run the file in TFLite Micro on test windows: its arena, and its worst change vs Keras
+    joins the LiteRT one the gate bounds."""
+    from forecaster.export.micro import run_micro
+
+    picks = np.linspace(0, len(x) - 1, num=min(MICRO_WINDOWS, len(x))).astype(int)
+    run = run_micro(path, x[picks])
+    forecast = bundle.scaler.inverse(run.forecast, bundle.data.targets)
+    difference = np.abs(forecast - keras_forecast[picks])
+    worst = difference.reshape(-1, difference.shape[-1]).max(0)
+    result.worst_vs_keras = [
+        max(a, float(b)) for a, b in zip(result.worst_vs_keras, worst, strict=True)
+    ]
+    result.max_abs_vs_keras = max(result.max_abs_vs_keras, float(difference.max()))
+    result.arena_bytes = run.arena_bytes
+    result.runs_on.append("TFLite Micro")
+
+
+def _integer_only(path: Path) -> bool:
+    """Every tensor of the main graph is an integer: no float kernel runs, input and output
+    included, so an integer-only accelerator can take the whole model."""
+    from forecaster.device.predictor import interpreter_class
+
+    interpreter = interpreter_class()(model_path=str(path))
+    return all(np.dtype(t["dtype"]).kind in "iu" for t in interpreter.get_tensor_details())
 
 
 def judge(result: ModeResult, keras_mae: float, bounds: list[float], max_loss: float) -> None:
