@@ -183,7 +183,7 @@ def _quantization(report: Report, export: ExportRecord) -> None:
     ]
     report.add(
         TableBlock(
-            [*headers, "ms/window", ""],
+            [*headers, "ms/window", "runs on", ""],
             [
                 [
                     m.mode,
@@ -193,6 +193,8 @@ def _quantization(report: Report, export: ExportRecord) -> None:
                     _f(m.mae, ".4g"),
                     _f(m.mae_change, "+.2%"),
                     _f(m.latency_ms, ".3f"),
+                    ", ".join(m.runs_on)
+                    + (f" (arena {m.arena_bytes:,} B)" if m.arena_bytes is not None else ""),
                     m.error
                     or ("shipped" if m.mode == export.shipped else "ok" if m.passed else "refused"),
                 ]
@@ -201,7 +203,13 @@ def _quantization(report: Report, export: ExportRecord) -> None:
             shipped_row,
         )
     )
-    report.add(Paragraph(f"Shipped {export.shipped}: {export.reason}."))
+    recipe = export.shipped_result().recipe
+    report.add(
+        Paragraph(
+            f"Shipped {export.shipped}: {export.reason}."
+            + (f" The file is the {recipe}." if recipe else "")
+        )
+    )
 
 
 def _device_check(report: Report, check: DeviceCheck) -> None:
