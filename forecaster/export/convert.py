@@ -113,7 +113,6 @@ def build_twin(
     batch: int | None = None,
     calibration: np.ndarray | None = None,
     unroll: bool = False,
-    peel: bool = False,
 ) -> keras.Model:
     """A single-loop twin of `model` with the same weights.
 
@@ -314,12 +313,6 @@ def build_twin(
                 for t in range(steps):
                     values = self.step(xp[:, t], values)
             else:
-                start = 0
-                if peel:
-                    # Step 0 runs outside the loop: its all-zero state would otherwise share (and
-                    # collapse) the loop's calibrated activation ranges.
-                    values = self.step(xp[:, 0], values)
-                    start = 1
 
                 def body(t: Any, *state: Any) -> tuple[Any, ...]:
                     return (t + 1, *self.step(tf.gather(xp, t, axis=1), state))
@@ -332,7 +325,7 @@ def build_twin(
                     tf.while_loop(
                         lambda t, *state: t < steps,
                         body,
-                        (tf.constant(start), *values),
+                        (tf.constant(0), *values),
                         shape_invariants=shapes,
                     )[1:]
                 )
