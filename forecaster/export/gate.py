@@ -191,6 +191,8 @@ def choose(
     """The mode to ship and a sentence saying why."""
     if quantize != "all":
         result = results[0]
+        micro = result.mode == "micro"
+        other = "export with --runtime litert" if micro else "choose another --quantize"
         if result.error:
             raise ExportError(f"{result.mode} conversion failed: {result.error}")
         if not result.builtin_only:
@@ -202,10 +204,10 @@ def choose(
             raise ExportError(
                 f"{result.mode} fails the accuracy gate ({refusal(result, targets)}; the gate: "
                 f"MAE at most --max-accuracy-loss {max_loss:.1%} worse, every forecast within "
-                "the test MAE of Keras'); pass --force to export it anyway or choose another "
-                "--quantize"
+                f"the test MAE of Keras'); pass --force to export it anyway or {other}"
             )
-        return result.mode, f"{result.mode} was asked for" + (
+        asked = "--runtime micro" if micro else result.mode
+        return result.mode, f"{asked} was asked for" + (
             " (accuracy gate overridden with --force)" if not result.passed else ""
         )
     passing = [r for r in results if r.passed]
