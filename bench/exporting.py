@@ -157,7 +157,7 @@ def run(ctx: Context) -> Section:
         "rounding compounds through the loop; where that costs more than the gate allows, "
         "the gate refuses int8 and the next smallest passing mode ships.",
         "int16x8 and micro are the twin unrolled over the window and quantized by "
-        "ai-edge-quantizer (int8 per-channel weights, int16 activations): accurate, but every "
+        "ai-edge-quantizer (int8 per-tensor weights, int16 activations): accurate, but every "
         "step has its own tensors and operators, so the file grows with the window; micro is "
         "the same at batch 1, run in TensorFlow Lite Micro's interpreter on 200 test windows "
         "(its arena is the RAM a microcontroller sets aside; flash is the file).",

@@ -14,7 +14,7 @@ Measured with tensorflow-cpu 2.21, keras 3.15 and ai-edge-litert 2.3 (see README
   like a quantization-aware-trained one. Sigmoid and tanh outputs use LiteRT's fixed ranges.
 * Full integer with int16 activations (`int16x8`, and `micro` at batch 1 for TensorFlow Lite
   Micro) unrolls the twin instead, so every step has its own ranges and no tensor is dynamic, and
-  quantizes the float file with ai-edge-quantizer (per-channel int8 weights). Its calibrator does
+  quantizes the float file with ai-edge-quantizer (per-tensor int8 weights). Its calibrator does
   not follow WHILE bodies, and the converter's own calibrator crashes on the loop twin (peeled
   step 0 or not), which is why the loop's int8 keeps its FakeQuant ranges.
 * `shrink` rewrites the flatbuffer: byte-identical constants share one buffer, and names,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 MODES = ("float32", "dynamic", "float16", "int8", "int16x8", "micro")
 # Full-integer modes quantized by ai-edge-quantizer from an unrolled float file: int8 weights per
-# channel, int16 activations. `micro` fixes the batch at 1 for TensorFlow Lite Micro.
+# tensor, int16 activations. `micro` fixes the batch at 1 for TensorFlow Lite Micro.
 INTEGER_MODES = ("int16x8", "micro")
 # The recipe behind each mode's file, named in the bundle and the report.
 RECIPES = {
@@ -47,10 +47,10 @@ RECIPES = {
     "dynamic": "WHILE-loop twin, TFLite converter dynamic range (int8 weights, float activations)",
     "float16": "WHILE-loop twin, TFLite converter float16 weights",
     "int8": "WHILE-loop twin, FakeQuant ranges baked in, TFLite converter full int8 (per-tensor)",
-    "int16x8": "unrolled twin, ai-edge-quantizer static_wi8_ai16 (int8 per-channel weights, "
-    "int16 activations), global min/max calibration",
-    "micro": "unrolled twin at batch 1, ai-edge-quantizer static_wi8_ai16, global min/max "
-    "calibration; TFLite Micro ops only",
+    "int16x8": "unrolled twin, ai-edge-quantizer static_wi8_ai16 with per-tensor int8 weights, "
+    "int16 activations, global min/max calibration",
+    "micro": "unrolled twin at batch 1, ai-edge-quantizer static_wi8_ai16 with per-tensor int8 "
+    "weights, global min/max calibration; TFLite Micro ops only",
 }
 # LiteRT's int8 LOGISTIC and TANH kernels have fixed output ranges; matching them adds no ops.
 _SIGMOID_RANGE = (0.0, 255.0 / 256.0)
@@ -168,9 +168,9 @@ def build_twin(
             ]
             if kind == "gru" and unroll:
                 # Unrolled, each step's recurrent FULLY_CONNECTED would get its own quantized
-                # bias (int64, scales per channel: 3.8 KB a step at 64 units). The z and r parts
-                # of the recurrent bias join the input bias, computed once for every step; the
-                # candidate's part, which r gates, is one int16 constant all steps share.
+                # bias (int64: 1.5 KB a step at 64 units, more with per-channel scales). The z
+                # and r parts of the recurrent bias join the input bias, computed once for every
+                # step; the candidate's part, which r gates, is one int16 constant all steps share.
                 self.folded = []
                 for i, (_, _, b) in enumerate(self.source):
                     u = self.units[i]
@@ -247,6 +247,17 @@ def build_twin(
             def q(name: str, v: Any) -> Any:
                 return self.act(f"l{i}_{name}", v)
 
+            if kind == "gru" and state[0] is None:  # unrolled step 0: h = 0
+                x_zr, x_h = self.cut(xproj, 2 * u)
+                z, r = ops.split(ops.sigmoid(x_zr), 2, axis=-1)
+                candidate = ops.tanh(x_h + r * self.folded[i][1])
+                new = candidate - z * candidate
+                return new, (new,)
+            if kind == "lstm" and state[0] is None:  # unrolled step 0: h = c = 0
+                ifo, g = self.cut(xproj, 3 * u)
+                ifo, g = ops.sigmoid(ifo), ops.tanh(g)
+                c_new = ifo[:, :u] * g
+                return (h_new := ifo[:, 2 * u :] * ops.tanh(c_new)), (h_new, c_new)
             if kind == "gru":
                 (h,) = state
                 if unroll:
@@ -281,7 +292,7 @@ def build_twin(
             # Loop-carried tensors are float at the WHILE boundary: re-attach their ranges.
             names = ("h", "c")
             return tuple(
-                self.act(f"l{j // per_layer}_{names[j % per_layer]}", s)
+                None if s is None else self.act(f"l{j // per_layer}_{names[j % per_layer]}", s)
                 for j, s in enumerate(values)
             )
 
@@ -296,9 +307,12 @@ def build_twin(
             return tuple(new)
 
         def call(self, x: Any) -> Any:
-            # A (1, units) zero state broadcasts against the batch at the first step.
+            # A (1, units) zero state broadcasts against the batch at the first step. Unrolled,
+            # step 0 is written without its recurrent terms instead (None): an all-zero constant
+            # gets a near-zero quantization scale, which breaks the integer ops that read it.
             values = tuple(
-                tf.zeros((1, self.units[j // per_layer])) for j in range(per_layer * len(self.w))
+                None if unroll else tf.zeros((1, self.units[j // per_layer]))
+                for j in range(per_layer * len(self.w))
             )
             # Every use of the input goes through its fake-quant, or int8 conversion leaves a
             # float copy of the input dangling.
@@ -319,7 +333,7 @@ def build_twin(
 
                 shapes = (
                     tf.TensorShape([]),
-                    *(tf.TensorShape([None, s.shape[-1]]) for s in values),
+                    *(tf.TensorShape([None, s.shape[-1]]) for s in values if s is not None),
                 )
                 values = tuple(
                     tf.while_loop(
@@ -421,6 +435,12 @@ def quantize_integer(model: keras.Model, representative: np.ndarray, *, batch: i
     resizable = _float_file(twin)
     float_file = resizable if batch is None else _float_file(twin, batch)
     chosen = recipe.static_wi8_ai16()
+    for rule in chosen:
+        # Per-tensor weight scales, not the recipe's per-channel ones: a channel whose few
+        # weights are tiny (one input feature, an input weight of 7e-5) gets a tiny scale and a
+        # bias its integer kernel cannot hold (CO2 series: worst origin 1.32 ppm off, 0.125
+        # per-tensor; the bench's LSTM(64): +1.20% MAE per channel, -0.06% per tensor).
+        rule["op_config"]["weight_tensor_config"]["granularity"] = "TENSORWISE"
     manager = recipe_manager.RecipeManager()
     manager.load_quantization_recipe(chosen)
     calibration = calibrator.Calibrator(
