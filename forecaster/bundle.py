@@ -175,6 +175,9 @@ class ExportSpec:
     input_zero_point: int | None = None
     output_scale: float | None = None
     output_zero_point: int | None = None
+    recipe: str = ""  # how the file was made: twin, converter or quantizer, recipe
+    runtime: str = "litert"  # litert, or micro: TensorFlow Lite Micro, batch 1
+    arena_bytes: int | None = None  # micro: the tensor arena TFLite Micro measured (RAM)
 
 
 @dataclass(frozen=True)

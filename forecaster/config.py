@@ -11,7 +11,8 @@ from forecaster.errors import ConfigError, UsageError
 Dedupe = Literal["error", "mean", "last"]
 BadRows = Literal["error", "drop"]
 PredictMode = Literal["last", "rolling"]
-Quantize = Literal["none", "dynamic", "float16", "int8", "all"]
+Quantize = Literal["none", "dynamic", "float16", "int8", "int16", "all"]
+Runtime = Literal["litert", "micro"]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from forecaster.cli.options import (
     OverwriteOpt,
     QuantizeOpt,
     RunDirArg,
+    RuntimeOpt,
     ThreadsOpt,
     at_least,
     out_option,
@@ -29,6 +30,7 @@ DEFAULT_LEVEL = "80,95"
 def export(
     run_dir: RunDirArg,
     quantize: QuantizeOpt = "all",
+    runtime: RuntimeOpt = "litert",
     max_accuracy_loss: MaxAccuracyLossOpt = "2%",
     force: Annotated[
         bool,
@@ -43,6 +45,9 @@ def export(
 
     Writes OUT (default RUN_DIR/bundle/) with model.tflite and bundle.json, ready for a device.
 
+    With --runtime micro: one full-integer batch-1 file for TensorFlow Lite Micro, checked in
+    its interpreter, and the tensor arena it needs.
+
     Example:
 
         forecaster export models/weather_greensboro-gru-20261123-120000
@@ -53,6 +58,7 @@ def export(
         outcome = export_run(
             run_dir,
             quantize=quantize,
+            runtime=runtime,
             out=out,
             max_accuracy_loss=parse_max_accuracy_loss(max_accuracy_loss),
             force=force,

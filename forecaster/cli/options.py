@@ -16,7 +16,15 @@ from typing import Annotated, Any
 
 import typer
 
-from forecaster.config import BadRows, DataConfig, Dedupe, Loss, Quantize, parse_fraction
+from forecaster.config import (
+    BadRows,
+    DataConfig,
+    Dedupe,
+    Loss,
+    Quantize,
+    Runtime,
+    parse_fraction,
+)
 from forecaster.errors import ConfigError, UsageError
 from forecaster.tune.config import TunerName
 
@@ -235,7 +243,17 @@ QuantizeOpt = Annotated[
     typer.Option(
         metavar="MODE",
         rich_help_panel=EXPORT,
-        help="none, dynamic, float16, int8, or all (ship the smallest that passes).",
+        help="none, dynamic, float16, int8, int16 (int8 weights, int16 activations), or all "
+        "(ship the smallest that passes).",
+    ),
+]
+RuntimeOpt = Annotated[
+    Runtime,
+    typer.Option(
+        metavar="RUNTIME",
+        rich_help_panel=EXPORT,
+        help="litert: LiteRT on a CPU; micro: TensorFlow Lite Micro (full integer, batch 1, "
+        "its tensor arena measured).",
     ),
 ]
 MaxAccuracyLossOpt = Annotated[
@@ -243,7 +261,8 @@ MaxAccuracyLossOpt = Annotated[
     typer.Option(
         metavar="FRACTION",
         rich_help_panel=EXPORT,
-        help="Refuse a mode whose MAE is worse than Keras' by more (2% or 0.02).",
+        help="Refuse a mode whose MAE is worse than Keras' by more (2% or 0.02); a mode "
+        "whose worst forecast moves more than Keras' test MAE is refused too.",
     ),
 ]
 ThreadsOpt = Annotated[

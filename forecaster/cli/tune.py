@@ -24,6 +24,7 @@ from forecaster.cli.options import (
     MaxTrialsOpt,
     OverwriteOpt,
     QuantizeOpt,
+    RuntimeOpt,
     SearchSeedOpt,
     SeasonOpt,
     SplitOpt,
@@ -270,6 +271,7 @@ def run(
     ] = "10m",
     seed: SearchSeedOpt = 42,
     quantize: QuantizeOpt = "all",
+    runtime: RuntimeOpt = "litert",
     max_accuracy_loss: MaxAccuracyLossOpt = "2%",
     out: Annotated[Path | None, out_option("Output directory (default: models/FILE-run).")] = None,
     resume: Annotated[
@@ -319,6 +321,7 @@ def run(
             tune=config,
             budget=parse_duration(budget, "--budget"),
             quantize=quantize,
+            runtime=runtime,
             max_accuracy_loss=parse_max_accuracy_loss(max_accuracy_loss),
             out=out,
             command=command if sys.argv[0].endswith("forecaster") else "",

@@ -34,7 +34,13 @@ class BundleSummary:
             "inputs": ", ".join(b.data.features) + _lags_text(b),
             "targets": ", ".join(b.data.targets),
             "trained on": f"{Path(b.data.source).name}, {b.data.train_start} .. {b.data.train_end}",
-            "quantization": export.quantization,
+            "quantization": export.quantization + (f" ({export.recipe})" if export.recipe else ""),
+            "runtime": export.runtime
+            + (
+                f", tensor arena {export.arena_bytes:,} bytes"
+                if export.arena_bytes is not None
+                else ""
+            ),
             "file": f"{export.file}, {export.size_bytes:,} bytes, sha256 {export.sha256[:16]}...",
             "input tensor": _tensor_text(self.input),
             "output tensor": _tensor_text(self.output),

@@ -12,6 +12,11 @@ Measured with tensorflow-cpu 2.21, keras 3.15 and ai-edge-litert 2.3 (see README
 * Full int8 avoids the calibrator: activation ranges are recorded in an eager pass over the
   representative windows and baked in as FakeQuant ops, so the converter quantizes the graph
   like a quantization-aware-trained one. Sigmoid and tanh outputs use LiteRT's fixed ranges.
+* Full integer with int16 activations (`int16x8`, and `micro` at batch 1 for TensorFlow Lite
+  Micro) unrolls the twin instead, so every step has its own ranges and no tensor is dynamic, and
+  quantizes the float file with ai-edge-quantizer (per-tensor int8 weights). Its calibrator does
+  not follow WHILE bodies, and the converter's own calibrator crashes on the loop twin (peeled
+  step 0 or not), which is why the loop's int8 keeps its FakeQuant ranges.
 * `shrink` rewrites the flatbuffer: byte-identical constants share one buffer, and names,
   internal shape signatures and conversion metadata go.
 
@@ -32,7 +37,21 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-MODES = ("float32", "dynamic", "float16", "int8")
+MODES = ("float32", "dynamic", "float16", "int8", "int16x8", "micro")
+# Full-integer modes quantized by ai-edge-quantizer from an unrolled float file: int8 weights per
+# tensor, int16 activations. `micro` fixes the batch at 1 for TensorFlow Lite Micro.
+INTEGER_MODES = ("int16x8", "micro")
+# The recipe behind each mode's file, named in the bundle and the report.
+RECIPES = {
+    "float32": "WHILE-loop twin, float32",
+    "dynamic": "WHILE-loop twin, TFLite converter dynamic range (int8 weights, float activations)",
+    "float16": "WHILE-loop twin, TFLite converter float16 weights",
+    "int8": "WHILE-loop twin, FakeQuant ranges baked in, TFLite converter full int8 (per-tensor)",
+    "int16x8": "unrolled twin, ai-edge-quantizer static_wi8_ai16 with per-tensor int8 weights, "
+    "int16 activations, global min/max calibration",
+    "micro": "unrolled twin at batch 1, ai-edge-quantizer static_wi8_ai16 with per-tensor int8 "
+    "weights, global min/max calibration; TFLite Micro ops only",
+}
 # LiteRT's int8 LOGISTIC and TANH kernels have fixed output ranges; matching them adds no ops.
 _SIGMOID_RANGE = (0.0, 255.0 / 256.0)
 _TANH_RANGE = (-1.0, 127.0 / 128.0)
@@ -103,12 +122,18 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any],
 
 
 def build_twin(
-    model: keras.Model, *, batch: int | None = None, calibration: np.ndarray | None = None
+    model: keras.Model,
+    *,
+    batch: int | None = None,
+    calibration: np.ndarray | None = None,
+    unroll: bool = False,
 ) -> keras.Model:
     """A single-loop twin of `model` with the same weights.
 
     With `calibration` windows (n, window, features), activation ranges are measured on them and
-    every activation and weight is wrapped in FakeQuant, ready for full-int8 conversion.
+    every activation and weight is wrapped in FakeQuant, ready for full-int8 conversion. With
+    `unroll`, the steps are written out one after another instead of a WHILE loop: every step's
+    activations get their own tensors (so their own quantization ranges) and no tensor is dynamic.
     """
     import keras
     import tensorflow as tf
@@ -160,6 +185,18 @@ def build_twin(
                 [constant(f"{n}{i}", a) for n, a in zip(("k", "rk", "b"), ws, strict=True)]
                 for i, ws in enumerate(self.source)
             ]
+            if kind == "gru" and unroll:
+                # Unrolled, each step's recurrent FULLY_CONNECTED would get its own quantized
+                # bias (int64: 1.5 KB a step at 64 units, more with per-channel scales). The z
+                # and r parts of the recurrent bias join the input bias, computed once for every
+                # step; the candidate's part, which r gates, is one int16 constant all steps share.
+                self.folded = []
+                for i, (_, _, b) in enumerate(self.source):
+                    u = self.units[i]
+                    joined = b[0] + np.concatenate([b[1][: 2 * u], np.zeros(u, b.dtype)])
+                    self.folded.append(
+                        (constant(f"bx{i}", joined), constant(f"bh{i}", b[1][2 * u :]))
+                    )
             self.head_kernel = constant("hk", self.head_source[0])
             self.head_bias = constant("hb", self.head_source[1])
             self.gain = constant("gain", reference["gain"]) if "gain" in reference else None
@@ -211,9 +248,19 @@ def build_twin(
 
         def project(self, i: int, x: Any, name: str) -> Any:
             kernel, _, bias = self.w[i]
+            if kind == "gru" and unroll:
+                return self.act(name, ops.matmul(x, self.weight(kernel)) + self.folded[i][0])
             return self.act(
                 name, ops.matmul(x, self.weight(kernel)) + (bias[0] if kind == "gru" else bias)
             )
+
+        def cut(self, x: Any, at: int) -> tuple[Any, Any]:
+            """x[..., :at] and x[..., at:]: slices when unrolled, because ai-edge-quantizer
+            leaves SPLIT_V in float (a DEQUANTIZE/QUANTIZE pair around it at every step)."""
+            if unroll:
+                return x[:, :at], x[:, at:]
+            first, second = tf.split(x, [at, x.shape[-1] - at], axis=-1)
+            return first, second
 
         def cell(self, i: int, xproj: Any, state: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
             _, rkernel, bias = self.w[i]
@@ -222,24 +269,43 @@ def build_twin(
             def q(name: str, v: Any) -> Any:
                 return self.act(f"l{i}_{name}", v)
 
+            if kind == "gru" and state[0] is None:  # unrolled step 0: h = 0
+                x_zr, x_h = self.cut(xproj, 2 * u)
+                z, r = ops.split(ops.sigmoid(x_zr), 2, axis=-1)
+                candidate = ops.tanh(x_h + r * self.folded[i][1])
+                new = candidate - z * candidate
+                return new, (new,)
+            if kind == "lstm" and state[0] is None:  # unrolled step 0: h = c = 0
+                ifo, g = self.cut(xproj, 3 * u)
+                ifo, g = ops.sigmoid(ifo), ops.tanh(g)
+                c_new = ifo[:, :u] * g
+                return (h_new := ifo[:, 2 * u :] * ops.tanh(c_new)), (h_new, c_new)
             if kind == "gru":
                 (h,) = state
-                hp = q("hp", ops.matmul(h, self.weight(rkernel)) + bias[1])
-                x_zr, x_h = tf.split(xproj, [2 * u, u], axis=-1)
-                h_zr, h_h = tf.split(hp, [2 * u, u], axis=-1)
+                if unroll:
+                    hp = ops.matmul(h, self.weight(rkernel))
+                else:
+                    hp = q("hp", ops.matmul(h, self.weight(rkernel)) + bias[1])
+                x_zr, x_h = self.cut(xproj, 2 * u)
+                h_zr, h_h = self.cut(hp, 2 * u)
                 zr = self.fixed(f"l{i}_zr", ops.sigmoid(q("zrpre", x_zr + h_zr)), _SIGMOID_RANGE)
                 z, r = ops.split(zr, 2, axis=-1)
-                candidate = self.fixed(
-                    f"l{i}_cand", ops.tanh(q("cpre", x_h + q("rhh", r * h_h))), _TANH_RANGE
-                )
+                rhh = r * h_h + r * self.folded[i][1] if unroll else q("rhh", r * h_h)
+                candidate = self.fixed(f"l{i}_cand", ops.tanh(q("cpre", x_h + rhh)), _TANH_RANGE)
                 new = q("h", candidate + q("zd", z * q("d", h - candidate)))  # z*h + (1-z)*cand
                 return new, (new,)
             h, c = state
             gates = q("zz", xproj + q("hp", ops.matmul(h, self.weight(rkernel))))
-            ifo, g = tf.split(gates, [3 * u, u], axis=-1)
+            ifo, g = self.cut(gates, 3 * u)
             ifo = self.fixed(f"l{i}_ifo", ops.sigmoid(ifo), _SIGMOID_RANGE)
             g = self.fixed(f"l{i}_g", ops.tanh(g), _TANH_RANGE)
-            in_gate, forget, out_gate = ops.split(ifo, 3, axis=-1)
+            if unroll:
+                # Slices, not one SPLIT: at step 0 the state is zero, the converter drops
+                # forget * c, and a SPLIT output no op reads is left unallocated, which stops
+                # ai-edge-quantizer's calibrator ("Tensor data is null").
+                in_gate, forget, out_gate = ifo[:, :u], ifo[:, u : 2 * u], ifo[:, 2 * u :]
+            else:
+                in_gate, forget, out_gate = ops.split(ifo, 3, axis=-1)
             c_new = q("c", q("fc", forget * c) + q("ig", in_gate * g))
             h_new = q("h", out_gate * self.fixed(f"l{i}_tc", ops.tanh(c_new), _TANH_RANGE))
             return h_new, (h_new, c_new)
@@ -248,7 +314,7 @@ def build_twin(
             # Loop-carried tensors are float at the WHILE boundary: re-attach their ranges.
             names = ("h", "c")
             return tuple(
-                self.act(f"l{j // per_layer}_{names[j % per_layer]}", s)
+                None if s is None else self.act(f"l{j // per_layer}_{names[j % per_layer]}", s)
                 for j, s in enumerate(values)
             )
 
@@ -263,9 +329,12 @@ def build_twin(
             return tuple(new)
 
         def call(self, x: Any) -> Any:
-            # A (1, units) zero state broadcasts against the batch at the first step.
+            # A (1, units) zero state broadcasts against the batch at the first step. Unrolled,
+            # step 0 is written without its recurrent terms instead (None): an all-zero constant
+            # gets a near-zero quantization scale, which breaks the integer ops that read it.
             values = tuple(
-                tf.zeros((1, self.units[j // per_layer])) for j in range(per_layer * len(self.w))
+                None if unroll else tf.zeros((1, self.units[j // per_layer]))
+                for j in range(per_layer * len(self.w))
             )
             # Every use of the input goes through its fake-quant, or int8 conversion leaves a
             # float copy of the input dangling.
@@ -276,7 +345,7 @@ def build_twin(
                 )
             xp = self.project(0, ops.reshape(x, (-1, n_features)), "l0_xp")  # all steps at once
             xp = ops.reshape(xp, (-1, steps, xp.shape[-1]))
-            if self.mode == "record":
+            if self.mode == "record" or unroll:
                 for t in range(steps):
                     values = self.step(xp[:, t], values)
             else:
@@ -286,7 +355,7 @@ def build_twin(
 
                 shapes = (
                     tf.TensorShape([]),
-                    *(tf.TensorShape([None, s.shape[-1]]) for s in values),
+                    *(tf.TensorShape([None, s.shape[-1]]) for s in values if s is not None),
                 )
                 values = tuple(
                     tf.while_loop(
@@ -347,8 +416,11 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
 
     if mode not in MODES:
         raise ValueError(f"unknown quantization mode {mode!r}")
-    if mode == "int8" and representative is None:
-        raise ValueError("int8 needs representative windows")
+    if mode in ("int8", *INTEGER_MODES) and representative is None:
+        raise ValueError(f"{mode} needs representative windows")
+    if mode in INTEGER_MODES:
+        assert representative is not None
+        return quantize_integer(model, representative, batch=1 if mode == "micro" else None)
     twin = build_twin(model, calibration=representative if mode == "int8" else None)
     fn = tf.function(
         lambda x: twin(x, training=False),
@@ -366,6 +438,95 @@ def convert(model: keras.Model, mode: str, representative: np.ndarray | None = N
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     return shrink(converter.convert())
+
+
+def _float_file(twin: keras.Model, batch: int | None = None) -> bytes:
+    import tensorflow as tf
+
+    shape = [batch, *twin.input_shape[1:]]
+    fn = tf.function(
+        lambda x: twin(x, training=False),
+        input_signature=[tf.TensorSpec(shape, tf.float32, name="window")],
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return with_signature(converter.convert())
+
+
+def quantize_integer(model: keras.Model, representative: np.ndarray, *, batch: int | None) -> bytes:
+    """A full-integer file: the unrolled float twin quantized by ai-edge-quantizer.
+
+    Unrolled, every step's activations get their own range (step 0's zero state no longer
+    collapses a range shared with the others); ai-edge-quantizer's calibrator cannot follow a
+    WHILE body. Ranges are global min/max over the windows (its default moving average shrinks
+    them when calls are small), and weights shared by every step stay one buffer after `shrink`.
+    """
+    from ai_edge_quantizer import calibrator, quantizer, recipe, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    twin = build_twin(model, unroll=True)
+    # Calibrated in batches of 50 windows on a resizable file; the batch-1 file traced from the
+    # same twin has the same tensor names, so it takes the same ranges.
+    resizable = _float_file(twin)
+    float_file = resizable if batch is None else _float_file(twin, batch)
+    chosen = recipe.static_wi8_ai16()
+    for rule in chosen:
+        # Per-tensor weight scales, not the recipe's per-channel ones: a channel whose few
+        # weights are tiny (one input feature, an input weight of 7e-5) gets a tiny scale and a
+        # bias its integer kernel cannot hold (CO2 series: worst origin 1.32 ppm off, 0.125
+        # per-tensor; the bench's LSTM(64): +1.20% MAE per channel, -0.06% per tensor).
+        rule["op_config"]["weight_tensor_config"]["granularity"] = "TENSORWISE"
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(chosen)
+    calibration = calibrator.Calibrator(
+        resizable, num_threads=1, qsv_update_func=qsv_utils.min_max_update
+    )
+    size = 50
+    windows = np.asarray(representative, np.float32)
+    calibration.calibrate(
+        {
+            "serving_default": [
+                {"window": windows[start : start + size]}
+                for start in range(0, max(len(windows) - size, 0) + 1, size)
+            ]
+        },
+        manager,
+    )
+    ranges = calibration.get_model_qsvs()
+    for qsv in ranges.values():
+        # As for int8's open ranges: test data leaves the training range (trends, seasons the
+        # training part lacked), and int16 has the resolution to leave room on every tensor.
+        if "min" in qsv and "max" in qsv:
+            margin = _RANGE_MARGIN * (qsv["max"] - qsv["min"])
+            qsv["min"], qsv["max"] = qsv["min"] - margin, qsv["max"] + margin
+    done = quantizer.Quantizer(bytearray(float_file), chosen).quantize(
+        ranges, enable_progress_report=False, enable_progress_bar=False
+    )
+    return shrink(bytes(done.quantized_model))
+
+
+def with_signature(model_bytes: bytes) -> bytes:
+    """The flatbuffer with one signature, `serving_default`: window -> forecast.
+
+    Converting a concrete function writes none, and ai-edge-quantizer calibrates by signature.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    graph = model.subgraphs[0]
+
+    def tensor_map(name: str, index: int) -> Any:
+        item = schema.TensorMapT()
+        item.name, item.tensorIndex = name, index
+        return item
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = "serving_default"
+    signature.inputs = [tensor_map("window", graph.inputs[0])]
+    signature.outputs = [tensor_map("forecast", graph.outputs[0])]
+    model.signatureDefs = [signature]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def shrink(model_bytes: bytes) -> bytes:

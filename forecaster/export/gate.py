@@ -27,9 +27,16 @@ class ModeResult:
     mase: float = float("nan")
     mase_1step: float = float("nan")  # the first horizon step, mean over targets
     mae_change: float = float("nan")  # relative to the Keras model's MAE (+0.01 = 1% worse)
+    # Per target, in its units: the largest change of any forecast against Keras, and the bound
+    # it must stay within (the Keras model's own test MAE on that target).
+    worst_vs_keras: list[float] = field(default_factory=list)
+    worst_bound: list[float] = field(default_factory=list)
     builtin_only: bool = False
     ops: dict[str, int] = field(default_factory=dict)
     latency_ms: float = float("nan")  # one window, batch 1
+    recipe: str = ""  # how the file was made (export.convert.RECIPES)
+    runs_on: list[str] = field(default_factory=list)  # LiteRT CPU, integer-only, TFLite Micro
+    arena_bytes: int | None = None  # TFLite Micro's tensor arena: the RAM a microcontroller needs
     passed: bool = False
     error: str | None = None
 
@@ -79,12 +86,16 @@ def measure(
     forecast = bundle.scaler.inverse(predictor.predict_scaled(x), bundle.data.targets)
     difference = np.abs(forecast - keras_forecast)
     result.max_abs_vs_keras = float(difference.max())
+    result.worst_vs_keras = [float(v) for v in difference.reshape(-1, difference.shape[-1]).max(0)]
     result.mean_abs_vs_keras = float(difference.mean())
     scores = score(truth, forecast, mase_scale)
     result.mae, result.rmse, result.mase = scores["mae"], scores["rmse"], scores["mase"]
     result.mase_1step = first_step(scores)
     result.ops = predictor.ops()
     result.builtin_only = not any(n.startswith("Flex") or n == "CUSTOM" for n in result.ops)
+    result.runs_on = (["LiteRT CPU"] if result.builtin_only else []) + (
+        ["integer-only"] if _integer_only(path) else []
+    )
     one = x[:1]
     predictor.predict_scaled(one)  # warm up: first call allocates
     started = time.perf_counter()
@@ -94,12 +105,94 @@ def measure(
     result.latency_ms = (time.perf_counter() - started) / repeats * 1000
 
 
+# Test windows TFLite Micro forecasts one at a time (its reference kernels are slow).
+MICRO_WINDOWS = 200
+
+
+def measure_micro(
+    result: ModeResult, path: Path, bundle: Bundle, x: np.ndarray, keras_forecast: np.ndarray
+) -> None:
+    """Run the file in TFLite Micro on test windows: its arena, and its worst change vs Keras
+    joins the LiteRT one the gate bounds."""
+    from forecaster.export.micro import run_micro
+
+    picks = np.linspace(0, len(x) - 1, num=min(MICRO_WINDOWS, len(x))).astype(int)
+    run = run_micro(path, x[picks])
+    forecast = bundle.scaler.inverse(run.forecast, bundle.data.targets)
+    difference = np.abs(forecast - keras_forecast[picks])
+    worst = difference.reshape(-1, difference.shape[-1]).max(0)
+    result.worst_vs_keras = [
+        max(a, float(b)) for a, b in zip(result.worst_vs_keras, worst, strict=True)
+    ]
+    result.max_abs_vs_keras = max(result.max_abs_vs_keras, float(difference.max()))
+    result.arena_bytes = run.arena_bytes
+    result.runs_on.append("TFLite Micro")
+
+
+def _integer_only(path: Path) -> bool:
+    """Every tensor of the main graph is an integer: no float kernel runs, input and output
+    included, so an integer-only accelerator can take the whole model."""
+    from forecaster.device.predictor import interpreter_class
+
+    interpreter = interpreter_class()(model_path=str(path))
+    return all(np.dtype(t["dtype"]).kind in "iu" for t in interpreter.get_tensor_details())
+
+
+def judge(result: ModeResult, keras_mae: float, bounds: list[float], max_loss: float) -> None:
+    """Fill in the MAE change and the verdict: builtin ops, the mean within `max_loss` and
+    every target's worst origin within its bound."""
+    result.mae_change = result.mae / keras_mae - 1 if keras_mae else 0.0
+    result.worst_bound = list(bounds)
+    result.passed = (
+        result.builtin_only and result.mae_change <= max_loss and not worst_beyond(result)
+    )
+
+
+def worst_beyond(result: ModeResult) -> list[int]:
+    """The targets whose worst forecast change against Keras exceeds its bound."""
+    return [
+        j
+        for j, (worst, bound) in enumerate(
+            zip(result.worst_vs_keras, result.worst_bound, strict=True)
+        )
+        if worst > bound
+    ]
+
+
+def worst_text(result: ModeResult) -> str:
+    """Each target's worst forecast change against Keras and its bound, e.g. `0.41 of 0.95`."""
+    return ", ".join(
+        f"{w:.3g} of {b:.3g}"
+        for w, b in zip(result.worst_vs_keras, result.worst_bound, strict=True)
+    )
+
+
+def refusal(result: ModeResult, targets: tuple[str, ...] | list[str] = ()) -> str:
+    """Why the gate refused a mode, in a few words."""
+    if result.error:
+        return result.error
+    why = [f"MAE {result.mae_change:+.1%}"]
+    for j in worst_beyond(result):
+        name = targets[j] if j < len(targets) else f"target {j}"
+        why.append(
+            f"worst origin off by {result.worst_vs_keras[j]:.3g} on {name}, more than its "
+            f"test MAE {result.worst_bound[j]:.3g}"
+        )
+    return ", ".join(why)
+
+
 def choose(
-    results: list[ModeResult], quantize: str, max_loss: float, force: bool
+    results: list[ModeResult],
+    quantize: str,
+    max_loss: float,
+    force: bool,
+    targets: tuple[str, ...] | list[str] = (),
 ) -> tuple[str, str]:
     """The mode to ship and a sentence saying why."""
     if quantize != "all":
         result = results[0]
+        micro = result.mode == "micro"
+        other = "export with --runtime litert" if micro else "choose another --quantize"
         if result.error:
             raise ExportError(f"{result.mode} conversion failed: {result.error}")
         if not result.builtin_only:
@@ -109,23 +202,30 @@ def choose(
             )
         if not result.passed and not force:
             raise ExportError(
-                f"{result.mode} loses {result.mae_change:.1%} MAE against the Keras model, more "
-                f"than --max-accuracy-loss {max_loss:.1%}; pass --force to export it anyway or "
-                "choose another --quantize"
+                f"{result.mode} fails the accuracy gate ({refusal(result, targets)}; the gate: "
+                f"MAE at most --max-accuracy-loss {max_loss:.1%} worse, every forecast within "
+                f"the test MAE of Keras'); pass --force to export it anyway or {other}"
             )
-        return result.mode, f"{result.mode} was asked for" + (
+        asked = "--runtime micro" if micro else result.mode
+        return result.mode, f"{asked} was asked for" + (
             " (accuracy gate overridden with --force)" if not result.passed else ""
         )
     passing = [r for r in results if r.passed]
     if not passing:
-        problems = "; ".join(f"{r.mode}: {r.error or f'MAE {r.mae_change:+.1%}'}" for r in results)
+        problems = "; ".join(f"{r.mode}: {refusal(r, targets)}" for r in results)
         raise ExportError(f"no quantization mode passed the accuracy gate ({problems})")
     best = min(passing, key=lambda r: (r.size_bytes, r.latency_ms))
     refused = [r.mode for r in results if not r.passed]
     why = (
         f"{best.mode} is the smallest file ({best.size_bytes:,} bytes"
         + (f", {best.ratio_to_float32:.0%} of float32" if best.ratio_to_float32 else "")
-        + f") within the {max_loss:.1%} accuracy gate (MAE {best.mae_change:+.2%} vs Keras)"
+        + f") within the {max_loss:.1%} accuracy gate (MAE {best.mae_change:+.2%} vs Keras, "
+        + "worst origin "
+        + ", ".join(
+            f"{w:.3g} of {b:.3g}"
+            for w, b in zip(best.worst_vs_keras, best.worst_bound, strict=True)
+        )
+        + ")"
     )
     if refused:
         why += f"; refused: {', '.join(refused)}"

@@ -20,7 +20,15 @@ import numpy as np
 
 from forecaster.bundle import Bundle, ExportSpec
 from forecaster.errors import ConfigError
-from forecaster.export.gate import ExportRecord, ModeResult, choose, measure
+from forecaster.export.convert import RECIPES
+from forecaster.export.gate import (
+    ExportRecord,
+    ModeResult,
+    choose,
+    judge,
+    measure,
+    measure_micro,
+)
 from forecaster.files import sha256_of, staged_dir
 from forecaster.layout import KERAS_MODEL, TFLITE_MODEL
 from forecaster.quiet import is_tensorflow_line, verbose
@@ -32,9 +40,17 @@ if TYPE_CHECKING:
     from forecaster.intervals import Intervals
     from forecaster.model.windows import Prepared
 
-QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8", "all")
+QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8", "int16", "all")
 # CLI name -> conversion mode
-MODE_OF = {"none": "float32", "dynamic": "dynamic", "float16": "float16", "int8": "int8"}
+MODE_OF = {
+    "none": "float32",
+    "dynamic": "dynamic",
+    "float16": "float16",
+    "int8": "int8",
+    "int16": "int16x8",
+}
+# litert: LiteRT on a CPU, any mode; micro: TensorFlow Lite Micro, one full-integer batch-1 file.
+RUNTIMES = ("litert", "micro")
 CALIBRATION_WINDOWS = 300
 CONVERSION_TIMEOUT_S = 900
 
@@ -61,6 +77,7 @@ def export(
     overwrite: bool = False,
     on_stage: Any = None,
     data: SensorData | None = None,
+    runtime: str = "litert",
 ) -> ExportOutcome:
     """Convert a run's model, measure every mode, and write the bundle of the one to ship.
 
@@ -72,6 +89,13 @@ def export(
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(
             f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {quantize!r}"
+        )
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if runtime == "micro" and quantize != "all":
+        raise ConfigError(
+            "--runtime micro exports one full-integer model (int8 weights, int16 activations); "
+            "leave out --quantize"
         )
     run_dir = Path(run_dir)
     bundle = Bundle.load(run_dir)
@@ -86,11 +110,17 @@ def export(
         keras_model.predict(test.x, batch_size=1024, verbose=0), targets
     )
     mase_scale = np.asarray(bundle.data.mase_scale)
-    keras_mae = float(score(truth, keras_forecast, mase_scale)["mae"])
+    keras_scores = score(truth, keras_forecast, mase_scale)
+    keras_mae = float(keras_scores["mae"])
+    # The worst-origin bound per target: the Keras model's own test MAE, in the target's units.
+    bounds = [float(np.mean(steps)) for steps in keras_scores["per_step"]["mae"]]
 
-    modes = (
-        [MODE_OF[q] for q in QUANTIZE_CHOICES[:-1]] if quantize == "all" else [MODE_OF[quantize]]
-    )
+    if runtime == "micro":
+        modes, quantize = ["micro"], "micro"
+    elif quantize == "all":
+        modes = [MODE_OF[q] for q in QUANTIZE_CHOICES[:-1]]
+    else:
+        modes = [MODE_OF[quantize]]
     train = prepared.windows["train"]
     picks = np.linspace(0, len(train) - 1, num=min(CALIBRATION_WINDOWS, len(train))).astype(int)
     with tempfile.TemporaryDirectory(prefix="forecaster-export-") as tmp:
@@ -100,14 +130,17 @@ def export(
         for mode in modes:
             if on_stage is not None:
                 on_stage(f"checking {mode} in LiteRT")
-            result = ModeResult(mode)
+            result = ModeResult(mode, recipe=RECIPES[mode])
             converted = files[mode]
             if isinstance(converted, str):
                 result.error = converted
             else:
                 measure(result, converted, bundle, test.x, keras_forecast, truth, mase_scale)
-                result.mae_change = result.mae / keras_mae - 1 if keras_mae else 0.0
-                result.passed = result.builtin_only and result.mae_change <= max_accuracy_loss
+                if mode == "micro":
+                    if on_stage is not None:
+                        on_stage("checking micro in TensorFlow Lite Micro")
+                    measure_micro(result, converted, bundle, test.x, keras_forecast)
+                judge(result, keras_mae, bounds, max_accuracy_loss)
             results.append(result)
         float_size = next(
             (r.size_bytes for r in results if r.mode == "float32" and r.size_bytes), 0
@@ -115,7 +148,7 @@ def export(
         for result in results:
             if float_size and result.size_bytes:
                 result.ratio_to_float32 = result.size_bytes / float_size
-        shipped, reason = choose(results, quantize, max_accuracy_loss, force)
+        shipped, reason = choose(results, quantize, max_accuracy_loss, force, targets)
         chosen = next(r for r in results if r.mode == shipped)
         bundle_out = _write_bundle(
             out, overwrite, bundle, files[shipped], chosen, results, reason, keras_mae, prepared
@@ -204,6 +237,9 @@ def _write_bundle(
         sha256=sha256_of(model_file),
         size_bytes=model_file.stat().st_size,
         quantization=chosen.mode,
+        recipe=chosen.recipe,
+        runtime="micro" if chosen.mode == "micro" else "litert",
+        arena_bytes=chosen.arena_bytes,
         batch=None if io["resizable_batch"] else int(io["input"]["shape"][0]),
         input_scale=_quant(io["input"], "scale"),
         input_zero_point=_quant(io["input"], "zero_point"),
@@ -274,7 +310,13 @@ def _converter_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for package in ("ai-edge-litert", "tensorflow-cpu", "tensorflow"):
+    for package in (
+        "ai-edge-litert",
+        "ai-edge-quantizer",
+        "tflite-micro",
+        "tensorflow-cpu",
+        "tensorflow",
+    ):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

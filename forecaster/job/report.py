@@ -13,7 +13,7 @@ from forecaster import WHEEL
 from forecaster.bundle import Bundle
 from forecaster.evaluation.metrics import first_step
 from forecaster.evaluation.rolling import EvaluationSummary
-from forecaster.export.gate import ExportRecord
+from forecaster.export.gate import ExportRecord, worst_text
 from forecaster.job.device_check import DeviceCheck
 from forecaster.layout import (
     BUNDLE_DIR,
@@ -239,19 +239,28 @@ def _quantization(report: Report, export: ExportRecord) -> None:
     report.add(Heading("Quantization"))
     modes = export.modes
     shipped_row = next((i for i, m in enumerate(modes) if m.mode == export.shipped), None)
-    headers = ["mode", "bytes", "of float32", "max abs diff vs Keras", "MAE", "MAE change"]
+    headers = [
+        "mode",
+        "bytes",
+        "of float32",
+        "worst change vs Keras, of bound",
+        "MAE",
+        "MAE change",
+    ]
     report.add(
         TableBlock(
-            [*headers, "ms/window", ""],
+            [*headers, "ms/window", "runs on", ""],
             [
                 [
                     m.mode,
                     _f(m.size_bytes, ",d"),
                     _f(m.ratio_to_float32, ".0%"),
-                    _f(m.max_abs_vs_keras, ".3g"),
+                    worst_text(m) or _f(m.max_abs_vs_keras, ".3g"),
                     _f(m.mae, ".4g"),
                     _f(m.mae_change, "+.2%"),
                     _f(m.latency_ms, ".3f"),
+                    ", ".join(m.runs_on)
+                    + (f" (arena {m.arena_bytes:,} B)" if m.arena_bytes is not None else ""),
                     m.error
                     or ("shipped" if m.mode == export.shipped else "ok" if m.passed else "refused"),
                 ]
@@ -260,7 +269,13 @@ def _quantization(report: Report, export: ExportRecord) -> None:
             shipped_row,
         )
     )
-    report.add(Paragraph(f"Shipped {export.shipped}: {export.reason}."))
+    recipe = export.shipped_result().recipe
+    report.add(
+        Paragraph(
+            f"Shipped {export.shipped}: {export.reason}."
+            + (f" The file is the {recipe}." if recipe else "")
+        )
+    )
 
 
 def _device_check(report: Report, check: DeviceCheck) -> None:

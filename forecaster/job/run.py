@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecaster.config import DataConfig, Quantize, SplitConfig
+from forecaster.config import DataConfig, Quantize, Runtime, SplitConfig
 from forecaster.errors import ConfigError, ForecasterError
 from forecaster.files import sha256_of, write_text_atomic
 from forecaster.layout import (
@@ -79,6 +79,7 @@ class JobRequest:
     tune: TuneConfig = field(default_factory=TuneConfig)
     budget: float | None = None  # seconds for the whole run; None: the search's own settings
     quantize: Quantize = "all"
+    runtime: Runtime = "litert"
     max_accuracy_loss: float = 0.02
     out: Path | None = None  # default models/<file stem>-run
     command: str = ""  # the command line the report quotes to reproduce the run
@@ -162,7 +163,7 @@ def run_job(
         "search",
         lambda: _search(data.get(), request, on_status),
     )
-    stage("export", lambda: _export(out, request.quantize, request.max_accuracy_loss, data.get()))
+    stage("export", lambda: _export(out, request, data.get()))
     stage("device_check", lambda: _device_check(out, data.get()))
 
     def write_report() -> None:
@@ -256,7 +257,7 @@ def _search(data: SensorData, request: JobRequest, on_status: StatusCallback | N
     )
 
 
-def _export(out: Path, quantize: str, max_accuracy_loss: float, data: SensorData) -> None:
+def _export(out: Path, request: JobRequest, data: SensorData) -> None:
     """Export the winner (the bundle to ship) and the runner-up (for the comparison)."""
     from forecaster.export.ship import export
     from forecaster.tune.comparison import Comparison, DeviceSummary
@@ -268,9 +269,10 @@ def _export(out: Path, quantize: str, max_accuracy_loss: float, data: SensorData
         target = out / BUNDLE_DIR if cell.run_dir == WINNER_DIR else run_dir / BUNDLE_DIR
         outcome = export(
             run_dir,
-            quantize=quantize,
+            quantize=request.quantize,
+            runtime=request.runtime,
             out=target,
-            max_accuracy_loss=max_accuracy_loss,
+            max_accuracy_loss=request.max_accuracy_loss,
             overwrite=True,
             data=data,
         )
