@@ -75,13 +75,14 @@ def test_every_mode_converts_builtin_only_and_runs(exported):
     assert "integer-only" not in modes["dynamic"].runs_on  # float activations
 
 
+# One cell keeps the suite fast; `make bench` exports both cells to TFLite Micro.
+@pytest.mark.parametrize("exported", ["lstm"], indirect=True)
 def test_micro_export_runs_in_tflite_micro_like_keras(exported, runner, tmp_path):
     """--runtime micro: a batch-1 full-integer file TFLite Micro's own interpreter runs."""
     from forecaster.export.micro import run_micro
 
     _, run, _ = exported
-    if run.bundle.model.cell != "lstm":
-        pytest.skip("one cell keeps the suite fast; make bench exports both to TFLite Micro")
+    assert run.bundle.model.cell == "lstm"
     refused = runner.invoke(
         app, ["export", str(run.run_dir), "--runtime", "micro", "--quantize", "int8"]
     )
