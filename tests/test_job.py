@@ -216,5 +216,12 @@ def test_the_report_leads_with_the_verdict_in_units_then_the_forecast(job):
     lead = md[:verdict]
     assert "forecasts temp 6 steps (6h00m) ahead" in lead
     assert "temp's own units" in lead and "the best of" in lead
+    # The verdict is on the file that ships, run by LiteRT, not on the Keras model.
+    from forecaster.bundle import Bundle
+    from forecaster.export.gate import ExportRecord
+
+    shipped = ExportRecord.of(Bundle.load(outcome.out / "bundle")).shipped_result()
+    assert f"off by {shipped.mae:.4g} on average" in lead
+    assert "Verdict: the shipped model " in md or "Verdict: WARNING: the shipped model" in md
     assert "MASE, used below, divides an error" in md
     assert "model / it" not in md and "| model / baseline |" in md

@@ -157,22 +157,7 @@ class Evaluation:
 
     def verdict(self) -> str:
         """One sentence on the model against the best baseline; within 2% is a tie."""
-        best = self.label(self.best_baseline)
-        ratio = self.skill(self.best_baseline)
-        if ratio < 1.0 - TIE:
-            return (
-                f"the model beats every baseline: its MASE is {1 - ratio:.0%} lower than "
-                f"{best}, the best baseline"
-            )
-        if ratio <= 1.0 + TIE:
-            return (
-                f"the model ties with {best}, the best baseline (MASE ratio {ratio:.2f}): "
-                "it is no better than that baseline here"
-            )
-        return (
-            f"WARNING: the model does not beat {best} (MASE ratio {ratio:.2f}); "
-            "ship the baseline or train longer / tune before relying on the model"
-        )
+        return verdict(self.skill(self.best_baseline), self.label(self.best_baseline))
 
     def summary(self) -> EvaluationSummary:
         """Scores and verdict without the forecasts."""
@@ -219,6 +204,24 @@ def holt_winters_intervals(
     z = np.array([NormalDist().inv_cdf((1 + level) / 2) for level in levels])
     result: np.ndarray = z[:, None, None] * sigma[None, None, :] * np.sqrt(factors)[None]
     return result
+
+
+def verdict(ratio: float, best: str, what: str = "the model") -> str:
+    """One sentence on a MASE ratio to the best baseline (`best`, its label); within 2% ties."""
+    if ratio < 1.0 - TIE:
+        return (
+            f"{what} beats every baseline: its MASE is {1 - ratio:.0%} lower than "
+            f"{best}, the best baseline"
+        )
+    if ratio <= 1.0 + TIE:
+        return (
+            f"{what} ties with {best}, the best baseline (MASE ratio {ratio:.2f}): "
+            "it is no better than that baseline here"
+        )
+    return (
+        f"WARNING: {what} does not beat {best} (MASE ratio {ratio:.2f}); "
+        "ship the baseline or train longer / tune before relying on the model"
+    )
 
 
 def evaluate_forecasts(

@@ -6,13 +6,14 @@ So a resumed run reports exactly what an uninterrupted one would.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from forecaster import WHEEL
 from forecaster.bundle import Bundle
 from forecaster.evaluation.metrics import first_step
-from forecaster.evaluation.rolling import EvaluationSummary
+from forecaster.evaluation.rolling import TIE, EvaluationSummary, verdict
 from forecaster.export.gate import ExportRecord, worst_text
 from forecaster.job.device_check import DeviceCheck
 from forecaster.layout import (
@@ -93,16 +94,19 @@ def _verdict(
         else ""
     )
     best = metrics.best_baseline
-    model, baseline = metrics.scores["model"], metrics.scores[best]
+    baseline = metrics.scores[best]
     shipped = export.shipped_result()
+    # The verdict is on the file that ships, run by LiteRT, not on the Keras model it came from.
+    ratio = shipped.mase / float(baseline["mase"]) if float(baseline["mase"]) else math.inf
     report.add(
         Paragraph(
             f"The shipped {comparison.winner.upper()} forecasts {targets} {horizon} steps"
             f"{ahead} ahead. On the {metrics.origins} test origins it is off by "
-            f"{model['mae']:.4g} on average ({targets}'s own units); {metrics.label(best)}, "
+            f"{shipped.mae:.4g} on average ({targets}'s own units); {metrics.label(best)}, "
             f"the best of {len(metrics.skill_mase)} baselines, is off by "
-            f"{baseline['mae']:.4g}. Verdict: {metrics.verdict}.",
-            note=not metrics.beats_best_baseline,
+            f"{baseline['mae']:.4g}. Verdict: "
+            f"{verdict(ratio, metrics.label(best), 'the shipped model')}.",
+            note=ratio >= 1.0 - TIE,
         )
     )
     report.add(
