@@ -240,7 +240,7 @@ def test_int8_leaves_room_for_windows_unlike_the_calibration():
     """Windows wilder than the calibration ones (a new season) are not clipped in the int8 twin."""
     import keras
 
-    from forecaster.export.convert import build_twin
+    from forecaster.export.twin import build_twin
     from forecaster.model.build import build_model
 
     keras.utils.set_random_seed(3)
