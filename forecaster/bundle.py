@@ -160,6 +160,10 @@ class TrainingSpec:
     interrupted: bool
     time_limit: float | None = None  # seconds; None when training had no time limit
     initial_weights: str | None = None  # the weights training continued from, if any
+    # Per forecast step, per target: the share of the network's correction to the reference kept
+    # after training, fitted on the validation part (forecaster.model.shrink); empty without a
+    # reference.
+    shrinkage: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ def test_train_writes_a_complete_run(trained):
         "decomposition",
     }
     assert "Trained GRU" in result.stdout
+    first = bundle.training.shrinkage[0][0]
+    assert 0 <= first <= 1 and len(bundle.training.shrinkage) == 6
+    assert (
+        f"correction to the reference (fitted on the validation part): {first:.2f} at step 1"
+        in (" ".join(result.stdout.split()))
+    )
     for label in ("naive", "seasonal naive (24)", "Holt-Winters", "STL + ETS", "MASE"):
         assert label in result.stdout
     history = (out / "history.csv").read_text().splitlines()

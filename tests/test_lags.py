@@ -110,6 +110,20 @@ def test_the_run_records_its_lags_and_trains_on_windows_with_a_week_behind(train
 
 
 @pytest.mark.slow
+def test_the_run_shrinks_the_networks_correction_per_step_and_ships_it(trained):
+    """Fitted on the validation part, in [0, 1], folded into the head the export converts
+    (the LiteRT parity below runs on this shrunk model)."""
+    _, run, outcomes = trained
+    training, shipped = Bundle.load(run.run_dir).training, Bundle.load(outcomes["none"].bundle_dir)
+    assert training is not None and shipped.training is not None
+    shares = np.asarray(training.shrinkage)
+    assert shares.shape == (HORIZON, 1)
+    assert ((shares >= 0) & (shares <= 1)).all() and (shares < 1).any()
+    np.testing.assert_allclose(shares, run.result.shrinkage, atol=1e-4)
+    assert shipped.training.shrinkage == training.shrinkage
+
+
+@pytest.mark.slow
 def test_litert_and_the_predictor_forecast_what_keras_does(trained, tmp_path):
     """Rolling prediction over a file cut mid-week: the device computes the lags from history."""
     from forecaster.device.predict_csv import predict_files

@@ -195,6 +195,12 @@ def train(
         f"{result.seconds:.1f} s, best epoch {result.best_epoch} "
         f"(val loss {result.best_val_loss:.5f})"
     )
+    if result.shrinkage is not None:
+        shares = result.shrinkage.mean(axis=1)  # over the targets
+        render.console.print(
+            f"Kept of the network's correction to the reference (fitted on the validation "
+            f"part): {shares[0]:.2f} at step 1, {shares.mean():.2f} on average"
+        )
     render.evaluation(outcome.evaluation, "Test part")
     render.console.print(f"Run written to {outcome.run_dir}")
 

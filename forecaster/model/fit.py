@@ -13,6 +13,7 @@ import numpy as np
 
 from forecaster.config import ModelConfig, TrainConfig
 from forecaster.model.build import build_model
+from forecaster.model.shrink import shrink_toward_reference
 from forecaster.model.windows import Prepared
 
 if TYPE_CHECKING:
@@ -46,6 +47,9 @@ class TrainResult:
     seconds: float
     params: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per step and target, the share of the network's correction kept (forecaster.model.shrink);
+    # None when the model has no reference to shrink toward.
+    shrinkage: np.ndarray | None = None
 
     @property
     def epochs_run(self) -> int:
@@ -66,7 +70,8 @@ def train_model(
     on_epoch: EpochCallback | None = None,
     initial_weights: Path | None = None,
 ) -> TrainResult:
-    """Train on the training windows with early stopping on the validation windows.
+    """Train on the training windows with early stopping on the validation windows, then
+    shrink the network's correction toward the reference per step on the same windows.
 
     `initial_weights` (a Keras weights file of the same architecture, optimizer state included)
     continues an earlier training instead of starting from the seeded initialisation. Ctrl-C
@@ -123,6 +128,7 @@ def train_model(
         if early.best_weights is not None:
             model.set_weights(early.best_weights)
     seconds = time.perf_counter() - started
+    shrinkage = shrink_toward_reference(model, val.x, val.y)
     history = {k: [float(v) for v in vs] for k, vs in timer.history.items()}
     val_losses = history.get("val_loss", [])
     best_epoch = int(np.nanargmin(val_losses)) + 1 if val_losses else 0
@@ -134,6 +140,7 @@ def train_model(
         interrupted=interrupted,
         seconds=seconds,
         params=int(model.count_params()),
+        shrinkage=shrinkage,
     )
 
 

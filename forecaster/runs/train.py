@@ -200,6 +200,7 @@ def train(
             else 0.0,
             interrupted=result.interrupted,
             initial_weights=str(initial_weights) if initial_weights else None,
+            shrinkage=_rounded(result.shrinkage),
         ),
         baselines=baselines.to_bundle(),
         metrics={"test": evaluation.to_json()},
@@ -238,6 +239,13 @@ def keras_intervals(keras_model: keras.Model, prepared: Prepared) -> Intervals:
         last_origin=position_label(prepared.data, int(val.origins[-1])),
         source="the Keras model on the validation part",
     )
+
+
+def _rounded(shares: np.ndarray | None) -> tuple[tuple[float, ...], ...]:
+    """Shares (horizon, targets) as JSON-ready rows."""
+    if shares is None:
+        return ()
+    return tuple(tuple(round(float(v), 4) for v in row) for row in shares)
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
