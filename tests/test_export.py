@@ -95,6 +95,11 @@ def test_micro_export_runs_in_tflite_micro_like_keras(exported, runner, tmp_path
     assert result.exit_code == 0, result.output
     bundle = Bundle.load(out)
     assert bundle.export is not None
+    # The table's worst column: the largest change against Keras as a share of its bound.
+    shipped_mode = bundle.metrics["export"]["modes"][0]
+    share = max(shipped_mode["worst_vs_keras"][0] / shipped_mode["worst_bound"][0], 0)
+    row = next(line for line in result.stdout.splitlines() if line.lstrip("│ ").startswith("micro"))
+    assert f"{share:.0%}" in row and "of Keras' own test MAE" in " ".join(result.stdout.split())
     assert (bundle.export.runtime, bundle.export.quantization, bundle.export.batch) == (
         "micro",
         "micro",
