@@ -17,7 +17,7 @@ from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig,
 from forecaster.errors import ConfigError, DataError
 from forecaster.model.smoothing import holt_forecast
 from forecaster.records import from_plain, to_plain
-from tests.test_seasons import two_seasons
+from tests.test_seasons import two_seasons, two_seasons_frame
 
 WINDOW, HORIZON = 12, 4
 # Two targets with their own seasons and smoothing: one with a damped trend, one without.
@@ -183,13 +183,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("decomposition")
     rows = 48 * 7 * 5
-    frame = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=rows, freq="30min"),
-            "load": two_seasons(rows, seed=2),
-            "temp": np.random.default_rng(2).normal(10, 1, rows),
-        }
-    )
+    frame = two_seasons_frame(rows, seed=2)
     csv = root / "load.csv"
     frame.to_csv(csv, index=False)
     run = train(

@@ -14,7 +14,7 @@ from forecaster.bundle import Bundle
 from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data.lags import history_rows, lag_channels, lag_seasons
 from forecaster.errors import DataError
-from tests.test_seasons import two_seasons
+from tests.test_seasons import two_seasons, two_seasons_frame
 
 WINDOW, HORIZON, WEEK = 24, 12, 336
 
@@ -72,13 +72,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("lags")
     rows = WEEK * 4
-    frame = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=rows, freq="30min"),
-            "load": two_seasons(rows, seed=3),
-            "temp": np.random.default_rng(3).normal(10, 1, rows),
-        }
-    )
+    frame = two_seasons_frame(rows, seed=3)
     csv = root / "load.csv"
     frame.to_csv(csv, index=False)
     run = train(

@@ -19,6 +19,17 @@ def two_seasons(rows: int, seed: int = 0) -> np.ndarray:
     return 50 + wander + 5 * np.sin(2 * np.pi * t / 48) + 4 * weekend + rng.normal(0, 0.6, rows)
 
 
+def two_seasons_frame(rows: int, seed: int) -> pd.DataFrame:
+    """Half-hourly sensor rows: `two_seasons` load beside a noisy temperature covariate."""
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=rows, freq="30min"),
+            "load": two_seasons(rows, seed=seed),
+            "temp": np.random.default_rng(seed).normal(10, 1, rows),
+        }
+    )
+
+
 @pytest.mark.parametrize(
     ("freq", "expected"),
     [
