@@ -41,11 +41,11 @@ def test_only_seasons_past_the_window_and_as_long_as_the_horizon_get_a_lag():
     assert history_rows(96, 12, ()) == 96
 
 
-def test_the_linear_path_adds_last_seasons_change_over_the_reference():
-    """With the network's head at zero and the path at identity, the forecast is the lag."""
+def tiny_lag_model():
+    """A 6-step window of the target, a covariate and the target's lag; 3 steps ahead."""
     from forecaster.model.build import build_model
 
-    model = build_model(
+    return build_model(
         ModelConfig(units=4, residual="last", normalize="last"),
         window=6,
         n_features=3,  # the target, a covariate, the target's lag
@@ -55,6 +55,11 @@ def test_the_linear_path_adds_last_seasons_change_over_the_reference():
         sensor_channels=3,
         lag_channels=[2],
     )
+
+
+def test_the_linear_path_adds_last_seasons_change_over_the_reference():
+    """With the network's head at zero and the path at identity, the forecast is the lag."""
+    model = tiny_lag_model()
     head = model.get_layer("head")
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
     x = np.random.default_rng(0).random((5, 6, 3)).astype(np.float32)

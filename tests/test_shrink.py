@@ -7,6 +7,7 @@ import pytest
 
 from forecaster.config import ModelConfig
 from forecaster.model.shrink import best_weights, shrink_toward_reference
+from tests.test_lags import tiny_lag_model
 
 
 def test_each_step_keeps_the_share_of_the_correction_that_minimises_the_mae():
@@ -44,19 +45,8 @@ def test_the_shrinkage_is_folded_into_the_head_and_leaves_the_lag_path_whole():
     linear path, with no extra op."""
     import keras
 
-    from forecaster.model.build import build_model
-
     keras.utils.set_random_seed(1)
-    model = build_model(
-        ModelConfig(units=4, residual="last", normalize="last"),
-        window=6,
-        n_features=3,  # the target, a covariate, the target's lag
-        horizon=3,
-        n_targets=1,
-        target_index=(0,),
-        sensor_channels=3,
-        lag_channels=[2],
-    )
+    model = tiny_lag_model()
     highway = model.get_layer("forecast").highway
     highway.assign(np.full((3, 3), 0.5, np.float32))
     head = model.get_layer("head")
