@@ -185,6 +185,48 @@ class ExportSpec:
 
 
 @dataclass(frozen=True)
+class SeriesSpec:
+    """One series of a fleet: its id, its own scaler and where its training part lies."""
+
+    id: str
+    scaler: MinMaxParams  # fitted on this series' training part only
+    train_start: str  # first training row's timestamp: grid row 0 of this series
+    train_end: str
+    mase_scale: tuple[float, ...]  # in-sample seasonal-naive MAE per target, training part
+    rows: int  # rows on this series' grid when it was trained on
+    intervals: Intervals | None = None  # this series' conformal half-widths, original units
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """A global model's series: one model, many series, each scaled on its own training part.
+
+    `predict` reads the id column, looks each id up here and refuses an id it does not know.
+    """
+
+    id_col: str
+    series: tuple[SeriesSpec, ...]
+    skipped: tuple[tuple[str, str], ...] = ()  # (id, why) of series left out of training
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The series ids, in training order."""
+        return tuple(s.id for s in self.series)
+
+    def member(self, series_id: str) -> SeriesSpec:
+        """The spec of one series; DataError naming it when the model was not trained on it."""
+        for spec in self.series:
+            if spec.id == series_id:
+                return spec
+        known = ", ".join(self.ids[:5]) + (", ..." if len(self.series) > 5 else "")
+        raise DataError(
+            f"series '{series_id}' ({self.id_col}) was not in the data this model was trained "
+            f"on ({len(self.series)} series: {known}); its scaler is unknown, so train a model "
+            f"that includes it or leave its rows out"
+        )
+
+
+@dataclass(frozen=True)
 class Bundle:
     """A trained model's full description; `bundle.json` in a run or export directory."""
 
@@ -198,6 +240,7 @@ class Bundle:
     intervals: Intervals | None = None  # conformal half-widths of this bundle's own model
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    fleet: FleetSpec | None = None  # a global model over many series, each with its own scaler
     forecaster_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 

@@ -25,6 +25,7 @@ class DataConfig:
     dedupe: Dedupe = "error"
     max_gap: int = 3
     bad_rows: BadRows = "error"
+    id_col: str | None = None  # a long file of many series: the column naming each row's series
 
     def __post_init__(self) -> None:
         if self.dedupe not in ("error", "mean", "last"):

@@ -67,6 +67,12 @@ class SensorData:
     segments: tuple[tuple[int, int], ...]  # [start, stop) row ranges with no missing value
     report: LoadReport
     config: DataConfig = field(default_factory=DataConfig)  # the options it was read with
+    series: str | None = None  # its id, when it is one series of a long file (data.fleet)
+
+    @property
+    def name(self) -> str:
+        """How messages name it: the file, and the series within it."""
+        return str(self.path) if self.series is None else f"{self.path} series '{self.series}'"
 
     @property
     def n_rows(self) -> int:
@@ -86,12 +92,76 @@ class SensorData:
 def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
     """Read a sensor CSV, validate it and put it on a regular time grid with gaps handled."""
     config = config or DataConfig()
-    path = Path(path)
+    parsed = parse_file(Path(path), config)
+    return parsed.on_grid(parsed.values.index)
+
+
+@dataclass
+class ParsedFile:
+    """A CSV's cells parsed and checked, before any series is put on its time grid."""
+
+    path: Path
+    raw: pd.DataFrame
+    time_col: str | None
+    features: tuple[str, ...]
+    targets: tuple[str, ...]
+    times: pd.Series | None
+    values: pd.DataFrame  # junk rows already dropped (or refused)
+    config: DataConfig
+    report: LoadReport
+
+    def on_grid(self, rows: pd.Index, series: str | None = None) -> SensorData:
+        """The rows `rows` (labels of `values`) as one series on its regular grid, gaps handled.
+
+        The file-level counts (rows read, junk dropped, NaNs) are the whole file's; the grid's
+        (duplicates, gaps) are this series' own.
+        """
+        base = self.report
+        report = LoadReport(
+            rows_read=base.rows_read,
+            rows_dropped=base.rows_dropped,
+            ignored_columns=base.ignored_columns,
+            warnings=list(base.warnings),
+        )
+        values = self.values.loc[rows]
+        report.nan_in_file = {c: int(values[c].isna().sum()) for c in self.features}
+        name = str(self.path) if series is None else f"{self.path} series '{series}'"
+        if self.times is None:
+            report.warnings.append(
+                f"{name} has no timestamp column; using the row number as time "
+                "(pass --time-col if one of the columns holds timestamps)"
+            )
+            frame = values.reset_index(drop=True)
+            freq = None
+        else:
+            times = self.times.loc[rows]
+            frame, freq = _to_grid(name, self.raw, times, values, self.config, report)
+        frame, segments = fill_gaps(frame, self.config.max_gap, report)
+        return SensorData(
+            path=self.path,
+            frame=frame,
+            features=self.features,
+            targets=self.targets,
+            time_col=self.time_col,
+            freq=freq,
+            segments=segments,
+            report=report,
+            config=self.config,
+            series=series,
+        )
+
+
+def parse_file(path: Path, config: DataConfig, *, skip: tuple[str, ...] = ()) -> ParsedFile:
+    """Read a CSV and parse its timestamps and numbers, refusing (or dropping) junk rows.
+
+    `skip` names columns that are neither time nor sensors (a series id column).
+    """
     report = LoadReport()
     raw = _read_raw(path)
     report.rows_read = len(raw)
-    time_col = _find_time_column(raw, config.time_col, path)
-    numeric, ignored = _numeric_columns(raw, time_col)
+    others = raw.drop(columns=[c for c in skip if c in raw.columns])
+    time_col = _find_time_column(others, config.time_col, path)
+    numeric, ignored = _numeric_columns(others, time_col)
     report.ignored_columns = ignored
     features, targets = _select_columns(path, raw, time_col, numeric, config)
 
@@ -103,10 +173,10 @@ def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
         bad |= bad_time
     values = pd.DataFrame(index=raw.index)
     for col in features:
-        parsed, junk = parse_numbers(raw[col])
+        numbers, junk = parse_numbers(raw[col])
         _reject_or_flag(path, raw, col, junk, config, "number")
         bad |= junk
-        values[col] = parsed
+        values[col] = numbers
     if bad.any():
         report.rows_dropped = int(bad.sum())
         report.warnings.append(f"dropped {report.rows_dropped} junk row(s) (--bad-rows drop)")
@@ -115,36 +185,13 @@ def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
             times = times[~bad]
     if values.empty:
         raise DataError(f"{path} has no data rows; add rows below the header line")
-    report.nan_in_file = {c: int(values[c].isna().sum()) for c in features}
     for col in features:
         if values[col].isna().all():
             raise DataError(
                 f"column '{col}' in {path} has no numeric values; fix the file or leave the "
                 "column out with --features"
             )
-
-    if times is None:
-        report.warnings.append(
-            f"{path} has no timestamp column; using the row number as time "
-            "(pass --time-col if one of the columns holds timestamps)"
-        )
-        frame = values.reset_index(drop=True)
-        freq = None
-    else:
-        frame, freq = _to_grid(path, raw, times, values, config, report)
-
-    frame, segments = fill_gaps(frame, config.max_gap, report)
-    return SensorData(
-        path=path,
-        frame=frame,
-        features=features,
-        targets=targets,
-        time_col=time_col,
-        freq=freq,
-        segments=segments,
-        report=report,
-        config=config,
-    )
+    return ParsedFile(path, raw, time_col, features, targets, times, values, config, report)
 
 
 def sensor_columns(path: str | Path, time_col: str | None = None) -> list[str]:
@@ -324,7 +371,7 @@ def _reject_or_flag(
 
 
 def _to_grid(
-    path: Path,
+    path: str,
     raw: pd.DataFrame,
     times: pd.Series,
     values: pd.DataFrame,
@@ -396,7 +443,7 @@ def _to_grid(
 _DAY_NS = 86_400 * 10**9
 
 
-def _refuse_calendar_months(path: Path, diffs: np.ndarray, step: int) -> None:
+def _refuse_calendar_months(path: str, diffs: np.ndarray, step: int) -> None:
     """Monthly or quarterly timestamps have no fixed step; snapping them would merge readings."""
     for name, low, high in (("monthly", 28, 31), ("quarterly", 89, 92)):
         if low * _DAY_NS <= step <= high * _DAY_NS:

@@ -57,7 +57,7 @@ def fit_scaler(data: SensorData, split: Split) -> MinMaxParams:
     rows = rows[~np.isnan(rows).any(axis=1)]
     if len(rows) == 0:
         raise DataError(
-            f"the training part of {data.path} has no complete rows; fix the gaps or pass a "
+            f"the training part of {data.name} has no complete rows; fix the gaps or pass a "
             "larger --max-gap"
         )
     scaler = MinMaxScaler().fit(rows)
@@ -168,7 +168,7 @@ def check_timestamps(data: SensorData) -> None:
     """Refuse a file without timestamps: the decomposition reference places rows by time."""
     if not isinstance(data.frame.index, pd.DatetimeIndex) or data.freq is None:
         raise DataError(
-            f"{data.path} has no timestamps on a regular grid, and --residual decomposition "
+            f"{data.name} has no timestamps on a regular grid, and --residual decomposition "
             "places every row in its seasons by time; pass --time-col or choose another "
             "--residual"
         )
@@ -213,7 +213,7 @@ def prepare(
     lags reach before the file or into a gap is left out.
     """
     if not data.targets:
-        raise DataError(f"no target column chosen for {data.path}; pass --target COLUMN")
+        raise DataError(f"no target column chosen for {data.name}; pass --target COLUMN")
     _refuse_too_few_rows(data, split_config, window)
     split = split_rows(data.n_rows, split_config)
     scaler = fit_scaler(data, split)
@@ -222,7 +222,7 @@ def prepare(
         calendar = calendar_parts(data.freq.total_seconds() if data.freq is not None else None)
         if not calendar:
             raise DataError(
-                f"{data.path} has no timestamps to derive calendar features from; train "
+                f"{data.name} has no timestamps to derive calendar features from; train "
                 "without --calendar or pass --time-col"
             )
     scaled = model_inputs(data, scaler, calendar, seasonal, lags=lags, horizon=window.horizon)
@@ -237,7 +237,7 @@ def prepare(
             names = ", ".join(empty[:-1]) + " and " + empty[-1] if len(empty) > 1 else empty[0]
             parts = "parts" if len(empty) > 1 else "part"
             raise DataError(
-                f"the {names} {parts} of {data.path} leave no origin with the value "
+                f"the {names} {parts} of {data.name} leave no origin with the value "
                 f"{max(lags)} steps (a season) before each forecast step, which the seasonal lags "
                 "need; train without --lags (--no-lags in tune and run) or use a longer file"
             )
@@ -251,7 +251,7 @@ def _refuse_too_few_rows(data: SensorData, config: SplitConfig, window: WindowCo
     if data.n_rows >= window.span:
         return
     raise DataError(
-        f"{data.path} has {data.n_rows} rows, fewer than the window + horizon = "
+        f"{data.name} has {data.n_rows} rows, fewer than the window + horizon = "
         f"{window.window} + {window.horizon} = {window.span} rows one training example needs; "
         f"pass a file with at least {rows_needed(config, window.span)} rows (each part of "
         f"--split {config.describe()} needs one), or a smaller --window or --horizon"
@@ -296,7 +296,7 @@ def _raise_too_short(
     if split_by_gaps:
         fix += " and fewer gaps (a larger --max-gap fills short ones)"
     raise DataError(
-        f"{data.path} has too few rows for window {window.window} and horizon {window.horizon}, "
+        f"{data.name} has too few rows for window {window.window} and horizon {window.horizon}, "
         f"which need {window.span} consecutive complete rows per origin: "
         f"{', '.join(parts[:-1])} and {parts[-1]} origins; {fix}"
     )

@@ -94,7 +94,7 @@ def evaluate(
     if seasons:
         baselines = dataclasses.replace(baselines, seasons=seasons)
     first_row = 0 if file is None else grid_offset(data, spec)
-    where = f"the test part of {data.path}" if file is None else f"{file}"
+    where = f"the test part of {data.name}" if file is None else f"{file}"
     check_origins(
         where,
         data.frame[list(data.targets)].to_numpy(np.float64),

@@ -71,7 +71,7 @@ def fit_baselines(
     seasons = seasons or kept_seasons(training_seasons(data, split.train))
     fitted = FittedBaselines.fit(train_targets, seasons)
     check_origins(
-        f"the test part of {data.path}",
+        f"the test part of {data.name}",
         targets,
         window_origins(data.segments, split.test, window),
         window.horizon,
@@ -85,7 +85,7 @@ def fit_baselines(
         if values.size and np.ptp(values) == 0:
             warnings.append(
                 f"target '{name}' is constant ({values[0]:g}) in the training part of "
-                f"{data.path}; the naive baselines forecast it exactly and the model cannot "
+                f"{data.name}; the naive baselines forecast it exactly and the model cannot "
                 "beat them"
             )
     return ScoredBaselines(fitted, seasonal_naive_scale(train_targets, seasons[0]), tuple(warnings))

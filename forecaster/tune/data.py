@@ -163,7 +163,7 @@ def prepare_tuning_data(
     val_origins = np.concatenate(origins).astype(np.int64) if origins else np.empty(0, np.int64)
     if len(val_origins) == 0:
         raise DataError(
-            f"the validation part of {data.path} has no origin with {max_window} steps of history "
+            f"the validation part of {data.name} has no origin with {max_window} steps of history "
             f"and {horizon} steps ahead without a long gap; use shorter --windows or more data"
         )
     return TuningData(
@@ -201,7 +201,7 @@ def check_windows_fit(space: SearchSpace, data: SensorData, split: Split, horizo
         rows = longest_run(data, split.part(name))
         if rows < window + horizon:
             raise DataError(
-                f"window {window} is too long for {data.path}: the {label} part has at most "
+                f"window {window} is too long for {data.name}: the {label} part has at most "
                 f"{rows} consecutive rows, fewer than window + horizon = {window + horizon}; drop "
                 "it from --windows or use a longer file"
             )
