@@ -159,6 +159,7 @@ class TrainingSpec:
     seconds_per_epoch: float
     interrupted: bool
     time_limit: float | None = None  # seconds; None when training had no time limit
+    windows_per_epoch: int | None = None  # windows sampled per epoch; None: every window
     initial_weights: str | None = None  # the weights training continued from, if any
     # Per forecast step, per target: the share of the network's correction to the reference kept
     # after training, fitted on the validation part (forecaster.model.shrink); empty without a

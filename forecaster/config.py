@@ -164,8 +164,15 @@ class TrainConfig:
     seed: int = 42
     deterministic: bool = True
     time_limit: float | None = None  # seconds; stops before an epoch that would end later
+    # Training windows drawn afresh each epoch (None: all of them), so that an epoch of a large
+    # fleet costs the same as one of a single series.
+    windows_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
+        if self.windows_per_epoch is not None and self.windows_per_epoch < 1:
+            raise UsageError(
+                f"--windows-per-epoch must be at least 1, not {self.windows_per_epoch}"
+            )
         if self.time_limit is not None and self.time_limit <= 0:
             raise ConfigError(f"the training time limit must be positive, not {self.time_limit}")
         if self.epochs < 1:

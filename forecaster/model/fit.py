@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -14,10 +15,12 @@ import numpy as np
 from forecaster.config import ModelConfig, TrainConfig
 from forecaster.model.build import build_model
 from forecaster.model.shrink import shrink_toward_reference
-from forecaster.model.windows import Prepared
+from forecaster.model.windows import Prepared, Windows
 
 if TYPE_CHECKING:
     import keras
+
+    from forecaster.model.pooled import PooledPrepared
 
 # Called after every epoch with (epoch number from 1, total epochs, logs such as loss and val_loss).
 EpochCallback = Callable[[int, int, dict[str, float]], None]
@@ -64,7 +67,7 @@ class TrainResult:
 
 
 def train_model(
-    prepared: Prepared,
+    prepared: Prepared | PooledPrepared,
     model_config: ModelConfig,
     train_config: TrainConfig,
     on_epoch: EpochCallback | None = None,
@@ -111,14 +114,20 @@ def train_model(
             )
         )
     interrupted = False
+    per_epoch = train_config.windows_per_epoch
+    inputs: dict[str, Any] = {"x": train.x, "y": train.y, "batch_size": train_config.batch_size}
+    monitored = val
+    if per_epoch is not None and len(train) > per_epoch:
+        inputs = {"x": sampled_windows(train, per_epoch, train_config)}
+        # Early stopping needs the same yardstick every epoch: a fixed sample of the validation
+        # windows, as large as an epoch, so that checking costs no more than training.
+        monitored = _subset(val, per_epoch, train_config.seed)
     started = time.perf_counter()
     try:
         model.fit(
-            train.x,
-            train.y,
-            validation_data=(val.x, val.y),
+            **inputs,
+            validation_data=(monitored.x, monitored.y),
             epochs=train_config.epochs,
-            batch_size=train_config.batch_size,
             shuffle=True,
             callbacks=callbacks,
             verbose=0,
@@ -142,6 +151,45 @@ def train_model(
         params=int(model.count_params()),
         shrinkage=shrinkage,
     )
+
+
+def sampled_windows(train: Windows, per_epoch: int, config: TrainConfig) -> Any:
+    """A Keras dataset of `per_epoch` training windows drawn without replacement each epoch.
+
+    Seeded, so the same seed and data draw the same windows; every window is drawn about as
+    often over many epochs.
+    """
+    import keras
+
+    batch = config.batch_size
+
+    class Sampled(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(config.seed)
+            self.order = self._draw()
+
+        def _draw(self) -> np.ndarray:
+            return self.rng.choice(len(train), per_epoch, replace=False)
+
+        def __len__(self) -> int:
+            return math.ceil(per_epoch / batch)
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            picked = self.order[index * batch : (index + 1) * batch]
+            return train.x[picked], train.y[picked]
+
+        def on_epoch_end(self) -> None:
+            self.order = self._draw()
+
+    return Sampled()
+
+
+def _subset(windows: Windows, size: int, seed: int) -> Windows:
+    if len(windows) <= size:
+        return windows
+    picked = np.sort(np.random.default_rng(seed).choice(len(windows), size, replace=False))
+    return Windows(windows.x[picked], windows.y[picked], windows.origins[picked])
 
 
 def deadline_callback(deadline: float) -> keras.callbacks.Callback:

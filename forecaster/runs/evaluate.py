@@ -171,16 +171,22 @@ def evaluate_windows(
     *,
     intervals: Intervals | None = None,
     calibration_origins: np.ndarray | None = None,
+    scaled_forecast: np.ndarray | None = None,
 ) -> Evaluation:
     """The model's forecasts at the windows' origins, scored beside every baseline.
 
     The model's `intervals` and the baselines' own, calibrated at `calibration_origins`, are
-    scored too.
+    scored too. `scaled_forecast`, when given, is the model's output for `windows` already
+    computed (a fleet predicts every series' windows in one call).
     """
     from forecaster.data.inspect import position_label
     from forecaster.evaluation.rolling import evaluate_forecasts
 
-    scaled_pred = keras_model.predict(windows.x, batch_size=1024, verbose=0)
+    scaled_pred = (
+        keras_model.predict(windows.x, batch_size=1024, verbose=0)
+        if scaled_forecast is None
+        else scaled_forecast
+    )
     forecast = scaler.inverse(scaled_pred, data.targets)
     series = data.frame[list(data.targets)].to_numpy(np.float64)
     return evaluate_forecasts(

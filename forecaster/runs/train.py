@@ -189,19 +189,7 @@ def train(
             horizon=window.horizon,
             params=result.params,
         ),
-        training=TrainingSpec(
-            **dataclasses.asdict(training),
-            epochs_run=result.epochs_run,
-            best_epoch=result.best_epoch,
-            best_val_loss=result.best_val_loss,
-            seconds=round(result.seconds, 3),
-            seconds_per_epoch=round(float(np.median(result.epoch_seconds)), 4)
-            if result.epoch_seconds
-            else 0.0,
-            interrupted=result.interrupted,
-            initial_weights=str(initial_weights) if initial_weights else None,
-            shrinkage=_rounded(result.shrinkage),
-        ),
+        training=training_spec(training, result, initial_weights),
         baselines=baselines.to_bundle(),
         metrics={"test": evaluation.to_json()},
         intervals=intervals,
@@ -213,7 +201,7 @@ def train(
         bundle.save(stage)
         record = {"path": str(file.resolve())}
         write_text_atomic(stage / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
-        write_text_atomic(stage / HISTORY, _history_csv(result.history))
+        write_text_atomic(stage / HISTORY, history_csv(result.history))
         write_evaluation(stage, evaluation, data)
         from forecaster.report.plots import plot_history
 
@@ -241,6 +229,25 @@ def keras_intervals(keras_model: keras.Model, prepared: Prepared) -> Intervals:
     )
 
 
+def training_spec(
+    training: TrainConfig, result: TrainResult, initial_weights: Path | None = None
+) -> TrainingSpec:
+    """How a model was trained and how it went, for its bundle."""
+    return TrainingSpec(
+        **dataclasses.asdict(training),
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        best_val_loss=result.best_val_loss,
+        seconds=round(result.seconds, 3),
+        seconds_per_epoch=round(float(np.median(result.epoch_seconds)), 4)
+        if result.epoch_seconds
+        else 0.0,
+        interrupted=result.interrupted,
+        initial_weights=str(initial_weights) if initial_weights else None,
+        shrinkage=_rounded(result.shrinkage),
+    )
+
+
 def _rounded(shares: np.ndarray | None) -> tuple[tuple[float, ...], ...]:
     """Shares (horizon, targets) as JSON-ready rows."""
     if shares is None:
@@ -248,7 +255,7 @@ def _rounded(shares: np.ndarray | None) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(round(float(v), 4) for v in row) for row in shares)
 
 
-def _history_csv(history: dict[str, list[float]]) -> str:
+def history_csv(history: dict[str, list[float]]) -> str:
     buffer = io.StringIO()
     keys = list(history)
     writer = csv.writer(buffer)

@@ -1,0 +1,102 @@
+"""A fleet's windows pooled for one global model: each series split and scaled on its own.
+
+Every series is split chronologically and min-max scaled on its own training part (its levels
+and ranges differ; the model sees each in [0, 1]), windowed exactly as one series would be, and
+the windows of all series are stacked. A series that cannot give windows to every part is
+skipped with the reason, not fatal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecaster.config import SplitConfig, WindowConfig
+from forecaster.data.fleet import Fleet, Skipped
+from forecaster.data.load import SensorData
+from forecaster.errors import DataError
+from forecaster.model.windows import PARTS, Prepared, Windows, prepare
+
+
+@dataclass(frozen=True)
+class PooledPrepared:
+    """Every kept series prepared alone, and their windows stacked per part.
+
+    It offers what `train_model` reads from a `Prepared`. The members keep their validation and
+    test windows (for per-series intervals and evaluation); their training windows live only in
+    the pooled set, so a large fleet holds them once.
+    """
+
+    members: tuple[Prepared, ...]
+    ids: tuple[str, ...]
+    windows: dict[str, Windows]  # pooled; origins are rows of each window's own series
+    series_index: dict[str, np.ndarray]  # per part: the member each pooled window comes from
+    window: WindowConfig
+    lags: tuple[int, ...]
+    skipped: tuple[Skipped, ...] = ()
+    seasonal: None = None  # the decomposition reference is per series; fleets do not use it
+
+    @property
+    def data(self) -> SensorData:
+        """The first series: its columns and targets are every series'."""
+        return self.members[0].data
+
+    @property
+    def calendar(self) -> tuple[str, ...]:
+        """Calendar cycles appended as channels (the same for every series)."""
+        return self.members[0].calendar
+
+    @property
+    def sensor_channels(self) -> int:
+        """Channels the window normalization applies to."""
+        return self.members[0].sensor_channels
+
+    @property
+    def lag_channels(self) -> list[int]:
+        """Input channels of the seasonal lags."""
+        return self.members[0].lag_channels
+
+    def part_of(self, name: str, member: int) -> Windows:
+        """One series' windows of a part ('val' and 'test' are kept per member)."""
+        return self.members[member].windows[name]
+
+
+def prepare_pooled(
+    fleet: Fleet, split: SplitConfig, window: WindowConfig, lags: tuple[int, ...] = ()
+) -> PooledPrepared:
+    """Prepare every series of `fleet` alone and pool their windows; skip those too short."""
+    members: list[Prepared] = []
+    skipped: list[Skipped] = []
+    for data in fleet:
+        try:
+            members.append(prepare(data, split, window, None, lags))
+        except DataError as exc:
+            skipped.append(Skipped(data.series or "", str(exc)))
+    if not members:
+        reasons = "; ".join(s.reason for s in skipped[:2])
+        raise DataError(f"no series of {fleet.path} has enough rows to train on ({reasons})")
+    windows: dict[str, Windows] = {}
+    index: dict[str, np.ndarray] = {}
+    for name in PARTS:
+        parts = [m.windows[name] for m in members]
+        windows[name] = Windows(
+            np.concatenate([w.x for w in parts]),
+            np.concatenate([w.y for w in parts]),
+            np.concatenate([w.origins for w in parts]),
+        )
+        index[name] = np.repeat(np.arange(len(parts)), [len(w) for w in parts])
+    empty_train = Windows(
+        windows["train"].x[:0], windows["train"].y[:0], windows["train"].origins[:0]
+    )
+    members = [dataclasses.replace(m, windows={**m.windows, "train": empty_train}) for m in members]
+    return PooledPrepared(
+        members=tuple(members),
+        ids=tuple(m.data.series or "" for m in members),
+        windows=windows,
+        series_index=index,
+        window=window,
+        lags=lags,
+        skipped=(*fleet.skipped, *skipped),
+    )

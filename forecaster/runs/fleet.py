@@ -1,0 +1,260 @@
+"""Training one global model on a fleet of series: `forecaster train --id-col COLUMN`.
+
+Each series keeps its own scaler, baselines, MASE scale and intervals; the model's weights are
+shared. Every series is scored on its own test part beside its own baselines, as a one-series
+run would be, so the fleet's figures are the distribution of those per-series scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from forecaster.bundle import Bundle, DataSpec, FleetSpec, ModelSpec, SeriesSpec
+from forecaster.config import ModelConfig, SplitConfig, TrainConfig, WindowConfig
+from forecaster.data.fleet import Fleet, Skipped
+from forecaster.errors import ConfigError, DataError
+from forecaster.files import sha256_of, staged_dir, write_text_atomic
+from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG, TRAINING_FILE
+from forecaster.runs.load import check_out_dir, default_run_dir, library_versions
+from forecaster.runs.train import ScoredBaselines, fit_baselines, history_csv, training_spec
+from forecaster.scaling import MinMaxParams
+
+if TYPE_CHECKING:
+    from forecaster.data.load import SensorData
+    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.model.fit import EpochCallback, TrainResult
+    from forecaster.model.pooled import PooledPrepared
+
+# Series whose seasons are looked for; series of one kind share them, and the search costs ~1 s
+# a series.
+SEASON_SAMPLE = 12
+# Windows per epoch when a fleet has more: an epoch of 1,000 series costs what one of a few does.
+FLEET_WINDOWS_PER_EPOCH = 20_000
+
+
+@dataclass
+class FleetRunOutcome:
+    """A fleet run: its directory, bundle, training, and one evaluation per series."""
+
+    run_dir: Path
+    bundle: Bundle
+    result: TrainResult
+    evaluations: dict[str, Evaluation]
+    skipped: tuple[Skipped, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
+def fleet_seasons(fleet: Fleet, split: SplitConfig, sample: int = SEASON_SAMPLE) -> tuple[int, ...]:
+    """The seasons most of an evenly spaced sample of the series show on their training parts."""
+    from forecaster.data.seasons import kept_seasons, training_seasons
+    from forecaster.model.windows import split_rows
+
+    picks = np.unique(np.linspace(0, len(fleet) - 1, min(sample, len(fleet))).astype(int))
+    found = Counter(
+        kept_seasons(training_seasons(data, split_rows(data.n_rows, split).train))
+        for data in (fleet.series[i] for i in picks)
+    )
+    return found.most_common(1)[0][0]
+
+
+def train_fleet(
+    fleet: Fleet,
+    *,
+    split: SplitConfig | None = None,
+    window: WindowConfig | None = None,
+    model: ModelConfig | None = None,
+    training: TrainConfig | None = None,
+    seasons: tuple[int, ...] | None = None,
+    out: Path | None = None,
+    overwrite: bool = False,
+    on_epoch: EpochCallback | None = None,
+) -> FleetRunOutcome:
+    """Train one model on the windows of every series of `fleet` and score it per series.
+
+    A series too short for the baselines or for one window per part is skipped and listed.
+    `training.windows_per_epoch` defaults to FLEET_WINDOWS_PER_EPOCH.
+    """
+    from forecaster.data.lags import lag_seasons
+    from forecaster.model.fit import train_model
+    from forecaster.model.pooled import prepare_pooled
+    from forecaster.model.windows import split_rows
+
+    split = split or SplitConfig()
+    window = window or WindowConfig()
+    model = model or ModelConfig()
+    training = training or TrainConfig(windows_per_epoch=FLEET_WINDOWS_PER_EPOCH)
+    if model.residual == "decomposition":
+        raise ConfigError(
+            "--residual decomposition fits its smoothing to one series and builds it into the "
+            "model, so a fleet's global model cannot use it; pass --residual last or seasonal"
+        )
+    if not fleet.targets:
+        raise ConfigError("no target column chosen; pass --target COLUMN")
+    out = out or default_run_dir(fleet.path, model.cell)
+    check_out_dir(out, overwrite=overwrite)
+
+    seasons = seasons or fleet_seasons(fleet, split)
+    scored: dict[str, ScoredBaselines] = {}
+    skipped: list[Skipped] = []
+    for data in fleet:
+        try:
+            scored[data.series or ""] = fit_baselines(
+                data, split_rows(data.n_rows, split), window, seasons
+            )
+        except DataError as exc:
+            skipped.append(Skipped(data.series or "", str(exc)))
+    fleet = fleet.without(skipped) if skipped else fleet
+    model = dataclasses.replace(model, season=seasons[0])
+    lags = lag_seasons(seasons, window.window, window.horizon) if window.lags else ()
+    pooled = prepare_pooled(fleet, split, window, lags)
+    result = train_model(pooled, model, training, on_epoch)
+
+    evaluations, members = _score_series(result, pooled, scored)
+    bundle = _fleet_bundle(
+        fleet, pooled, members, seasons, split, model, window, result.params
+    ).replace(
+        training=training_spec(training, result),
+        metrics={"fleet": {"series": len(members), "skipped": len(pooled.skipped)}},
+    )
+    with staged_dir(out, overwrite=overwrite) as stage:
+        result.model.save(stage / KERAS_MODEL)
+        bundle.save(stage)
+        record = {"path": str(fleet.path.resolve()), "id_col": fleet.id_col}
+        write_text_atomic(stage / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
+        write_text_atomic(stage / HISTORY, history_csv(result.history))
+        from forecaster.report.plots import plot_history
+
+        plot_history(result.history, result.best_epoch, stage / LOSS_PNG, model.loss)
+    warnings = [w for s in scored.values() for w in s.warnings]
+    return FleetRunOutcome(out, bundle, result, evaluations, pooled.skipped, warnings)
+
+
+def _score_series(
+    result: TrainResult, pooled: PooledPrepared, scored: dict[str, ScoredBaselines]
+) -> tuple[dict[str, Evaluation], list[SeriesSpec]]:
+    """Each series' evaluation on its test part and its intervals from its validation part.
+
+    The model runs once over every series' windows; only the scoring is per series.
+    """
+    from forecaster.data.inspect import position_label
+    from forecaster.intervals import calibrate
+    from forecaster.runs.evaluate import evaluate_windows
+
+    val_pred = result.model.predict(pooled.windows["val"].x, batch_size=4096, verbose=0)
+    test_pred = result.model.predict(pooled.windows["test"].x, batch_size=4096, verbose=0)
+    evaluations: dict[str, Evaluation] = {}
+    members: list[SeriesSpec] = []
+    for i, (series_id, prepared) in enumerate(zip(pooled.ids, pooled.members, strict=True)):
+        data, scaler = prepared.data, prepared.scaler
+        val, test = prepared.windows["val"], prepared.windows["test"]
+        intervals = calibrate(
+            scaler.inverse(val_pred[pooled.series_index["val"] == i], data.targets),
+            scaler.inverse(val.y, data.targets),
+            first_origin=position_label(data, int(val.origins[0])),
+            last_origin=position_label(data, int(val.origins[-1])),
+            source="the Keras model on this series' validation part",
+        )
+        baselines = scored[series_id]
+        evaluations[series_id] = evaluate_windows(
+            result.model,
+            data,
+            scaler,
+            test,
+            baselines.fitted,
+            baselines.mase_scale,
+            intervals=intervals,
+            calibration_origins=val.origins,
+            scaled_forecast=test_pred[pooled.series_index["test"] == i],
+        )
+        members.append(
+            SeriesSpec(
+                id=series_id,
+                scaler=scaler,
+                train_start=position_label(data, prepared.split.train[0]),
+                train_end=position_label(data, prepared.split.train[1] - 1),
+                mase_scale=tuple(float(v) for v in baselines.mase_scale),
+                rows=data.n_rows,
+                intervals=intervals,
+            )
+        )
+    return evaluations, members
+
+
+def _fleet_bundle(
+    fleet: Fleet,
+    pooled: PooledPrepared,
+    members: list[SeriesSpec],
+    seasons: tuple[int, ...],
+    split: SplitConfig,
+    model: ModelConfig,
+    window: WindowConfig,
+    params: int,
+) -> Bundle:
+    """The bundle of a fleet run; each series' own numbers are in `fleet`, and `data` holds
+    what they share (the training span is the fleet's earliest to latest)."""
+    from forecaster.data.inspect import describe_freq
+
+    first: SensorData = pooled.data
+    config = fleet.config
+    return Bundle(
+        data=DataSpec(
+            source=fleet.path.name,
+            source_sha256=sha256_of(fleet.path),
+            time_col=first.time_col,
+            features=first.features,
+            targets=first.targets,
+            step_seconds=first.freq.total_seconds() if first.freq is not None else None,
+            freq=describe_freq(first.freq),
+            max_gap=config.max_gap,
+            dedupe=config.dedupe,
+            bad_rows=config.bad_rows,
+            split=(split.train, split.val, split.test),
+            train_start=min(m.train_start for m in members),
+            train_end=max(m.train_end for m in members),
+            season=seasons[0],
+            mase_scale=tuple(
+                float(np.median([m.mase_scale[t] for m in members]))
+                for t in range(len(first.targets))
+            ),
+            calendar=pooled.calendar,
+            seasons=seasons,
+            lags=pooled.lags,
+        ),
+        scaler=_pooled_range([m.scaler for m in members]),
+        model=ModelSpec(
+            **dataclasses.asdict(model),
+            window=window.window,
+            horizon=window.horizon,
+            params=params,
+        ),
+        fleet=FleetSpec(
+            id_col=fleet.id_col,
+            series=tuple(members),
+            skipped=tuple((s.id, s.reason) for s in pooled.skipped),
+        ),
+        versions=library_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def _pooled_range(scalers: list[MinMaxParams]) -> MinMaxParams:
+    """One min-max scaler over every series' training range: the range the fleet was trained
+    on, for the record (each series is scaled with its own)."""
+    low = np.min([s.data_min for s in scalers], axis=0)
+    high = np.max([s.data_max for s in scalers], axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    return MinMaxParams(
+        columns=scalers[0].columns,
+        data_min=tuple(float(v) for v in low),
+        data_max=tuple(float(v) for v in high),
+        scale=tuple(float(v) for v in 1.0 / span),
+        min=tuple(float(v) for v in -low / span),
+    )
