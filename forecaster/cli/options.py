@@ -106,6 +106,15 @@ TimeColOpt = Annotated[
         "--time-col", metavar="COLUMN", rich_help_panel=DATA, help="Time column (default: found)."
     ),
 ]
+IdColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-col",
+        metavar="COLUMN",
+        rich_help_panel=DATA,
+        help="A long file of many series: the column naming each row's series.",
+    ),
+]
 DedupeOpt = Annotated[
     Dedupe,
     typer.Option(
@@ -285,6 +294,7 @@ _DATA_OPTIONS = (
     _option("target", TargetOpt, None),
     _option("features", FeaturesOpt, None),
     _option("time_col", TimeColOpt, None),
+    _option("id_col", IdColOpt, None),
     _option("dedupe", DedupeOpt, "error"),
     _option("max_gap", MaxGapOpt, 3),
     _option("bad_rows", BadRowsOpt, "error"),
@@ -292,7 +302,7 @@ _DATA_OPTIONS = (
 
 
 def data_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` the six data options in place of its `data` parameter.
+    """Give `command` the seven data options in place of its `data` parameter.
 
     Typer sees the options; `command` receives the DataConfig built from them.
     """
@@ -317,6 +327,7 @@ def data_config(
     target: list[str] | None,
     features: list[str] | None,
     time_col: str | None,
+    id_col: str | None,
     dedupe: Dedupe,
     max_gap: int,
     bad_rows: BadRows,
@@ -329,6 +340,7 @@ def data_config(
         dedupe=dedupe,
         max_gap=max_gap,
         bad_rows=bad_rows,
+        id_col=id_col,
     )
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from forecaster.evaluation.rolling import Evaluation
     from forecaster.export.gate import ModeResult
     from forecaster.export.ship import ExportOutcome
+    from forecaster.runs.fleet import FleetRunOutcome
     from forecaster.tune.comparison import Comparison
 
 console = Console()
@@ -248,3 +249,23 @@ def bench_results(result: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(f"peak RSS {result['peak_rss_mb']:.0f} MiB")
+
+
+def fleet_training(outcome: FleetRunOutcome) -> None:
+    """How a global model's training went, then the fleet's scores."""
+    result = outcome.result
+    console.print(
+        f"Trained one {outcome.bundle.model.cell.upper()} ({result.params:,} parameters) on "
+        f"{len(outcome.evaluations)} series: {result.epochs_run} epochs in "
+        f"{result.seconds:.1f} s, best epoch {result.best_epoch} "
+        f"(val loss {result.best_val_loss:.5f})"
+    )
+    for skipped in outcome.skipped:
+        err_console.print(
+            f"skipped series '{skipped.id}': {skipped.reason}",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"Run written to {outcome.run_dir}")

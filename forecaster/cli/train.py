@@ -147,6 +147,15 @@ def train(
             metavar="N", rich_help_panel=TRAINING, help="Seed of weights, shuffling, dropout."
         ),
     ] = 42,
+    windows_per_epoch: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            callback=at_least(1),
+            rich_help_panel=TRAINING,
+            help="Windows drawn afresh each epoch (default: all; 20000 with --id-col).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, out_option("Run directory (default: models/FILE-CELL-TIME).")
     ] = None,
@@ -161,6 +170,39 @@ def train(
         forecaster train data/weather_greensboro.csv -t temp_c --epochs 20
     """
     require_target(file, data)
+    model = ModelConfig(
+        cell,
+        units,
+        layers,
+        dropout,
+        bidirectional,
+        lr,
+        residual=residual,
+        normalize=normalize,
+        loss=loss,
+    )
+    if data.id_col is not None:
+        from forecaster.data.fleet import load_fleet
+        from forecaster.runs.fleet import FLEET_WINDOWS_PER_EPOCH, train_fleet
+
+        per_epoch = windows_per_epoch or FLEET_WINDOWS_PER_EPOCH
+        with epoch_progress(epochs) as on_epoch:
+            fleet_outcome = train_fleet(
+                load_fleet(file, data),
+                split=SplitConfig.parse(split),
+                window=WindowConfig(window, horizon, calendar, lags),
+                model=model,
+                training=TrainConfig(
+                    epochs, batch_size, patience, seed, windows_per_epoch=per_epoch
+                ),
+                seasons=seasons_option(season),
+                out=out,
+                overwrite=overwrite,
+                on_epoch=on_epoch,
+            )
+        render.warn(fleet_outcome.warnings)
+        render.fleet_training(fleet_outcome)
+        return
     from forecaster.runs.train import train as train_run
 
     with epoch_progress(epochs) as on_epoch:
@@ -169,18 +211,10 @@ def train(
             data,
             split=SplitConfig.parse(split),
             window=WindowConfig(window, horizon, calendar, lags),
-            model=ModelConfig(
-                cell,
-                units,
-                layers,
-                dropout,
-                bidirectional,
-                lr,
-                residual=residual,
-                normalize=normalize,
-                loss=loss,
+            model=model,
+            training=TrainConfig(
+                epochs, batch_size, patience, seed, windows_per_epoch=windows_per_epoch
             ),
-            training=TrainConfig(epochs, batch_size, patience, seed),
             seasons=seasons_option(season),
             out=out,
             overwrite=overwrite,
