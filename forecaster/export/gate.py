@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from forecaster.bundle import Bundle
+from forecaster.bundle import Bundle, FleetSpec
 from forecaster.errors import BundleError, ExportError
 from forecaster.records import from_plain
+from forecaster.scaling import MinMaxParams
 
 
 @dataclass
@@ -68,6 +69,41 @@ class ExportRecord:
         return next(m for m in self.modes if m.mode == self.shipped)
 
 
+@dataclass(frozen=True)
+class GateUnits:
+    """The units the gate compares forecasts in, from the model's scaled output.
+
+    One series: its targets' own units. A fleet: each window's series' MASE units (its own
+    units divided by its MASE scale), so that errors of series of different sizes add up.
+    """
+
+    offset: np.ndarray  # (windows or 1, targets)
+    divisor: np.ndarray  # (windows or 1, targets)
+
+    @classmethod
+    def of_series(cls, scaler: MinMaxParams, targets: tuple[str, ...]) -> GateUnits:
+        """A single series' original units."""
+        index = [scaler.columns.index(t) for t in targets]
+        return cls(np.asarray(scaler.min)[index][None], np.asarray(scaler.scale)[index][None])
+
+    @classmethod
+    def of_fleet(cls, fleet: FleetSpec, series: np.ndarray, targets: tuple[str, ...]) -> GateUnits:
+        """MASE units of the series each window (`series`: member index per window) comes from."""
+        index = [fleet.series[0].scaler.columns.index(t) for t in targets]
+        offset = np.array([np.asarray(s.scaler.min)[index] for s in fleet.series])
+        divisor = np.array(
+            [np.asarray(s.scaler.scale)[index] * np.asarray(s.mase_scale) for s in fleet.series]
+        )
+        return cls(offset[series], divisor[series])
+
+    def __call__(self, scaled: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """`scaled` (windows, horizon, targets) in these units; `rows` picks the windows."""
+        offset, divisor = self.offset, self.divisor
+        if rows is not None and len(offset) > 1:
+            offset, divisor = offset[rows], divisor[rows]
+        return (np.asarray(scaled, np.float64) - offset[:, None, :]) / divisor[:, None, :]
+
+
 def measure(
     result: ModeResult,
     path: Path,
@@ -76,6 +112,7 @@ def measure(
     keras_forecast: np.ndarray,
     truth: np.ndarray,
     mase_scale: np.ndarray,
+    units: GateUnits,
 ) -> None:
     """Run a converted file with the device's predictor; fill in its size, errors and speed."""
     from forecaster.device.predictor import Predictor
@@ -83,7 +120,7 @@ def measure(
 
     result.size_bytes = path.stat().st_size
     predictor = Predictor(bundle, path, num_threads=1)
-    forecast = bundle.scaler.inverse(predictor.predict_scaled(x), bundle.data.targets)
+    forecast = units(predictor.predict_scaled(x))
     difference = np.abs(forecast - keras_forecast)
     result.max_abs_vs_keras = float(difference.max())
     result.worst_vs_keras = [float(v) for v in difference.reshape(-1, difference.shape[-1]).max(0)]
@@ -110,7 +147,7 @@ MICRO_WINDOWS = 200
 
 
 def measure_micro(
-    result: ModeResult, path: Path, bundle: Bundle, x: np.ndarray, keras_forecast: np.ndarray
+    result: ModeResult, path: Path, x: np.ndarray, keras_forecast: np.ndarray, units: GateUnits
 ) -> None:
     """Run the file in TFLite Micro on test windows: its arena, and its worst change vs Keras
     joins the LiteRT one the gate bounds."""
@@ -118,7 +155,7 @@ def measure_micro(
 
     picks = np.linspace(0, len(x) - 1, num=min(MICRO_WINDOWS, len(x))).astype(int)
     run = run_micro(path, x[picks])
-    forecast = bundle.scaler.inverse(run.forecast, bundle.data.targets)
+    forecast = units(run.forecast, picks)
     difference = np.abs(forecast - keras_forecast[picks])
     worst = difference.reshape(-1, difference.shape[-1]).max(0)
     result.worst_vs_keras = [

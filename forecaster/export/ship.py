@@ -23,6 +23,7 @@ from forecaster.errors import ConfigError
 from forecaster.export.convert import RECIPES
 from forecaster.export.gate import (
     ExportRecord,
+    GateUnits,
     ModeResult,
     choose,
     judge,
@@ -31,14 +32,17 @@ from forecaster.export.gate import (
 )
 from forecaster.files import sha256_of, staged_dir
 from forecaster.layout import KERAS_MODEL, TFLITE_MODEL
+from forecaster.model.pooled import PooledPrepared
 from forecaster.quiet import is_tensorflow_line, verbose
 from forecaster.records import to_plain
 
 if TYPE_CHECKING:
+    from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
     from forecaster.device.predictor import Predictor
     from forecaster.intervals import Intervals
     from forecaster.model.windows import Prepared
+    from forecaster.scaling import MinMaxParams
 
 QUANTIZE_CHOICES = ("none", "dynamic", "float16", "int8", "int16", "all")
 # CLI name -> conversion mode
@@ -76,15 +80,22 @@ def export(
     force: bool = False,
     overwrite: bool = False,
     on_stage: Any = None,
-    data: SensorData | None = None,
+    data: SensorData | Fleet | None = None,
     runtime: str = "litert",
 ) -> ExportOutcome:
     """Convert a run's model, measure every mode, and write the bundle of the one to ship.
 
     `data` is the run's training file already loaded with its options (else it is read again).
+    A fleet's modes are compared in each series' MASE units, pooled over every series.
     """
+    from forecaster.data.fleet import Fleet
     from forecaster.evaluation.metrics import score
-    from forecaster.runs.load import check_out_dir, load_keras_model, load_training_data
+    from forecaster.runs.load import (
+        check_out_dir,
+        load_keras_model,
+        load_training_data,
+        load_training_fleet,
+    )
 
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(
@@ -102,14 +113,21 @@ def export(
     out = out or run_dir / "bundle"
     check_out_dir(out, overwrite=overwrite)
     keras_model = load_keras_model(run_dir)
-    prepared = load_training_data(bundle, data, run_dir=run_dir)
-    test = prepared.windows["test"]
     targets = bundle.data.targets
-    truth = bundle.scaler.inverse(test.y, targets)
-    keras_forecast = bundle.scaler.inverse(
-        keras_model.predict(test.x, batch_size=1024, verbose=0), targets
-    )
-    mase_scale = np.asarray(bundle.data.mase_scale)
+    prepared: Prepared | PooledPrepared
+    if bundle.fleet is not None:
+        fleet = data if isinstance(data, Fleet) else None
+        prepared = load_training_fleet(bundle, fleet, run_dir=run_dir)
+        units = GateUnits.of_fleet(bundle.fleet, prepared.series_index["test"], targets)
+        mase_scale = np.ones(len(targets))
+    else:
+        series = data if not isinstance(data, Fleet) else None
+        prepared = load_training_data(bundle, series, run_dir=run_dir)
+        units = GateUnits.of_series(bundle.scaler, targets)
+        mase_scale = np.asarray(bundle.data.mase_scale)
+    test = prepared.windows["test"]
+    truth = units(test.y)
+    keras_forecast = units(keras_model.predict(test.x, batch_size=1024, verbose=0))
     keras_scores = score(truth, keras_forecast, mase_scale)
     keras_mae = float(keras_scores["mae"])
     # The worst-origin bound per target: the Keras model's own test MAE, in the target's units.
@@ -135,11 +153,11 @@ def export(
             if isinstance(converted, str):
                 result.error = converted
             else:
-                measure(result, converted, bundle, test.x, keras_forecast, truth, mase_scale)
+                measure(result, converted, bundle, test.x, keras_forecast, truth, mase_scale, units)
                 if mode == "micro":
                     if on_stage is not None:
                         on_stage("checking micro in TensorFlow Lite Micro")
-                    measure_micro(result, converted, bundle, test.x, keras_forecast)
+                    measure_micro(result, converted, test.x, keras_forecast, units)
                 judge(result, keras_mae, bounds, max_accuracy_loss)
             results.append(result)
         float_size = next(
@@ -224,14 +242,29 @@ def _write_bundle(
     results: list[ModeResult],
     reason: str,
     keras_mae: float,
-    prepared: Prepared,
+    prepared: Prepared | PooledPrepared,
 ) -> Bundle:
     from forecaster.device.predictor import Predictor
 
     assert isinstance(model_file, Path)
     predictor = Predictor(bundle, model_file, num_threads=1)
     io = predictor.describe()
-    intervals = shipped_intervals(predictor, prepared, f"{chosen.mode} LiteRT file")
+    what = f"{chosen.mode} LiteRT file"
+    fleet = bundle.fleet
+    intervals = None
+    if fleet is None:
+        assert not isinstance(prepared, PooledPrepared)
+        intervals = shipped_intervals(predictor, prepared, what)
+    else:
+        assert isinstance(prepared, PooledPrepared)
+        members = tuple(
+            dataclasses.replace(
+                spec,
+                intervals=shipped_intervals(predictor, member, what, scaler=spec.scaler),
+            )
+            for spec, member in zip(fleet.series, prepared.members, strict=True)
+        )
+        fleet = dataclasses.replace(fleet, series=members)
     spec = ExportSpec(
         file=TFLITE_MODEL,
         sha256=sha256_of(model_file),
@@ -262,6 +295,7 @@ def _write_bundle(
         },
         versions=bundle.versions | _converter_versions(),
         intervals=intervals,
+        fleet=fleet,
     )
     with staged_dir(out, overwrite=overwrite) as stage:
         (stage / TFLITE_MODEL).write_bytes(model_file.read_bytes())
@@ -269,7 +303,9 @@ def _write_bundle(
     return exported
 
 
-def shipped_intervals(predictor: Predictor, prepared: Prepared, what: str) -> Intervals:
+def shipped_intervals(
+    predictor: Predictor, prepared: Prepared, what: str, *, scaler: MinMaxParams | None = None
+) -> Intervals:
     """Conformal intervals of the file that ships, from its own errors on the validation part.
 
     Early stopping chose the epoch on that part, so they are a little narrow; the test part's
@@ -280,7 +316,7 @@ def shipped_intervals(predictor: Predictor, prepared: Prepared, what: str) -> In
 
     val = prepared.windows["val"]
     targets = predictor.bundle.data.targets
-    scaler = predictor.bundle.scaler
+    scaler = scaler or predictor.bundle.scaler
     return calibrate(
         scaler.inverse(predictor.predict_scaled(val.x), targets),
         scaler.inverse(val.y, targets),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from datetime import UTC, datetime
@@ -20,7 +21,9 @@ from forecaster.layout import DEFAULT_MODELS_DIR, KERAS_MODEL, TRAINING_FILE
 if TYPE_CHECKING:
     import keras
 
+    from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
+    from forecaster.model.pooled import PooledPrepared
     from forecaster.model.windows import Prepared
 
 
@@ -62,6 +65,7 @@ def bundle_data_config(bundle: Bundle) -> DataConfig:
         dedupe=spec.dedupe,  # type: ignore[arg-type]  # written from a validated DataConfig
         max_gap=spec.max_gap,
         bad_rows=spec.bad_rows,  # type: ignore[arg-type]
+        id_col=bundle.fleet.id_col if bundle.fleet is not None else None,
     )
 
 
@@ -88,6 +92,41 @@ def training_file(run_dir: Path, bundle: Bundle) -> Path:
     return Path(bundle.data.source)
 
 
+def load_training_fleet(
+    bundle: Bundle, fleet: Fleet | None = None, *, run_dir: Path | None = None
+) -> PooledPrepared:
+    """A fleet run's series, split, scaled and windowed exactly as in training (the series it
+    trained on, in its order)."""
+    from forecaster.data.fleet import load_fleet
+    from forecaster.model.pooled import prepare_pooled
+
+    spec = bundle.data
+    if bundle.fleet is None:
+        raise BundleError("this run was trained on one series, not a fleet")
+    if fleet is None:
+        source = training_file(run_dir, bundle) if run_dir is not None else Path(spec.source)
+        _check_unchanged(source, spec.source_sha256)
+        fleet = load_fleet(source, bundle_data_config(bundle))
+    trained = set(bundle.fleet.ids)
+    order = {series_id: i for i, series_id in enumerate(bundle.fleet.ids)}
+    kept = sorted((d for d in fleet if d.series in trained), key=lambda d: order[d.series or ""])
+    fleet = dataclasses.replace(fleet, series=tuple(kept), skipped=())
+    pooled = prepare_pooled(fleet, SplitConfig(*spec.split), bundle_window(bundle), spec.lags)
+    if pooled.ids != bundle.fleet.ids:
+        raise DataError(
+            f"{fleet.path} no longer gives the series this run was trained on; retrain it"
+        )
+    return pooled
+
+
+def _check_unchanged(source: Path, sha256: str) -> None:
+    if not source.exists() or sha256_of(source) != sha256:
+        raise DataError(
+            f"the training file {source} is missing or changed since training; restore it, "
+            "or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
+        )
+
+
 def load_training_data(
     bundle: Bundle, data: SensorData | None = None, *, run_dir: Path | None = None
 ) -> Prepared:
@@ -103,11 +142,7 @@ def load_training_data(
     spec = bundle.data
     if data is None:
         source = training_file(run_dir, bundle) if run_dir is not None else Path(spec.source)
-        if not source.exists() or sha256_of(source) != spec.source_sha256:
-            raise DataError(
-                f"the training file {source} is missing or changed since training; restore it, "
-                "or evaluate on another CSV with: forecaster evaluate RUN_DIR FILE"
-            )
+        _check_unchanged(source, spec.source_sha256)
         data = load_csv(source, bundle_data_config(bundle))
     return prepare(data, SplitConfig(*spec.split), bundle_window(bundle), spec.seasonal, spec.lags)
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from forecaster.bundle import SeasonalInputs
-from forecaster.config import WindowConfig
+from forecaster.config import SplitConfig, WindowConfig
 from forecaster.data.lags import lag_channels, lag_seasons
 from forecaster.errors import DataError
-from forecaster.model.windows import Split, Windows, make_windows
+from forecaster.model.windows import Split, Windows, make_windows, window_origins
 from forecaster.tune.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -205,3 +205,129 @@ def check_windows_fit(space: SearchSpace, data: SensorData, split: Split, horizo
                 f"{rows} consecutive rows, fewer than window + horizon = {window + horizon}; drop "
                 "it from --windows or use a longer file"
             )
+
+
+@dataclass
+class PooledTuningData:
+    """A fleet's series, each split and scaled alone, windowed together for a global model.
+
+    Offers what a trial reads from `TuningData`. A trial trains on at most `per_part` windows
+    drawn evenly from every series (a fixed seeded draw per window length), and is scored on as
+    many validation windows, so a trial of 1,000 series costs what one of a few does.
+    """
+
+    members: tuple[TuningData, ...]
+    per_part: int
+    seed: int = 0
+    _cache: dict[tuple[str, int, str], Windows] = field(default_factory=dict, repr=False)
+
+    @property
+    def data(self) -> SensorData:
+        """The first series: its columns are every series'."""
+        return self.members[0].data
+
+    @property
+    def horizon(self) -> int:
+        """Steps forecast."""
+        return self.members[0].horizon
+
+    @property
+    def seasons(self) -> tuple[int, ...]:
+        """The fleet's seasons, fed as lags."""
+        return self.members[0].seasons
+
+    @property
+    def seasonal(self) -> None:
+        """Fleets have no decomposition reference (its smoothing is per series)."""
+        return None
+
+    @property
+    def n_targets(self) -> int:
+        """Forecast columns."""
+        return self.members[0].n_targets
+
+    @property
+    def val_origins(self) -> np.ndarray:
+        """Every series' shared validation origins, one after another."""
+        return np.concatenate([m.val_origins for m in self.members])
+
+    def lags(self, window: int) -> tuple[int, ...]:
+        """The seasons fed as lag channels to a trial with this window."""
+        return self.members[0].lags(window)
+
+    def lag_channels(self, window: int) -> list[int]:
+        """Input channels of those lags."""
+        return self.members[0].lag_channels(window)
+
+    def n_features(self, residual: str = "none", window: int = 0) -> int:
+        """Input columns of a trial with this residual and window."""
+        return self.members[0].n_features(residual, window)
+
+    def train(self, window: int, residual: str = "none") -> Windows:
+        """A draw of training windows from every series."""
+        return self._pooled("train", window, residual)
+
+    def val(self, window: int, residual: str = "none") -> Windows:
+        """A draw of validation windows from every series, at each series' shared origins."""
+        return self._pooled("val", window, residual)
+
+    def test(self, window: int, residual: str = "none") -> Windows:
+        """A draw of test windows from every series."""
+        return self._pooled("test", window, residual)
+
+    def _pooled(self, part: str, window: int, residual: str) -> Windows:
+        key = (part, window, residual)
+        if key not in self._cache:
+            for old in [k for k in self._cache if k[1] != window]:
+                del self._cache[old]
+            rng = np.random.default_rng(self.seed)
+            share = max(1, self.per_part // len(self.members))
+            xs, ys, origins = [], [], []
+            for member in self.members:
+                found = (
+                    member.val_origins
+                    if part == "val"
+                    else window_origins(
+                        member.data.segments,
+                        member.split.part(part),
+                        WindowConfig(window, self.horizon),
+                    )
+                )
+                if len(found) > share:
+                    found = np.sort(rng.choice(found, share, replace=False))
+                scaled = member.inputs(residual, window)
+                x = scaled[found[:, None] + np.arange(-window, 0)]
+                y = scaled[found[:, None] + np.arange(self.horizon)]
+                keep = ~np.isnan(x).any(axis=(1, 2))
+                xs.append(x[keep].astype(np.float32))
+                ys.append(y[keep][:, :, list(member.data.target_index)].astype(np.float32))
+                origins.append(found[keep])
+            self._cache[key] = Windows(
+                np.concatenate(xs), np.concatenate(ys), np.concatenate(origins)
+            )
+        return self._cache[key]
+
+
+def prepare_pooled_tuning_data(
+    series: tuple[SensorData, ...],
+    horizon: int,
+    max_window: int,
+    split_config: SplitConfig,
+    seasons: tuple[int, ...],
+    per_part: int,
+    seed: int,
+) -> PooledTuningData:
+    """Each series split, scaled on its own training part and given its validation origins."""
+    from forecaster.model.windows import split_rows
+
+    members = tuple(
+        prepare_tuning_data(
+            data, split_rows(data.n_rows, split_config), horizon, max_window, None, seasons
+        )
+        for data in series
+    )
+    return PooledTuningData(members, per_part, seed)
+
+
+# What a search's trials read: one series, or a fleet's series pooled.
+SearchData = TuningData | PooledTuningData

@@ -42,7 +42,7 @@ from forecaster.files import write_text_atomic
 from forecaster.model.build import build_model
 from forecaster.model.fit import deadline_callback, seed_everything
 from forecaster.tune.config import TunerName
-from forecaster.tune.data import TuningData
+from forecaster.tune.data import SearchData
 from forecaster.tune.hyperparameters import declare, model_config, oracle_seed, trial_seed
 from forecaster.tune.progress import SearchProgress
 from forecaster.tune.space import SearchSpace
@@ -186,7 +186,7 @@ class BayesianOracle(ForecastOracle, kt.oracles.BayesianOptimizationOracle):
 class TrialSettings:
     """What one cell's trials need: the data, the space, the cell and the training recipe."""
 
-    data: TuningData
+    data: SearchData
     space: SearchSpace
     cell: str
     season: int

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forecaster.config import CELLS, DataConfig, SplitConfig
-from forecaster.errors import ConfigError
+from forecaster.errors import ConfigError, UsageError
 from forecaster.tune.comparison import CellResult, Comparison, choose_winner
 from forecaster.tune.config import Distributed, TuneConfig
 from forecaster.tune.data import decomposition_inputs, prepare_tuning_data
@@ -28,7 +28,9 @@ from forecaster.tune.search import Search
 from forecaster.tune.space import SearchSpace, SpaceOverrides
 
 if TYPE_CHECKING:
+    from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
+    from forecaster.tune.data import PooledTuningData, SearchData
 
 
 @dataclass
@@ -49,7 +51,7 @@ class TuneOutcome:
 
 
 def tune(
-    source: str | Path | SensorData,
+    source: str | Path | SensorData | Fleet,
     data_config: DataConfig | None = None,
     *,
     split: SplitConfig | None = None,
@@ -68,17 +70,19 @@ def tune(
     Writes OUT/search.json, OUT/tuner/<cell>/ (Keras Tuner's files), OUT/winner/ and
     OUT/runner_up/ (normal run directories) and OUT/comparison.{json,md,png}. A worker only runs
     trials for the chief and returns without retraining. `source` is a CSV read with
-    `data_config`, or data already loaded by `load_csv` (read once, used by every retraining).
+    `data_config`, or data already loaded by `load_csv` (read once, used by every retraining),
+    or a fleet loaded by `load_fleet`: one global model is searched for all its series.
     """
+    from forecaster.data.fleet import Fleet, load_fleet
     from forecaster.data.load import SensorData, load_csv
     from forecaster.data.seasons import kept_seasons, training_seasons
     from forecaster.model.windows import split_rows
 
-    if isinstance(source, SensorData):
+    if isinstance(source, SensorData | Fleet):
         data_config = source.config
     elif data_config is None:
         raise ConfigError("tune needs a DataConfig with the target column(s) to read a CSV")
-    file = source.path if isinstance(source, SensorData) else Path(source)
+    file = source.path if isinstance(source, SensorData | Fleet) else Path(source)
     split = split or SplitConfig()
     config = config or TuneConfig()
     overrides = space or SpaceOverrides()
@@ -94,18 +98,39 @@ def tune(
         # Before loading TensorFlow: an unreachable chief is reported within the timeout.
         wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
 
-    data = source if isinstance(source, SensorData) else load_csv(file, data_config)
-    rows = split_rows(data.n_rows, split)
-    seasons = seasons or kept_seasons(training_seasons(data, rows.train))
+    fleet: Fleet | None = None
+    if isinstance(source, Fleet):
+        fleet = source
+    elif data_config.id_col is not None and not isinstance(source, SensorData):
+        fleet = load_fleet(file, data_config)
+    tuning_data: SearchData
+    if fleet is not None:
+        from forecaster.runs.fleet import fleet_seasons
+
+        # The space must suit the fleet's typical series; shorter ones are skipped.
+        data = sorted(fleet.series, key=lambda d: d.n_rows)[len(fleet) // 2]
+        rows = split_rows(data.n_rows, split)
+        seasons = seasons or fleet_seasons(fleet, split)
+        resolved = resolve_space(data, rows, horizon, seasons[0], overrides, fleet=True)
+        if "decomposition" in resolved.residual:
+            raise UsageError(
+                "--residual decomposition fits its smoothing to one series and builds it into "
+                "the model, so a fleet's global model cannot use it; leave it out of --residual"
+            )
+        fleet, tuning_data = _pooled_tuning(fleet, split, horizon, resolved, seasons, config)
+    else:
+        data = source if isinstance(source, SensorData) else load_csv(file, data_config)
+        rows = split_rows(data.n_rows, split)
+        seasons = seasons or kept_seasons(training_seasons(data, rows.train))
+        resolved = resolve_space(data, rows, horizon, seasons[0], overrides)
+        seasonal = None
+        if "decomposition" in resolved.residual:
+            seasonal = decomposition_inputs(data, rows, seasons, horizon)
+        tuning_data = prepare_tuning_data(
+            data, rows, horizon, max(resolved.windows), seasonal, seasons if config.lags else ()
+        )
     season = seasons[0]
-    resolved = resolve_space(data, rows, horizon, season, overrides)
     identity = search_identity(file, data, data_config, split, horizon, seasons, resolved, config)
-    seasonal = None
-    if "decomposition" in resolved.residual:
-        seasonal = decomposition_inputs(data, rows, seasons, horizon)
-    tuning_data = prepare_tuning_data(
-        data, rows, horizon, max(resolved.windows), seasonal, seasons if config.lags else ()
-    )
     if role == "worker":
         check_worker_identity(out, identity)
     else:
@@ -132,7 +157,7 @@ def tune(
         with _quiet_retracing():
             search.run()
             if role != "worker":
-                return _finish(search, data, split, seasons, progress.elapsed)
+                return _finish(search, fleet or data, split, seasons, progress.elapsed)
         return TuneOutcome(
             out=out,
             role=role,
@@ -147,6 +172,41 @@ def tune(
         )
     finally:
         search.close()
+
+
+def _pooled_tuning(
+    fleet: Fleet,
+    split: SplitConfig,
+    horizon: int,
+    space: SearchSpace,
+    seasons: tuple[int, ...],
+    config: TuneConfig,
+) -> tuple[Fleet, PooledTuningData]:
+    """The fleet's windows for the trials; series too short for the longest window are
+    left out of the search and of the retraining."""
+    from forecaster.data.fleet import Skipped
+    from forecaster.errors import DataError
+    from forecaster.model.windows import split_rows
+    from forecaster.runs.fleet import FLEET_WINDOWS_PER_EPOCH
+    from forecaster.tune.data import check_windows_fit, prepare_pooled_tuning_data
+
+    skipped = []
+    for data in fleet:
+        try:
+            check_windows_fit(space, data, split_rows(data.n_rows, split), horizon)
+        except DataError as exc:
+            skipped.append(Skipped(data.series or "", str(exc)))
+    fleet = fleet.without(skipped) if skipped else fleet
+    pooled = prepare_pooled_tuning_data(
+        fleet.series,
+        horizon,
+        max(space.windows),
+        split,
+        seasons if config.lags else (),
+        FLEET_WINDOWS_PER_EPOCH,
+        config.seed,
+    )
+    return fleet, pooled
 
 
 def planned_trials(config: TuneConfig) -> int | None:

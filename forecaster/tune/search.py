@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from forecaster import WHEEL
 from forecaster.tune.config import Distributed, TuneConfig, TuningError, format_duration
-from forecaster.tune.data import TuningData
+from forecaster.tune.data import SearchData
 from forecaster.tune.directory import TUNER_DIR
 from forecaster.tune.progress import SearchProgress
 from forecaster.tune.space import SearchSpace
@@ -30,7 +30,7 @@ class Search:
         self,
         *,
         out: Path,
-        data: TuningData,
+        data: SearchData,
         space: SearchSpace,
         config: TuneConfig,
         season: int,
