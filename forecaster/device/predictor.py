@@ -7,7 +7,6 @@ to `tflite_runtime`, then to `tensorflow.lite` where TensorFlow happens to be in
 
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from forecaster.bundle import Bundle
+from forecaster.cpus import usable_cpus
 from forecaster.data.calendar import calendar_features
 from forecaster.data.lags import history_rows, lag_channels
 from forecaster.errors import BundleError
@@ -53,13 +53,6 @@ def interpreter_class() -> Any:
         raise BundleError(
             "no LiteRT interpreter is installed; pip install ai-edge-litert"
         ) from None
-
-
-def usable_cpus() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

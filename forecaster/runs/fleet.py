@@ -29,7 +29,7 @@ from forecaster.scaling import MinMaxParams
 
 if TYPE_CHECKING:
     from forecaster.data.load import SensorData
-    from forecaster.evaluation.rolling import Evaluation
+    from forecaster.evaluation.rolling import Evaluation, FittedBaselines
     from forecaster.model.fit import EpochCallback, TrainResult
     from forecaster.model.pooled import PooledPrepared
 
@@ -65,6 +65,68 @@ def fleet_seasons(fleet: Fleet, split: SplitConfig, sample: int = SEASON_SAMPLE)
     return found.most_common(1)[0][0]
 
 
+@dataclass(frozen=True)
+class FleetBaselines:
+    """Every series' baselines fitted on its training part with the fleet's seasons; a series
+    they could not be fitted on, with why."""
+
+    seasons: tuple[int, ...]
+    fitted: dict[str, FittedBaselines]
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def fit_fleet_baselines(
+    fleet: Fleet, split: SplitConfig, seasons: tuple[int, ...], *, workers: int | None = None
+) -> FleetBaselines:
+    """Fit every series' baselines on its training part, spread over `workers` processes
+    (default: every usable core)."""
+    from forecaster.cpus import usable_cpus
+    from forecaster.evaluation.fit_many import fit_many
+    from forecaster.model.windows import split_rows
+
+    columns = list(fleet.targets)
+    inputs = [
+        d.frame[columns].to_numpy(np.float64)[slice(*split_rows(d.n_rows, split).train)]
+        for d in fleet
+    ]
+    fitted, failed = {}, {}
+    for series_id, outcome in zip(
+        fleet.ids, fit_many(inputs, seasons, workers or usable_cpus()), strict=True
+    ):
+        if isinstance(outcome, str):
+            failed[series_id] = outcome
+        else:
+            fitted[series_id] = outcome
+    return FleetBaselines(seasons, fitted, failed)
+
+
+def check_fleet_baselines(
+    fleet: Fleet, split: SplitConfig, window: WindowConfig, baselines: FleetBaselines
+) -> tuple[dict[str, ScoredBaselines], list[Skipped]]:
+    """Each series' baselines checked against its test windows; those that cannot score one
+    origin (or could not be fitted) are skipped, with the reason."""
+    from forecaster.model.windows import split_rows
+
+    scored: dict[str, ScoredBaselines] = {}
+    skipped: list[Skipped] = []
+    for data in fleet:
+        series_id = data.series or ""
+        if series_id in baselines.failed:
+            skipped.append(Skipped(series_id, baselines.failed[series_id]))
+            continue
+        try:
+            scored[series_id] = fit_baselines(
+                data,
+                split_rows(data.n_rows, split),
+                window,
+                baselines.seasons,
+                baselines.fitted[series_id],
+            )
+        except DataError as exc:
+            skipped.append(Skipped(series_id, str(exc)))
+    return scored, skipped
+
+
 def train_fleet(
     fleet: Fleet,
     *,
@@ -76,16 +138,18 @@ def train_fleet(
     out: Path | None = None,
     overwrite: bool = False,
     on_epoch: EpochCallback | None = None,
+    initial_weights: Path | None = None,
+    baselines: FleetBaselines | None = None,
 ) -> FleetRunOutcome:
     """Train one model on the windows of every series of `fleet` and score it per series.
 
     A series too short for the baselines or for one window per part is skipped and listed.
-    `training.windows_per_epoch` defaults to FLEET_WINDOWS_PER_EPOCH.
+    `training.windows_per_epoch` defaults to FLEET_WINDOWS_PER_EPOCH. `baselines`: every
+    series' baselines already fitted with `seasons` (by `fit_fleet_baselines`).
     """
     from forecaster.data.lags import lag_seasons
     from forecaster.model.fit import train_model
     from forecaster.model.pooled import prepare_pooled
-    from forecaster.model.windows import split_rows
 
     split = split or SplitConfig()
     window = window or WindowConfig()
@@ -102,26 +166,20 @@ def train_fleet(
     check_out_dir(out, overwrite=overwrite)
 
     seasons = seasons or fleet_seasons(fleet, split)
-    scored: dict[str, ScoredBaselines] = {}
-    skipped: list[Skipped] = []
-    for data in fleet:
-        try:
-            scored[data.series or ""] = fit_baselines(
-                data, split_rows(data.n_rows, split), window, seasons
-            )
-        except DataError as exc:
-            skipped.append(Skipped(data.series or "", str(exc)))
+    if baselines is None:
+        baselines = fit_fleet_baselines(fleet, split, seasons)
+    scored, skipped = check_fleet_baselines(fleet, split, window, baselines)
     fleet = fleet.without(skipped) if skipped else fleet
     model = dataclasses.replace(model, season=seasons[0])
     lags = lag_seasons(seasons, window.window, window.horizon) if window.lags else ()
     pooled = prepare_pooled(fleet, split, window, lags)
-    result = train_model(pooled, model, training, on_epoch)
+    result = train_model(pooled, model, training, on_epoch, initial_weights)
 
     evaluations, members = _score_series(result, pooled, scored)
     bundle = _fleet_bundle(
         fleet, pooled, members, seasons, split, model, window, result.params
     ).replace(
-        training=training_spec(training, result),
+        training=training_spec(training, result, initial_weights),
         metrics={"fleet": {"series": len(members), "skipped": len(pooled.skipped)}},
     )
     with staged_dir(out, overwrite=overwrite) as stage:

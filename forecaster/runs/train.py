@@ -52,14 +52,19 @@ class ScoredBaselines:
 
 
 def fit_baselines(
-    data: SensorData, split: Split, window: WindowConfig, seasons: tuple[int, ...] | None = None
+    data: SensorData,
+    split: Split,
+    window: WindowConfig,
+    seasons: tuple[int, ...] | None = None,
+    fitted: FittedBaselines | None = None,
 ) -> ScoredBaselines:
     """Find the seasons (unless given) and fit the MASE scale and every baseline on the training
     part.
 
     Run before training, so a file the baselines cannot score is refused, with the numbers,
     before any work. A season needs two cycles in the training part to be found, so a file
-    shorter than a day is scored with season 1.
+    shorter than a day is scored with season 1. `fitted`: the baselines already fitted on this
+    training part with `seasons` (a fleet fits them in parallel).
     """
     from forecaster.data.seasons import kept_seasons, training_seasons
     from forecaster.evaluation.metrics import seasonal_naive_scale
@@ -69,7 +74,7 @@ def fit_baselines(
     targets = data.frame[list(data.targets)].to_numpy(np.float64)
     train_targets = targets[slice(*split.train)]
     seasons = seasons or kept_seasons(training_seasons(data, split.train))
-    fitted = FittedBaselines.fit(train_targets, seasons)
+    fitted = fitted or FittedBaselines.fit(train_targets, seasons)
     check_origins(
         f"the test part of {data.name}",
         targets,
