@@ -257,3 +257,12 @@ def test_the_cli_table_shows_the_spread_and_the_worst(fleet, capsys):
     assert "Highest model MASE: series 'a'" in out
     assert "pooled over the series cover 66.7% of 80%" in out
     assert fleet.verdict().startswith("WARNING") == ("WARNING" in err)
+
+
+def test_a_baseline_that_ran_on_no_series_has_an_empty_spread():
+    lost = scored(1.0, 2.0)
+    lost.scores["decomposition"] = {"mase": float("nan"), "mae": float("nan")}
+    fleet = FleetEvaluation.from_series(["x", "y"], [lost, scored(0.5, 2.0)])
+    assert fleet.spreads["decomposition"].series == 0
+    assert np.isnan(fleet.spreads["decomposition"].median)
+    assert fleet.spreads["model"].median == 0.75

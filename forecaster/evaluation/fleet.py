@@ -78,6 +78,9 @@ class Spread:
     ) -> Spread:
         """The spread of `values`, one MASE per series, each over that many `origins`."""
         array = np.asarray(values, dtype=np.float64)
+        if not array.size:  # a baseline that ran on no series: nothing measured
+            nan = math.nan
+            return cls(method, label, 0, nan, nan, nan, nan, nan, nan, nan, best_on)
         q1, median, q3 = np.percentile(array, [25, 50, 75])
         return cls(
             method=method,
@@ -151,6 +154,8 @@ class FleetEvaluation:
         """The fleet's figures from one evaluation per series, in the same order as `ids`."""
         if len(ids) != len(evaluations):
             raise ValueError(f"{len(ids)} series ids for {len(evaluations)} evaluations")
+        if len(set(ids)) != len(ids):
+            raise ValueError("each series id must appear once")
         has_origins = [len(e.origins) > 0 for e in evaluations]
         scored = [(i, e) for i, e, ok in zip(ids, evaluations, has_origins, strict=True) if ok]
         unscored = tuple(i for i, ok in zip(ids, has_origins, strict=True) if not ok)
