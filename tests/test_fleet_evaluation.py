@@ -212,6 +212,9 @@ def test_the_fleet_report_has_the_picture_table_wins_and_worst(fleet, tmp_path):
     assert "beats its series' best baseline on 2 of 5 series (40%), ties on 1" in text
     assert "Largest loss to a baseline: series 'e'" in text
     assert "Highest model MASE: series 'a'" in text
+    lead = fleet.leading_baseline
+    assert min(fleet.spreads[m].median for m in fleet.methods[1:]) == fleet.spreads[lead].median
+    assert f"every series is {fleet.pooled_mae['model']:.4g}; that of {fleet.label(lead)}," in text
     assert "| model | 80% | 66.7% | 0.0% ('d') |" in text
     # The run report reads the same file back.
     report = Report("run")

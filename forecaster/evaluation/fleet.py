@@ -202,6 +202,12 @@ class FleetEvaluation:
         return self.spreads[BEST_BASELINE]
 
     @property
+    def leading_baseline(self) -> str:
+        """The baseline with the lowest median MASE over the series."""
+        baselines = [m for m in self.methods if m != "model" and self.spreads[m].series]
+        return min(baselines, key=lambda m: self.spreads[m].median)
+
+    @property
     def ratio(self) -> float:
         """The model's median MASE over the median of the per-series best baselines'."""
         best = self.best_baseline.median

@@ -21,6 +21,7 @@ WORST_LISTED = 5
 def fleet_section(report: Report, fleet: FleetEvaluation, picture: Path | None = None) -> None:
     """Add the fleet's verdict, picture, spread per method, wins, worst series and coverage."""
     n = len(fleet.series)
+    lead = fleet.leading_baseline
     report.add(Heading(f"Across the fleet: {n} series, each scored on its own test part"))
     report.add(Paragraph(f"Verdict: {fleet.verdict()}.", note=fleet.ratio >= 1.0 - TIE))
     if picture is not None and picture.exists():
@@ -60,7 +61,10 @@ def fleet_section(report: Report, fleet: FleetEvaluation, picture: Path | None =
             f"The model beats its series' best baseline on {fleet.wins} of {n} series "
             f"({fleet.win_share:.0%}), ties on {fleet.ties} and loses on {fleet.losses}. "
             f"Highest model MASE: {fleet.worst_mase.describe()}. Largest loss to a "
-            f"baseline: {fleet.worst_ratio.describe()}."
+            f"baseline: {fleet.worst_ratio.describe()}. The model's MAE over every origin of "
+            f"every series is {fleet.pooled_mae['model']:.4g}; that of {fleet.label(lead)}, the "
+            f"baseline with the lowest median MASE, is {fleet.pooled_mae[lead]:.4g}. It means "
+            "something only when all the series measure the same quantity in the same units."
         )
     )
     shown = min(WORST_LISTED, n)
@@ -111,9 +115,7 @@ def _coverage(report: Report, fleet: FleetEvaluation) -> None:
         Paragraph(
             "Interval coverage pooled over the series: the share of all the fleet's test "
             "truths inside each interval (widths and Winkler scores are in each series' own "
-            f"units and stay in its evaluation). MAE over every origin of every series: model "
-            f"{fleet.pooled_mae['model']:.4g}, meaningful only when all the series measure the "
-            "same quantity in the same units."
+            "units and stay in its evaluation)."
         )
     )
     report.add(TableBlock(["method", "nominal", "covered", "lowest series"], rows))
