@@ -18,6 +18,10 @@ HISTORY = "history.csv"
 LOSS_PNG = "loss.png"
 FORECAST_PNG = "forecast.png"
 ERROR_BY_STEP_PNG = "error_by_step.png"
+# A run over a fleet of series: per-series and pooled scores, their picture and a short report.
+FLEET_METRICS = "fleet_metrics.json"
+FLEET_MASE_PNG = "fleet_mase.png"
+FLEET_REPORT_MD = "fleet.md"
 # Where the training CSV is on this machine: kept beside the run, so that `evaluate` and `export`
 # can read it again, and never copied into a bundle (bundle.json holds its name and SHA-256).
 TRAINING_FILE = "training_file.json"

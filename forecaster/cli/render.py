@@ -10,6 +10,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from forecaster.device.summary import BundleSummary
+    from forecaster.evaluation.fleet import FleetEvaluation
     from forecaster.evaluation.rolling import Evaluation
     from forecaster.export.gate import ModeResult
     from forecaster.export.ship import ExportOutcome
@@ -140,6 +141,54 @@ def evaluation(result: Evaluation, title: str) -> None:
         say(verdict)
     if result.skipped:
         console.print(f"{result.skipped} origin(s) skipped: a baseline's input was in a gap")
+
+
+def fleet(result: FleetEvaluation, title: str = "Test part") -> None:
+    """Per-series MASE of each method over the fleet, the worst series, then the verdict."""
+    from forecaster.evaluation.fleet import BEST_BASELINE
+
+    n = len(result.series)
+    table = Table(
+        title=f"{title}: MASE of {n} series, each scaled by its own training part",
+        title_justify="left",
+        caption="best on: series where the method has the lowest MASE",
+        caption_justify="left",
+    )
+    table.add_column("method", no_wrap=True)
+    for name in ("median", "Q1", "Q3", "mean", "best on"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for method in ("model", BEST_BASELINE, *(m for m in result.methods if m != "model")):
+        spread = result.spreads[method]
+        # A baseline that sat out on some series (too short for it) says on how many it ran.
+        some = f" ({spread.series} series)" if spread.series < n else ""
+        table.add_row(
+            result.label(method) + some,
+            f"{spread.median:.3f}",
+            f"{spread.q1:.3f}",
+            f"{spread.q3:.3f}",
+            f"{spread.mean:.3f}",
+            str(spread.best_on),
+            style="bold" if method == "model" else None,
+        )
+    console.print(table)
+    say(f"Highest model MASE: {result.worst_mase.describe()}")
+    say(f"Largest loss to a baseline: {result.worst_ratio.describe()}")
+    for method, levels in result.coverage.items():
+        if method == "model":
+            covered = ", ".join(f"{c.coverage:.1%} of {c.name}%" for c in levels)
+            say(f"Model intervals pooled over the series cover {covered}")
+    if result.unscored:
+        more = ", ..." if len(result.unscored) > 10 else ""
+        note(
+            f"{len(result.unscored)} series not scored (no test origin): "
+            + ", ".join(result.unscored[:10])
+            + more
+        )
+    verdict = result.verdict()
+    if verdict.startswith("WARNING"):
+        err_console.print(verdict, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    else:
+        say(verdict)
 
 
 def intervals(result: Evaluation) -> None:

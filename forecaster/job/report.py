@@ -29,6 +29,7 @@ from forecaster.layout import (
 )
 from forecaster.records import read_record
 from forecaster.report.document import Code, Heading, Image, Paragraph, Report, TableBlock
+from forecaster.report.fleet import add_fleet_section
 from forecaster.tune.comparison import DEVICE_ROWS, ROWS, Comparison, formatted
 from forecaster.tune.config import format_duration
 from forecaster.tune.space import format_hyperparameter
@@ -66,6 +67,8 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     ):
         if (search / WINNER_DIR / name).exists():
             report.add(Image(search / WINNER_DIR / name, caption))
+    # A run over a fleet: the per-series spread, wins and worst series the training wrote.
+    add_fleet_section(report, search / WINNER_DIR)
     _gru_vs_lstm(report, comparison, search)
     _baselines(report, bundle, export, metrics)
     check = read_record(out / DEVICE_CHECK, DeviceCheck)

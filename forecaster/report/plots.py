@@ -13,6 +13,7 @@ from forecaster.files import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from forecaster.evaluation.fleet import FleetEvaluation
     from forecaster.evaluation.rolling import Evaluation
 
 # One colour per method, the same in every plot and report.
@@ -174,3 +175,122 @@ def _empty_plot(title: str, message: str, path: Path) -> Path:
     ax.set_title(title)
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
     return save_figure(fig, path)
+
+
+# Beside the baselines: each series' best baseline, and the model's outcome against it.
+BEST_BASELINE_COLOR = "#444444"
+OUTCOME_COLORS = {"win": COLORS["model"], "tie": "#999999", "loss": "#d62728"}
+
+
+def plot_fleet_mase(fleet: FleetEvaluation, path: Path, *, seed: int = 0) -> Path:
+    """Per-series MASE of every method (one dot per series over a box), and the model's ratio
+    to each series' best baseline; the worst series is named. `seed` jitters the dots.
+    """
+    from forecaster.evaluation.fleet import BEST_BASELINE
+    from forecaster.evaluation.rolling import TIE
+
+    rows = ["model", BEST_BASELINE, *(m for m in fleet.methods if m != "model")]
+    n = len(fleet.series)
+    fig = _figure(9.0, 2.6 + 0.42 * len(rows))
+    top, bottom = fig.subplots(2, 1, height_ratios=[len(rows), 1.6])
+    rng = np.random.default_rng(seed)
+    # Big, solid dots for a handful of series; small, faint ones for a thousand.
+    size = float(np.clip(60 / np.sqrt(n), 3, 30))
+    alpha = float(np.clip(6 / np.sqrt(n), 0.2, 0.9))
+    values = []
+    for y, method in enumerate(rows):
+        mase = np.array(
+            [
+                s.best_baseline_mase if method == BEST_BASELINE else s.mase.get(method, np.nan)
+                for s in fleet.series
+            ]
+        )
+        values.append(mase)
+        color = BEST_BASELINE_COLOR if method == BEST_BASELINE else color_of(method)
+        _strip(top, mase, y, color, rng, size, alpha)
+    top.set_yticks(range(len(rows)), [fleet.label(m) for m in rows])
+    top.invert_yaxis()  # the model on top
+    top.axvline(1.0, color="#bbbbbb", linestyle="--", linewidth=0.8)
+    _log_if_wide(top, np.concatenate(values))
+    worst = fleet.worst_mase
+    _name(top, worst.model_mase, 0, f"{worst.id}: highest MASE")
+    top.set_xlabel("MASE per series (1 = the series' in-sample seasonal naive)")
+    top.set_title(f"Per-series MASE over {n} series", loc="left", fontsize=10)
+
+    ratios = np.array([s.ratio for s in fleet.series])
+    colors = [OUTCOME_COLORS[s.outcome] for s in fleet.series]
+    bottom.axvspan(1 - TIE, 1 + TIE, color="#eeeeee", linewidth=0)
+    bottom.axvline(1.0, color="#bbbbbb", linestyle="--", linewidth=0.8)
+    _strip(bottom, ratios, 0, colors, rng, size, alpha, box_color="#555555")
+    bottom.set_yticks([0], ["model / best"])
+    _log_if_wide(bottom, ratios)
+    worst = fleet.worst_ratio
+    _name(bottom, worst.ratio, 0, f"{worst.id}: largest loss to {worst.best_baseline_label}")
+    bottom.set_xlabel("model MASE / the series' best baseline MASE")
+    bottom.set_title(
+        f"Model vs each series' best baseline: {fleet.wins} won, {fleet.ties} tied (within "
+        f"{TIE:.0%}), {fleet.losses} lost",
+        loc="left",
+        fontsize=10,
+    )
+    return save_figure(fig, path)
+
+
+def _strip(
+    ax: Any,
+    values: np.ndarray,
+    y: float,
+    color: str | list[str],
+    rng: np.random.Generator,
+    size: float,
+    alpha: float,
+    box_color: str | None = None,
+) -> None:
+    """A box of `values` at height y, and one jittered dot per finite value over it."""
+    keep = np.isfinite(values)
+    if not keep.any():
+        return
+    shown = values[keep]
+    edge = box_color or (color if isinstance(color, str) else "#555555")
+    ax.boxplot(
+        shown,
+        positions=[y],
+        orientation="horizontal",
+        widths=0.6,
+        showfliers=False,  # every series is a dot already
+        whis=(0, 100),
+        medianprops={"color": edge, "linewidth": 2},
+        boxprops={"color": edge},
+        whiskerprops={"color": edge},
+        capprops={"color": edge},
+    )
+    dots = color if isinstance(color, str) else [c for c, k in zip(color, keep, strict=True) if k]
+    jitter = rng.uniform(-0.22, 0.22, size=len(shown))
+    ax.scatter(shown, y + jitter, s=size, c=dots, alpha=alpha, linewidths=0, zorder=3)
+
+
+def _log_if_wide(ax: Any, values: np.ndarray) -> None:
+    """A log axis when the values span more than a factor of 20 (a few series far off)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    finite = values[np.isfinite(values)]
+    if finite.size and (finite > 0).all() and finite.max() / finite.min() > 20:
+        ax.set_xscale("log")
+        # 0.2, 0.5, 1, 2, 5 ... as plain numbers: powers of ten alone leave a decade bare.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _name(ax: Any, x: float, y: float, text: str) -> None:
+    """Label one dot (a series) with its id."""
+    if np.isfinite(x):
+        ax.annotate(
+            text if len(text) <= 60 else text[:57] + "...",
+            (x, y),
+            xytext=(-4, 10),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            arrowprops={"arrowstyle": "-", "color": "#555555", "linewidth": 0.6},
+        )
