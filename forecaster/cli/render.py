@@ -317,4 +317,5 @@ def fleet_training(outcome: FleetRunOutcome) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    fleet(outcome.figures)
     console.print(f"Run written to {outcome.run_dir}")

@@ -222,7 +222,9 @@ class FleetEvaluation:
 
     def label(self, method: str) -> str:
         """A method's name in tables."""
-        return BEST_BASELINE_LABEL if method == BEST_BASELINE else self.labels[method]
+        if method == BEST_BASELINE:
+            return BEST_BASELINE_LABEL
+        return self.labels.get(method) or method_label(method)
 
     def verdict(self) -> str:
         """One sentence on the fleet: median model MASE against the per-series best baselines'."""

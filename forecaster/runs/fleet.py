@@ -21,6 +21,7 @@ from forecaster.bundle import Bundle, DataSpec, FleetSpec, ModelSpec, SeriesSpec
 from forecaster.config import ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data.fleet import Fleet, Skipped
 from forecaster.errors import ConfigError, DataError
+from forecaster.evaluation.fleet import FleetEvaluation
 from forecaster.files import sha256_of, staged_dir, write_text_atomic
 from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG, TRAINING_FILE
 from forecaster.runs.load import check_out_dir, default_run_dir, library_versions
@@ -48,6 +49,7 @@ class FleetRunOutcome:
     bundle: Bundle
     result: TrainResult
     evaluations: dict[str, Evaluation]
+    figures: FleetEvaluation  # the per-series scores' spread, wins, worst series
     skipped: tuple[Skipped, ...] = ()
     warnings: list[str] = field(default_factory=list)
 
@@ -176,11 +178,23 @@ def train_fleet(
     result = train_model(pooled, model, training, on_epoch, initial_weights)
 
     evaluations, members = _score_series(result, pooled, scored)
+    figures = FleetEvaluation.from_series(list(evaluations), list(evaluations.values()))
     bundle = _fleet_bundle(
         fleet, pooled, members, seasons, split, model, window, result.params
     ).replace(
         training=training_spec(training, result, initial_weights),
-        metrics={"fleet": {"series": len(members), "skipped": len(pooled.skipped)}},
+        metrics={
+            "fleet": {
+                "series": len(members),
+                "skipped": len(pooled.skipped),
+                "model_median_mase": figures.model.median,
+                "best_baseline_median_mase": figures.best_baseline.median,
+                "wins": figures.wins,
+                "ties": figures.ties,
+                "losses": figures.losses,
+                "verdict": figures.verdict(),
+            }
+        },
     )
     with staged_dir(out, overwrite=overwrite) as stage:
         result.model.save(stage / KERAS_MODEL)
@@ -188,11 +202,13 @@ def train_fleet(
         record = {"path": str(fleet.path.resolve()), "id_col": fleet.id_col}
         write_text_atomic(stage / TRAINING_FILE, json.dumps(record, indent=2) + "\n")
         write_text_atomic(stage / HISTORY, history_csv(result.history))
+        from forecaster.report.fleet import write_fleet_report
         from forecaster.report.plots import plot_history
 
         plot_history(result.history, result.best_epoch, stage / LOSS_PNG, model.loss)
+        write_fleet_report(stage, figures)
     warnings = [w for s in scored.values() for w in s.warnings]
-    return FleetRunOutcome(out, bundle, result, evaluations, pooled.skipped, warnings)
+    return FleetRunOutcome(out, bundle, result, evaluations, figures, pooled.skipped, warnings)
 
 
 def _score_series(

@@ -6,6 +6,7 @@ before the heavy libraries load.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class OptionUsageError(ConfigError):
 
 DEFAULT_TUNE_BUDGET = "8m"
 TUNE_RETRAIN_SHARE = 0.25
+# The least a search is worth starting with: a few short trials per cell.
+MIN_SEARCH_SECONDS = 60.0
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(h|m|s)")
 
@@ -191,6 +194,21 @@ class TuneConfig:
         retraining the best model of each cell gets the rest (TUNE_RETRAIN_SHARE).
         """
         return cls(time_budget=time_budget, retrain_share=TUNE_RETRAIN_SHARE, **settings)
+
+    def after(self, spent: float) -> TuneConfig:
+        """These settings once `spent` seconds of the budget went to work before the search
+        (a fleet's baselines); ConfigError when too little is left to search at all."""
+        if self.time_budget is None:
+            return self
+        left = self.time_budget - spent
+        if left < MIN_SEARCH_SECONDS:
+            needed = self.stated_budget(spent + 4 * MIN_SEARCH_SECONDS)
+            raise ConfigError(
+                f"fitting every series' baselines took {format_duration(spent)} of the "
+                f"{format_duration(self.stated_budget(self.time_budget))} budget, leaving no "
+                f"time to search; pass a budget of at least {format_duration(needed)}"
+            )
+        return dataclasses.replace(self, time_budget=left)
 
     def stated_budget(self, seconds: float) -> float:
         """The --budget the user would type for `seconds` of search and retraining."""

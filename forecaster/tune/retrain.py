@@ -19,20 +19,26 @@ if TYPE_CHECKING:
     import keras
     from keras_tuner.src.engine.trial import Trial
 
+    from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
+    from forecaster.runs.fleet import FleetBaselines, FleetRunOutcome
     from forecaster.tune.search import Search
 
 
 def retrain_and_measure(
     search: Search,
-    data: SensorData,
+    data: SensorData | Fleet,
     split: SplitConfig,
     seasons: tuple[int, ...],
     best: dict[str, Trial],
     *,
     on_epoch: Callable[[int, int, dict[str, float]], None],
+    baselines: FleetBaselines | None = None,
 ) -> list[CellResult]:
-    """Retrain each cell's best trial with `forecaster.runs.train.train` and measure it."""
+    """Retrain each cell's best trial with `forecaster.runs.train.train` (a fleet's with
+    `train_fleet`, reusing its fitted `baselines`) and measure it."""
+    from forecaster.data.fleet import Fleet
+    from forecaster.runs.fleet import FLEET_WINDOWS_PER_EPOCH, train_fleet
     from forecaster.runs.train import train
 
     config, windows = search.config, search.data
@@ -50,25 +56,51 @@ def retrain_and_measure(
         # Go on from the trial's best epoch rather than start again: a budgeted search has
         # no time to repeat it. A worker on another machine may have kept it to itself.
         checkpoint = Path(search.tuners[cell]._get_checkpoint_fname(trial.trial_id))
-        outcome = train(
-            data,
-            split=split,
-            window=WindowConfig(window, windows.horizon, lags=bool(windows.seasons)),
-            model=model_config(values, search.season, config.loss),
-            training=TrainConfig(
-                epochs=config.final_epochs or config.max_epochs,
-                batch_size=config.batch_size,
-                patience=config.patience,
-                seed=trial_seed(config.seed, values),
-                time_limit=limit,
-            ),
-            seasons=seasons,
-            out=search.out / f".best-{cell}",
-            overwrite=True,
-            on_epoch=on_epoch,
-            initial_weights=checkpoint if checkpoint.exists() else None,
+        training = TrainConfig(
+            epochs=config.final_epochs or config.max_epochs,
+            batch_size=config.batch_size,
+            patience=config.patience,
+            seed=trial_seed(config.seed, values),
+            time_limit=limit,
+            windows_per_epoch=FLEET_WINDOWS_PER_EPOCH if isinstance(data, Fleet) else None,
         )
-        result = outcome.result
+        window_config = WindowConfig(window, windows.horizon, lags=bool(windows.seasons))
+        model = model_config(values, search.season, config.loss)
+        out = search.out / f".best-{cell}"
+        start = checkpoint if checkpoint.exists() else None
+        if isinstance(data, Fleet):
+            fleet_outcome = train_fleet(
+                data,
+                split=split,
+                window=window_config,
+                model=model,
+                training=training,
+                seasons=seasons,
+                out=out,
+                overwrite=True,
+                on_epoch=on_epoch,
+                initial_weights=start,
+                baselines=baselines,
+            )
+            result = fleet_outcome.result
+            test, skill = fleet_scores(fleet_outcome)
+        else:
+            outcome = train(
+                data,
+                split=split,
+                window=window_config,
+                model=model,
+                training=training,
+                seasons=seasons,
+                out=out,
+                overwrite=True,
+                on_epoch=on_epoch,
+                initial_weights=start,
+            )
+            result = outcome.result
+            scores = outcome.evaluation.scores["model"]
+            test = {k: float(scores[k]) for k in ("mae", "rmse", "mase")}
+            skill = {b: float(outcome.evaluation.skill(b)) for b in outcome.evaluation.baselines}
         residual = str(values.get("residual", "none"))
         val = windows.val(window, residual)
         val_loss = float(
@@ -76,7 +108,6 @@ def retrain_and_measure(
                 "loss"
             ]
         )
-        scores = outcome.evaluation.scores["model"]
         seconds = result.epoch_seconds
         results.append(
             CellResult(
@@ -88,10 +119,8 @@ def retrain_and_measure(
                 search_val_loss=float(trial.score),
                 val_loss=val_loss,
                 params=result.params,
-                test={k: float(scores[k]) for k in ("mae", "rmse", "mase")},
-                test_skill={
-                    b: float(outcome.evaluation.skill(b)) for b in outcome.evaluation.baselines
-                },
+                test=test,
+                test_skill=skill,
                 seconds_per_epoch=float(np.median(seconds)) if seconds else 0.0,
                 epochs_run=result.epochs_run,
                 best_epoch=result.best_epoch,
@@ -100,6 +129,20 @@ def retrain_and_measure(
             )
         )
     return results
+
+
+def fleet_scores(outcome: FleetRunOutcome) -> tuple[dict[str, float], dict[str, float]]:
+    """A fleet's test scores for the comparison: the median over its series of each one's MAE,
+    RMSE and MASE, and the model's median MASE over each baseline's."""
+    figures = outcome.figures
+    scores = [e.scores["model"] for e in outcome.evaluations.values()]
+    test = {k: float(np.median([s[k] for s in scores])) for k in ("mae", "rmse", "mase")}
+    skill = {
+        b: figures.model.median / figures.spreads[b].median
+        for b in figures.methods
+        if b != "model" and figures.spreads[b].series and figures.spreads[b].median > 0
+    }
+    return test, skill
 
 
 def keras_latency(model: keras.Model, x: np.ndarray, calls: int = 20) -> dict[str, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from forecaster.tune.space import SearchSpace, SpaceOverrides
 if TYPE_CHECKING:
     from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
+    from forecaster.runs.fleet import FleetBaselines
     from forecaster.tune.data import PooledTuningData, SearchData
 
 
@@ -99,13 +101,14 @@ def tune(
         wait_for_oracle(distributed, 0, (overrides.cells or CELLS)[0])
 
     fleet: Fleet | None = None
+    baselines: FleetBaselines | None = None
     if isinstance(source, Fleet):
         fleet = source
     elif data_config.id_col is not None and not isinstance(source, SensorData):
         fleet = load_fleet(file, data_config)
     tuning_data: SearchData
     if fleet is not None:
-        from forecaster.runs.fleet import fleet_seasons
+        from forecaster.runs.fleet import fit_fleet_baselines, fleet_seasons
 
         # The space must suit the fleet's typical series; shorter ones are skipped.
         data = sorted(fleet.series, key=lambda d: d.n_rows)[len(fleet) // 2]
@@ -118,6 +121,12 @@ def tune(
                 "the model, so a fleet's global model cannot use it; leave it out of --residual"
             )
         fleet, tuning_data = _pooled_tuning(fleet, split, horizon, resolved, seasons, config)
+        if role != "worker":
+            # Fitted once before the search, for both cells' retraining; the search gets
+            # what is left of the budget.
+            started = time.monotonic()
+            baselines = fit_fleet_baselines(fleet, split, seasons)
+            config = config.after(time.monotonic() - started)
     else:
         data = source if isinstance(source, SensorData) else load_csv(file, data_config)
         rows = split_rows(data.n_rows, split)
@@ -157,7 +166,7 @@ def tune(
         with _quiet_retracing():
             search.run()
             if role != "worker":
-                return _finish(search, fleet or data, split, seasons, progress.elapsed)
+                return _finish(search, fleet or data, split, seasons, progress.elapsed, baselines)
         return TuneOutcome(
             out=out,
             role=role,
@@ -238,17 +247,18 @@ def _quiet_retracing() -> Iterator[None]:
 
 def _finish(
     search: Search,
-    data: SensorData,
+    data: SensorData | Fleet,
     split: SplitConfig,
     seasons: tuple[int, ...],
     seconds: float,
+    baselines: FleetBaselines | None,
 ) -> TuneOutcome:
     """Retrain the best of each cell, pick the winner, write the comparison."""
     config, progress = search.config, search.progress
     best = search.best_trials()
     budget_spent = any(t.oracle.budget_spent for t in search.tuners.values())
     results = retrain_and_measure(
-        search, data, split, seasons, best, on_epoch=progress.retrain_epoch
+        search, data, split, seasons, best, on_epoch=progress.retrain_epoch, baselines=baselines
     )
     winner, reason = choose_winner(results, config.prefer_smaller_within)
     place_runs(search.out, results, winner)
