@@ -133,6 +133,15 @@ BadRowsOpt = Annotated[
         help="Rows with junk cells: error, or drop them.",
     ),
 ]
+IdColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-col",
+        metavar="COLUMN",
+        rich_help_panel=DATA,
+        help="A long file of many series: the column naming each row's series.",
+    ),
+]
 
 SplitOpt = Annotated[
     str,
@@ -288,11 +297,12 @@ _DATA_OPTIONS = (
     _option("dedupe", DedupeOpt, "error"),
     _option("max_gap", MaxGapOpt, 3),
     _option("bad_rows", BadRowsOpt, "error"),
+    _option("id_col", IdColOpt, None),
 )
 
 
 def data_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` the six data options in place of its `data` parameter.
+    """Give `command` the seven data options in place of its `data` parameter.
 
     Typer sees the options; `command` receives the DataConfig built from them.
     """
@@ -320,6 +330,7 @@ def data_config(
     dedupe: Dedupe,
     max_gap: int,
     bad_rows: BadRows,
+    id_col: str | None,
 ) -> DataConfig:
     """The DataConfig of the data options."""
     return DataConfig(
@@ -329,6 +340,7 @@ def data_config(
         dedupe=dedupe,
         max_gap=max_gap,
         bad_rows=bad_rows,
+        id_col=id_col,
     )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.config import DataConfig
-from forecaster.errors import DataError
+from forecaster.errors import DataError, UsageError
 
 # Cells read as missing values rather than as junk.
 NA_TOKENS = frozenset({"", "na", "nan", "null", "none", "n/a", "#n/a", "-nan", "nat"})
@@ -92,6 +92,12 @@ class SensorData:
 def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
     """Read a sensor CSV, validate it and put it on a regular time grid with gaps handled."""
     config = config or DataConfig()
+    if config.id_col is not None:
+        # Reading a long file as one series would interleave its series into one.
+        raise UsageError(
+            f"--id-col {config.id_col} names the series of a long file, but this reads {path} "
+            "as one series; leave out --id-col, or keep one series' rows in the file"
+        )
     parsed = parse_file(Path(path), config)
     return parsed.on_grid(parsed.values.index)
 
