@@ -44,7 +44,7 @@ def test_make_fleet_is_a_time_sorted_long_frame_repeatable_from_its_seed():
 def test_make_fleet_series_differ_in_level_amplitude_and_phase():
     frame = make_fleet(20, 24 * 14, seed=1)
     wide = frame.pivot(index="time", columns="sensor", values="value")
-    hour_of_peak = wide.groupby(wide.index.hour).mean().idxmax()
+    hour_of_peak = wide.groupby(pd.DatetimeIndex(wide.index).hour).mean().idxmax()
     assert wide.mean().std() > 3  # levels drawn from 5..35
     assert (wide.max() - wide.min()).std() > 1  # amplitudes from 1..8
     assert hour_of_peak.nunique() > 5  # phases spread over the day

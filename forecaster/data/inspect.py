@@ -262,7 +262,7 @@ def describe_span(index: pd.Index) -> str:
         return f"{len(index)} rows"
     seconds = int((index[-1] - index[0]).total_seconds())
     units = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
-    parts = []
+    parts: list[str] = []
     for name, size in units:
         count, seconds = divmod(seconds, size)
         if count or parts:
