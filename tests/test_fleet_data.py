@@ -239,3 +239,11 @@ def test_the_fleet_values_are_what_was_written(fleet_csv):
     written = pd.read_csv(fleet_csv)
     c = written[written["sensor"] == "c"]["value"].to_numpy()
     np.testing.assert_allclose(fleet.series[1].frame["value"].to_numpy(), c)
+
+
+def test_a_long_file_read_without_id_col_suggests_it(runner, fleet_csv):
+    result = runner.invoke(app, ["data", "inspect", str(fleet_csv)])
+    assert one_line_error(result).endswith(
+        "; if column 'sensor' names each row's series, pass --id-col sensor; else pass "
+        "--dedupe mean or --dedupe last to merge them"
+    )

@@ -423,9 +423,16 @@ def _to_grid(
         if config.dedupe == "error":
             first = times[dup].iloc[0]
             rows = sorted(file_row(i) for i in times.index[times == first][:2])
+            fix = "pass --dedupe mean or --dedupe last to merge them"
+            if report.ignored_columns and config.id_col is None:
+                # A long file read as one series repeats every timestamp once per series.
+                text = report.ignored_columns[0]
+                fix = (
+                    f"if column '{text}' names each row's series, pass --id-col {text}; else {fix}"
+                )
             raise DataError(
                 f"{path} has {report.duplicates} duplicate timestamp(s), first {first} at rows "
-                f"{rows[0]} and {rows[1]}; pass --dedupe mean or --dedupe last to merge them"
+                f"{rows[0]} and {rows[1]}; {fix}"
             )
         keep = "mean" if config.dedupe == "mean" else "last"
         values = values.groupby(times.to_numpy(), sort=True).agg(keep)
