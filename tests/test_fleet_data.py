@@ -133,8 +133,14 @@ def test_a_duplicate_inside_one_series_names_that_series(fleet_csv):
             "column 'time' of {path} holds timestamps: it is the time column, not the series "
             "id; pass --id-col with the column naming each row's series",
         ),
+        (
+            "time,sensor,value\n2024-01-01 00:00,,1\n",
+            DataConfig(id_col="sensor", bad_rows="drop"),
+            "{path} has no row with a series id in column 'sensor'; fill the column in, or pass "
+            "--id-col with the column naming each row's series",
+        ),
     ],
-    ids=["missing id column", "blank id", "id as target", "id is the time"],
+    ids=["missing id column", "blank id", "id as target", "id is the time", "no id at all"],
 )
 def test_load_fleet_refuses_a_bad_id_column(write_text, text, config, expected):
     path = write_text(text)
@@ -247,3 +253,12 @@ def test_a_long_file_read_without_id_col_suggests_it(runner, fleet_csv):
         "; if column 'sensor' names each row's series, pass --id-col sensor; else pass "
         "--dedupe mean or --dedupe last to merge them"
     )
+
+
+def test_a_series_of_one_row_has_no_step_rather_than_another_one(write_text):
+    rows = ["2024-01-01 00:00,a,1", *(f"2024-01-01 0{h}:00,b,{h}" for h in range(3))]
+    path = write_text("\n".join(["time,sensor,value", *rows]) + "\n")
+    summary = summarize_fleet(load_fleet(path, DataConfig(id_col="sensor")), 2, parts_of)
+    a, b = summary.series
+    assert (a.step, a.span, b.step, b.span, summary.step) == ("-", "0s", "1h", "2h", "1h")
+    assert summary.other_steps == () and a.notes(summary.step) == "too short"

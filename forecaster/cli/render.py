@@ -122,20 +122,17 @@ def fleet_summary(summary: FleetSummary, show: int, *, split: str, windows: Wind
     overview.add_column("")
     shortest = summary.shortest
     others = summary.other_steps
+    differ = f"{len(others)} series {_agree(len(others), 'differs', 'differ')}: {_ids(others)}"
     rows = {
         "id column": summary.id_col,
         "series": f"{count:,}",
         "columns": ", ".join(summary.features),
         "rows on time grids": f"{summary.rows:,}",
-        "step": summary.step
-        + (
-            f" ({len(others)} series {'differ' if len(others) > 1 else 'differs'}: {_ids(others)})"
-            if others
-            else " (every series)"
-        ),
+        "step": f"{summary.step} ({differ if others else 'every series'})",
         "series with gaps": f"{len(summary.with_gaps)}" + _listed(summary.with_gaps),
         "series with duplicates merged": str(sum(1 for s in summary.series if s.duplicates)),
-        "shortest series": f"{shortest.id} ({shortest.rows:,} rows)",
+        "shortest series": f"{shortest.id} ({shortest.rows:,} "
+        f"{_agree(shortest.rows, 'row', 'rows')})",
         "too short to train on": f"{len(summary.too_short)}" + _listed(summary.too_short),
     }
     for key, value in rows.items():
@@ -177,7 +174,8 @@ def fleet_summary(summary: FleetSummary, show: int, *, split: str, windows: Wind
     console.print(table)
     if summary.too_short:
         say(
-            f"Too short to train on: {len(summary.too_short)} series have a part of split {split} "
+            f"Too short to train on: {len(summary.too_short)} series "
+            f"{_agree(len(summary.too_short), 'has', 'have')} a part of split {split} "
             f"without one window of {windows.window} + {windows.horizon} rows; training skips "
             "them (a smaller --window or --horizon keeps more)"
         )
@@ -187,6 +185,11 @@ def _ids(series: tuple[SeriesSummary, ...], most: int = 5) -> str:
     """The first few ids of `series`, and how many more."""
     names = ", ".join(s.id for s in series[:most])
     return names + (f" and {len(series) - most:,} more" if len(series) > most else "")
+
+
+def _agree(count: int, one: str, more: str) -> str:
+    """The word that agrees with `count`: 'row' or 'rows', 'has' or 'have'."""
+    return one if count == 1 else more
 
 
 def _listed(series: tuple[SeriesSummary, ...]) -> str:

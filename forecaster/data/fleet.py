@@ -95,6 +95,11 @@ def load_fleet(path: str | Path, config: DataConfig) -> Fleet:
                 "rows); fill it in or pass --bad-rows drop to skip such rows"
             )
         ids = ids[~blank]
+        if ids.empty:
+            raise DataError(
+                f"{path} has no row with a series id in column '{id_col}'; fill the column in, "
+                "or pass --id-col with the column naming each row's series"
+            )
     series = []
     for series_id, rows in ids.groupby(ids, sort=False).groups.items():
         series.append(parsed.on_grid(pd.Index(rows), series=str(series_id)))

@@ -165,6 +165,7 @@ def split_parts(
     return rows
 
 
+NO_STEP = "-"
 # The [start, stop) rows of a series' training, validation and test parts, from its length.
 PartsOf = Callable[[int], Sequence[tuple[int, int]]]
 
@@ -177,7 +178,7 @@ class SeriesSummary:
     rows: int  # on its own time grid, gaps included
     first: str  # its first row's time, to the minute ("row 0" without timestamps)
     span: str  # first to last row: "364d 23h", or "120 rows" without timestamps
-    step: str
+    step: str  # "-" for a single timestamp, which has none
     missing: int  # timestamps missing from its grid
     gaps: int  # runs of missing values, however handled
     split_gaps: int  # runs longer than --max-gap, which cut the series
@@ -202,7 +203,7 @@ class SeriesSummary:
         notes = ["too short"] if self.too_short else []
         if self.split_gaps:
             notes.append(f"{self.split_gaps} long gap{'s' if self.split_gaps > 1 else ''}")
-        if self.step != common_step:
+        if self.step not in (common_step, NO_STEP):
             notes.append(f"step {self.step}")
         if self.out_of_order:
             notes.append(f"{self.out_of_order} out of order")
@@ -230,7 +231,7 @@ class FleetSummary:
     @property
     def other_steps(self) -> tuple[SeriesSummary, ...]:
         """Series whose step is not the common one."""
-        return tuple(s for s in self.series if s.step != self.step)
+        return tuple(s for s in self.series if s.step not in (self.step, NO_STEP))
 
     @property
     def with_gaps(self) -> tuple[SeriesSummary, ...]:
@@ -285,7 +286,9 @@ def summarize_fleet(fleet: Fleet, span: int, parts_of: PartsOf) -> FleetSummary:
                 rows=data.n_rows,
                 first=position_label(data, 0)[:16],
                 span=describe_span(index),
-                step=describe_freq(data.freq),
+                step=NO_STEP
+                if data.freq is None and isinstance(index, pd.DatetimeIndex)
+                else describe_freq(data.freq),
                 missing=report.missing_timestamps,
                 gaps=len({(g.start, g.length) for g in report.gaps}),
                 split_gaps=len({(g.start, g.length) for g in report.gaps if g.handling == "split"}),
@@ -298,7 +301,7 @@ def summarize_fleet(fleet: Fleet, span: int, parts_of: PartsOf) -> FleetSummary:
                 ),
             )
         )
-    steps = Counter(s.step for s in series)
+    steps = Counter(s.step for s in series if s.step != NO_STEP) or Counter([NO_STEP])
     shared = [
         w for w in fleet.series[0].report.warnings if all(w in d.report.warnings for d in fleet)
     ]
