@@ -105,8 +105,8 @@ def _pvgis(wheels: Path, member: str, name: str, utc_offset: int) -> pd.DataFram
     # 16 lines of location and month-year table, then hourly rows in UTC, then a legend.
     with open_member(wheels, STATIONS_WHEEL, f"pvlib/data/{member}") as f:
         raw = pd.read_csv(f, skiprows=16, nrows=8760)
-    # Hour-beginning UTC; a UTC+1 station's hour ending at 01:00 local starts at 00:00 UTC,
-    # so row i is still i hours after 01:00 local on 1 January when utc_offset is 1.
+    # Rows 00:00 to 23:00 UTC; 00:00 UTC is 01:00 at a UTC+1 station, so row i is i hours after
+    # 01:00 local on 1 January, as in the TMY files.
     if utc_offset != 1 or raw["time(UTC)"].iloc[0][-4:] != "0000":
         raise ValueError(f"{name}: expected UTC+1 and a first row at 00:00 UTC")
     values = raw[["T2m", "RH"]].set_axis(STATION_COLUMNS, axis=1)
