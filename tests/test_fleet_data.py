@@ -39,6 +39,9 @@ def test_make_fleet_is_a_time_sorted_long_frame_repeatable_from_its_seed():
     assert list(frame["sensor"].iloc[:12]) == [f"s{i:02d}" for i in range(12)]
     assert frame.equals(make_fleet(12, 300, seed=3, humidity=True))
     assert not frame.equals(make_fleet(12, 300, seed=4, humidity=True))
+    one = frame[frame["sensor"] == "s05"]
+    later = np.corrcoef(one["value"].to_numpy()[:-1], one["humidity"].to_numpy()[1:])[0, 1]
+    assert later < -0.5  # humidity falls as the value rises, a step later
 
 
 def test_make_fleet_series_differ_in_level_amplitude_and_phase():
@@ -53,8 +56,11 @@ def test_make_fleet_series_differ_in_level_amplitude_and_phase():
 def test_make_fleet_makes_short_series_gaps_and_nans_on_request():
     frame = make_fleet(30, 200, seed=2, short=3, short_rows=20, gaps=2, gap_length=5)
     sizes = frame.groupby("sensor").size()
-    assert (sizes == 20).sum() + (sizes < 20).sum() == 3  # a gap may fall in a short one too
-    assert sizes.max() <= 200 - 5 and sizes.min() > 0
+    short = sizes[sizes <= 20].index  # 20 rows, fewer if a gap fell in them too
+    assert len(short) == 3
+    # Installed late: their rows are the fleet's last ones.
+    assert (frame.groupby("sensor")["time"].min()[short] >= pd.Timestamp("2024-01-08 12:00")).all()
+    assert sizes.max() <= 200 - 5  # at least one run of 5 rows gone from every series
     holes = make_fleet(30, 200, seed=2, nan_fraction=0.05)["value"].isna().mean()
     assert 0.03 < holes < 0.07
 
