@@ -11,7 +11,7 @@ from forecaster.tune.config import Distributed, OptionUsageError, TuneConfig
 from forecaster.tune.space import SpaceOverrides, format_hyperparameter, load_space
 from tests.test_cli_data import one_line_error
 
-DATA_OPTIONS = ["target", "features", "time_col", "dedupe", "max_gap", "bad_rows"]
+DATA_OPTIONS = ["target", "features", "time_col", "dedupe", "max_gap", "bad_rows", "id_col"]
 
 
 @pytest.mark.parametrize("path", [["data", "inspect"], ["train"], ["tune"], ["run"]], ids=" ".join)
@@ -20,7 +20,7 @@ def test_the_data_options_follow_the_file_in_every_command_that_reads_one(path):
     for name in path:
         command = command.commands[name]  # type: ignore[attr-defined]
     names = [p.name for p in command.params]
-    assert names[:7] == ["file", *DATA_OPTIONS]
+    assert names[:8] == ["file", *DATA_OPTIONS]
     dedupe = next(p for p in command.params if p.name == "dedupe")
     assert dedupe.default == "error"
 

@@ -106,15 +106,6 @@ TimeColOpt = Annotated[
         "--time-col", metavar="COLUMN", rich_help_panel=DATA, help="Time column (default: found)."
     ),
 ]
-IdColOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--id-col",
-        metavar="COLUMN",
-        rich_help_panel=DATA,
-        help="A long file of many series: the column naming each row's series.",
-    ),
-]
 DedupeOpt = Annotated[
     Dedupe,
     typer.Option(
@@ -140,6 +131,15 @@ BadRowsOpt = Annotated[
         metavar="HOW",
         rich_help_panel=DATA,
         help="Rows with junk cells: error, or drop them.",
+    ),
+]
+IdColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-col",
+        metavar="COLUMN",
+        rich_help_panel=DATA,
+        help="A long file of many series: the column naming each row's series.",
     ),
 ]
 
@@ -294,10 +294,10 @@ _DATA_OPTIONS = (
     _option("target", TargetOpt, None),
     _option("features", FeaturesOpt, None),
     _option("time_col", TimeColOpt, None),
-    _option("id_col", IdColOpt, None),
     _option("dedupe", DedupeOpt, "error"),
     _option("max_gap", MaxGapOpt, 3),
     _option("bad_rows", BadRowsOpt, "error"),
+    _option("id_col", IdColOpt, None),
 )
 
 
@@ -327,10 +327,10 @@ def data_config(
     target: list[str] | None,
     features: list[str] | None,
     time_col: str | None,
-    id_col: str | None,
     dedupe: Dedupe,
     max_gap: int,
     bad_rows: BadRows,
+    id_col: str | None,
 ) -> DataConfig:
     """The DataConfig of the data options."""
     return DataConfig(

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from forecaster.config import WindowConfig
+    from forecaster.data.inspect import FleetSummary, SeriesSummary
     from forecaster.device.summary import BundleSummary
     from forecaster.evaluation.fleet import FleetEvaluation
     from forecaster.evaluation.rolling import Evaluation
@@ -102,10 +105,97 @@ def data_plan(
         else f"Test origins: 0: the test part has no {window + horizon} rows without a long "
         "gap; pass a smaller --window or --horizon, or a larger test part in --split"
     )
+    next_step(next_command, choose_from)
+
+
+def next_step(command: str, choose_from: tuple[str, ...] = ()) -> None:
+    """The command to run next, and the columns COLUMN in it can be."""
     # One line, however long, so it can be copied.
-    console.print(f"Next: {next_command}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Next: {command}", markup=False, highlight=False, soft_wrap=True)
     if choose_from:
         say(f"COLUMN: the column to forecast, one of {', '.join(choose_from)}")
+
+
+def fleet_summary(summary: FleetSummary, show: int, *, split: str, windows: WindowConfig) -> None:
+    """`data inspect --id-col`: what the series have in common, then a row per series."""
+    count = len(summary.series)
+    overview = Table(title=f"{summary.path}", show_header=False, title_justify="left")
+    overview.add_column("", style="bold")
+    overview.add_column("")
+    shortest = summary.shortest
+    others = summary.other_steps
+    differ = f"{len(others)} series {_agree(len(others), 'differs', 'differ')}: {_ids(others)}"
+    rows = {
+        "id column": summary.id_col,
+        "series": f"{count:,}",
+        "columns": ", ".join(summary.features),
+        "rows on time grids": f"{summary.rows:,}",
+        "step": f"{summary.step} ({differ if others else 'every series'})",
+        "series with gaps": f"{len(summary.with_gaps)}" + _listed(summary.with_gaps),
+        "series with duplicates merged": str(sum(1 for s in summary.series if s.duplicates)),
+        "shortest series": f"{shortest.id} ({shortest.rows:,} "
+        f"{_agree(shortest.rows, 'row', 'rows')})",
+        "too short to train on": f"{len(summary.too_short)}" + _listed(summary.too_short),
+    }
+    for key, value in rows.items():
+        overview.add_row(key, value)
+    console.print(overview)
+
+    listed = summary.series if count <= show else summary.worst(show)
+    which = f"all {count}, in file order" if count <= show else f"the {show} worst of {count:,}"
+    table = Table(
+        title=f"Series ({which})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        caption=None
+        if count <= show
+        else f"... and {count - show:,} more (too short, cut by long gaps, then most missing "
+        f"first); pass --show {count} to list them all",
+        caption_justify="left",
+    )
+    # The step is the overview's; a series with another one says so in its notes.
+    for name in ("series", "rows", "first", "span", "missing", "gaps", "dups", "NaN"):
+        left = name in ("series", "first")
+        table.add_column(name, justify="left" if left else "right", no_wrap=True)
+    table.add_column("notes", min_width=9)
+    for s in listed:
+        table.add_row(
+            s.id,
+            f"{s.rows:,}",
+            s.first,
+            s.span,
+            str(s.missing),
+            str(s.gaps),
+            str(s.duplicates),
+            str(s.nans),
+            s.notes(summary.step),
+            style="bold" if s.too_short else None,
+        )
+    console.print(table)
+    if summary.too_short:
+        say(
+            f"Too short to train on: {len(summary.too_short)} series "
+            f"{_agree(len(summary.too_short), 'has', 'have')} a part of split {split} "
+            f"without one window of {windows.window} + {windows.horizon} rows; training skips "
+            "them (a smaller --window or --horizon keeps more)"
+        )
+
+
+def _ids(series: tuple[SeriesSummary, ...], most: int = 5) -> str:
+    """The first few ids of `series`, and how many more."""
+    names = ", ".join(s.id for s in series[:most])
+    return names + (f" and {len(series) - most:,} more" if len(series) > most else "")
+
+
+def _agree(count: int, one: str, more: str) -> str:
+    """The word that agrees with `count`: 'row' or 'rows', 'has' or 'have'."""
+    return one if count == 1 else more
+
+
+def _listed(series: tuple[SeriesSummary, ...]) -> str:
+    return f": {_ids(series)}" if series else ""
 
 
 def evaluation(result: Evaluation, title: str) -> None:

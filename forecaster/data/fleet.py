@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.config import DataConfig
-from forecaster.data.load import SensorData, file_row, parse_file
+from forecaster.data.load import SensorData, file_row, parse_file, parse_times
 from forecaster.errors import DataError
 
 
@@ -73,18 +73,19 @@ def load_fleet(path: str | Path, config: DataConfig) -> Fleet:
     id_col = config.id_col
     if id_col is None:
         raise DataError(f"no id column named for {path}; pass --id-col COLUMN")
+    _refuse_id_col_in_other_options(path, config, id_col)
     parsed = parse_file(path, config, skip=(id_col,))
     if id_col not in parsed.raw.columns:
         raise DataError(
             f"id column '{id_col}' not found in {path}; columns are: "
             f"{', '.join(parsed.raw.columns)}. Pass --id-col with one of them"
         )
-    if id_col in (*parsed.features, parsed.time_col):
-        raise DataError(
-            f"column '{id_col}' of {path} is both the id column and a time or sensor column; "
-            "pass --id-col with the column naming each row's series"
-        )
     ids = parsed.raw[id_col].fillna("").str.strip().loc[parsed.values.index]
+    if parsed.time_col is None and _looks_like_times(ids):
+        raise DataError(
+            f"column '{id_col}' of {path} holds timestamps: it is the time column, not the "
+            "series id; pass --id-col with the column naming each row's series"
+        )
     blank = ids == ""
     if blank.any():
         first = file_row(blank.idxmax())
@@ -94,7 +95,31 @@ def load_fleet(path: str | Path, config: DataConfig) -> Fleet:
                 "rows); fill it in or pass --bad-rows drop to skip such rows"
             )
         ids = ids[~blank]
+        if ids.empty:
+            raise DataError(
+                f"{path} has no row with a series id in column '{id_col}'; fill the column in, "
+                "or pass --id-col with the column naming each row's series"
+            )
     series = []
     for series_id, rows in ids.groupby(ids, sort=False).groups.items():
         series.append(parsed.on_grid(pd.Index(rows), series=str(series_id)))
     return Fleet(path, id_col, tuple(series), config)
+
+
+def _refuse_id_col_in_other_options(path: Path, config: DataConfig, id_col: str) -> None:
+    """The id column names series: it cannot also be read as time or as a sensor."""
+    for option, names in (
+        ("--target", config.targets),
+        ("--features", config.features),
+        ("--time-col", (config.time_col,)),
+    ):
+        if id_col in names:
+            raise DataError(
+                f"column '{id_col}' of {path} is the id column (--id-col), so it cannot also be "
+                f"{option}; pass {option} with another column"
+            )
+
+
+def _looks_like_times(ids: pd.Series) -> bool:
+    sample = ids[ids != ""].head(50)
+    return not sample.empty and bool(parse_times(sample)[0].notna().mean() >= 0.9)

@@ -1,12 +1,17 @@
-"""A plain summary of a loaded sensor file: what `forecaster data inspect` shows."""
+"""A plain summary of a loaded sensor file or fleet: what `forecaster data inspect` shows."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from forecaster.data.fleet import Fleet
 from forecaster.data.load import SensorData
 
 _MAX_GAP_ROWS = 20
@@ -158,3 +163,153 @@ def split_parts(
             }
         )
     return rows
+
+
+NO_STEP = "-"
+# The [start, stop) rows of a series' training, validation and test parts, from its length.
+PartsOf = Callable[[int], Sequence[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """One series of a long file: its grid, what loading found in it, its windows per part."""
+
+    id: str
+    rows: int  # on its own time grid, gaps included
+    first: str  # its first row's time, to the minute ("row 0" without timestamps)
+    span: str  # first to last row: "364d 23h", or "120 rows" without timestamps
+    step: str  # "-" for a single timestamp, which has none
+    missing: int  # timestamps missing from its grid
+    gaps: int  # runs of missing values, however handled
+    split_gaps: int  # runs longer than --max-gap, which cut the series
+    duplicates: int  # duplicate timestamps merged (--dedupe mean or last)
+    nans: int  # empty cells in the file, over all columns
+    out_of_order: int
+    off_grid: int
+    windows: tuple[int, ...]  # origins in the training, validation and test parts
+
+    @property
+    def too_short(self) -> bool:
+        """A part without a single window: training would skip this series."""
+        return 0 in self.windows
+
+    @property
+    def flawed_share(self) -> float:
+        """Missing timestamps and empty cells, as a share of its grid's rows."""
+        return (self.missing + self.nans) / max(self.rows, 1)
+
+    def notes(self, common_step: str) -> str:
+        """What sets this series apart, in a few words."""
+        notes = ["too short"] if self.too_short else []
+        if self.split_gaps:
+            notes.append(f"{self.split_gaps} long gap{'s' if self.split_gaps > 1 else ''}")
+        if self.step not in (common_step, NO_STEP):
+            notes.append(f"step {self.step}")
+        if self.out_of_order:
+            notes.append(f"{self.out_of_order} out of order")
+        if self.off_grid:
+            notes.append(f"{self.off_grid} off grid")
+        return ", ".join(notes)
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    """A long file's series, each summarized, and what they have in common."""
+
+    path: Path
+    id_col: str
+    features: tuple[str, ...]
+    series: tuple[SeriesSummary, ...]  # in the order their ids first appear in the file
+    step: str  # the step most series have
+    warnings: tuple[str, ...]  # about the whole file (junk rows dropped, no timestamps, ...)
+
+    @property
+    def rows(self) -> int:
+        """Rows on all the series' grids together."""
+        return sum(s.rows for s in self.series)
+
+    @property
+    def other_steps(self) -> tuple[SeriesSummary, ...]:
+        """Series whose step is not the common one."""
+        return tuple(s for s in self.series if s.step not in (self.step, NO_STEP))
+
+    @property
+    def with_gaps(self) -> tuple[SeriesSummary, ...]:
+        """Series with at least one run of missing values."""
+        return tuple(s for s in self.series if s.gaps)
+
+    @property
+    def too_short(self) -> tuple[SeriesSummary, ...]:
+        """Series training would skip: a part of their split has no window."""
+        return tuple(s for s in self.series if s.too_short)
+
+    @property
+    def shortest(self) -> SeriesSummary:
+        """The series with the fewest rows on its grid (the first such in the file)."""
+        return min(self.series, key=lambda s: s.rows)
+
+    def worst(self, n: int) -> tuple[SeriesSummary, ...]:
+        """The `n` series most in need of a look: too short, cut by gaps, then most missing."""
+        ranked = sorted(
+            self.series,
+            key=lambda s: (not s.too_short, -s.split_gaps, -s.flawed_share, -s.duplicates),
+        )
+        return tuple(ranked[:n])
+
+
+def describe_span(index: pd.Index) -> str:
+    """From the first row to the last in its two largest units ('364d 23h', '5h 30min')."""
+    if not isinstance(index, pd.DatetimeIndex):
+        return f"{len(index)} rows"
+    seconds = int((index[-1] - index[0]).total_seconds())
+    units = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+    parts: list[str] = []
+    for name, size in units:
+        count, seconds = divmod(seconds, size)
+        if count or parts:
+            parts.append(f"{count}{name}")
+    parts = parts[:2]
+    while len(parts) > 1 and parts[-1][0] == "0":
+        parts.pop()
+    return " ".join(parts) or "0s"
+
+
+def summarize_fleet(fleet: Fleet, span: int, parts_of: PartsOf) -> FleetSummary:
+    """Each series of a fleet summarized, with the windows of `span` rows each part would give."""
+    series = []
+    for data in fleet:
+        report = data.report
+        index = data.frame.index
+        series.append(
+            SeriesSummary(
+                id=data.series or "",
+                rows=data.n_rows,
+                first=position_label(data, 0)[:16],
+                span=describe_span(index),
+                step=NO_STEP
+                if data.freq is None and isinstance(index, pd.DatetimeIndex)
+                else describe_freq(data.freq),
+                missing=report.missing_timestamps,
+                gaps=len({(g.start, g.length) for g in report.gaps}),
+                split_gaps=len({(g.start, g.length) for g in report.gaps if g.handling == "split"}),
+                duplicates=report.duplicates,
+                nans=sum(report.nan_in_file.values()),
+                out_of_order=report.out_of_order,
+                off_grid=report.off_grid,
+                windows=tuple(
+                    count_origins(data.segments, part, span) for part in parts_of(len(index))
+                ),
+            )
+        )
+    steps = Counter(s.step for s in series if s.step != NO_STEP) or Counter([NO_STEP])
+    shared = [
+        w for w in fleet.series[0].report.warnings if all(w in d.report.warnings for d in fleet)
+    ]
+    return FleetSummary(
+        path=fleet.path,
+        id_col=fleet.id_col,
+        features=fleet.features,
+        series=tuple(series),
+        step=steps.most_common(1)[0][0],
+        warnings=tuple(shared),
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.config import DataConfig
-from forecaster.errors import DataError
+from forecaster.errors import DataError, UsageError
 
 # Cells read as missing values rather than as junk.
 NA_TOKENS = frozenset({"", "na", "nan", "null", "none", "n/a", "#n/a", "-nan", "nat"})
@@ -92,6 +92,12 @@ class SensorData:
 def load_csv(path: str | Path, config: DataConfig | None = None) -> SensorData:
     """Read a sensor CSV, validate it and put it on a regular time grid with gaps handled."""
     config = config or DataConfig()
+    if config.id_col is not None:
+        # Reading a long file as one series would interleave its series into one.
+        raise UsageError(
+            f"--id-col {config.id_col} names the series of a long file, but this reads {path} "
+            "as one series; leave out --id-col, or keep one series' rows in the file"
+        )
     parsed = parse_file(Path(path), config)
     return parsed.on_grid(parsed.values.index)
 
@@ -225,7 +231,13 @@ def _read_raw(path: Path) -> pd.DataFrame:
         raise DataError(f"{path} is not a UTF-8 text CSV; re-save it as UTF-8 CSV") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     # Blank lines are kept while reading so that row numbers match the file; drop them now.
-    filled = raw.apply(lambda col: col.fillna("").str.strip() != "").any(axis=1)
+    # A row is filled once one cell is: later columns are only checked on the rows still blank.
+    filled = pd.Series(False, index=raw.index)
+    for col in raw.columns:
+        blank = ~filled
+        if not blank.any():
+            break
+        filled[blank] = raw.loc[blank, col].fillna("").str.strip() != ""
     raw = raw[filled]
     if _looks_like_data(list(raw.columns)):
         raise DataError(
@@ -265,7 +277,7 @@ def _find_time_column(raw: pd.DataFrame, asked: str | None, path: Path) -> str |
         return asked
     named = [c for c in raw.columns if _TIME_NAMES.search(c)]
     for col in named + [c for c in raw.columns if c not in named]:
-        sample = raw[col][~raw[col].str.strip().str.lower().isin(NA_TOKENS)].head(50)
+        sample = _first_filled(raw[col], 50)
         if sample.empty or pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5:
             continue
         parsed, _ = parse_times(sample)
@@ -273,6 +285,17 @@ def _find_time_column(raw: pd.DataFrame, asked: str | None, path: Path) -> str |
         if parsed.notna().mean() >= (0.5 if col in named else 0.9):
             return col
     return None
+
+
+def _first_filled(column: pd.Series, count: int) -> pd.Series:
+    """The first `count` cells that are not missing-value tokens (few rows are stripped)."""
+    rows = max(count * 20, 1000)
+    while True:
+        head = column.head(rows)
+        sample = head[~head.fillna("").str.strip().str.lower().isin(NA_TOKENS)].head(count)
+        if len(sample) == count or rows >= len(column):
+            return sample
+        rows *= 10
 
 
 def parse_times(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -290,9 +313,15 @@ def parse_times(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def parse_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Numbers as float64 and a mask of cells that are neither numbers nor missing-value tokens."""
-    text = raw.fillna("").str.strip()
-    missing = text.str.lower().isin(NA_TOKENS)
-    numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
+    # Most cells are plain numbers, which to_numeric reads with their spaces; only the rest are
+    # stripped and compared with the missing-value tokens (string methods run cell by cell).
+    numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+    missing = pd.Series(False, index=raw.index)
+    unread = numbers.isna()
+    if unread.any():
+        text = raw[unread].fillna("").str.strip()
+        missing[unread] = text.str.lower().isin(NA_TOKENS)
+        numbers[unread] = pd.to_numeric(text.where(~missing[unread]), errors="coerce")
     numbers[~np.isfinite(numbers)] = np.nan
     return numbers, numbers.isna() & ~missing
 
@@ -394,9 +423,16 @@ def _to_grid(
         if config.dedupe == "error":
             first = times[dup].iloc[0]
             rows = sorted(file_row(i) for i in times.index[times == first][:2])
+            fix = "pass --dedupe mean or --dedupe last to merge them"
+            if report.ignored_columns and config.id_col is None:
+                # A long file read as one series repeats every timestamp once per series.
+                text = report.ignored_columns[0]
+                fix = (
+                    f"if column '{text}' names each row's series, pass --id-col {text}; else {fix}"
+                )
             raise DataError(
                 f"{path} has {report.duplicates} duplicate timestamp(s), first {first} at rows "
-                f"{rows[0]} and {rows[1]}; pass --dedupe mean or --dedupe last to merge them"
+                f"{rows[0]} and {rows[1]}; {fix}"
             )
         keep = "mean" if config.dedupe == "mean" else "last"
         values = values.groupby(times.to_numpy(), sort=True).agg(keep)
