@@ -10,6 +10,7 @@ from forecaster.cli.app import app
 from forecaster.config import DataConfig, SplitConfig
 from forecaster.data.fleet import load_fleet
 from forecaster.data.inspect import summarize_fleet
+from forecaster.data.load import load_csv
 from forecaster.data.synthetic import make_fleet, write_csv
 from forecaster.errors import DataError, UsageError
 from forecaster.model.windows import PARTS, split_rows
@@ -239,11 +240,9 @@ def test_inspect_id_col_errors_are_one_line(runner, write_text):
     assert "--show" in one_line_error(runner.invoke(app, [*args, "--show", "0"]), code=2)
 
 
-def test_a_command_that_reads_one_series_refuses_id_col(runner, fleet_csv):
-    result = runner.invoke(app, ["train", str(fleet_csv), "-t", "value", "--id-col", "sensor"])
-    assert one_line_error(result, code=2).startswith(
-        "Error: --id-col sensor names the series of a long file"
-    )
+def test_reading_one_series_refuses_id_col(fleet_csv):
+    with pytest.raises(UsageError, match="--id-col sensor names the series of a long file"):
+        load_csv(fleet_csv, DataConfig(targets=("value",), id_col="sensor"))
 
 
 def test_the_fleet_values_are_what_was_written(fleet_csv):
