@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from forecaster.bundle import Bundle
+from forecaster.data.fleet import Fleet
 from forecaster.data.load import SensorData
 from forecaster.errors import ForecasterError
 from forecaster.evaluation.intervals import IntervalScore
@@ -29,6 +30,12 @@ class DeviceCheck:
     # The shipped file's own intervals on the test origins, as `predict` wrote them.
     intervals: list[IntervalScore] = field(default_factory=list)
     max_abs_bounds_vs_keras: float = 0.0  # vs Keras' forecast +- the bundle's half-widths
+    series: tuple[str, ...] = ()  # a fleet: the series checked (a sample of at most 8)
+
+
+# A fleet's check runs this many of its series (evenly spread): the device path is the same for
+# every series, and rolling forecasts of all of them would be millions of rows.
+FLEET_CHECK_SERIES = 8
 
 
 def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
@@ -111,6 +118,102 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
             f"the bundle run through `forecaster predict` differs from Keras by up to "
             f"{max(check.max_abs_vs_keras, bounds_difference):.4g} (forecasts and interval "
             f"bounds), more than the {tolerance:.4g} measured at export"
+        )
+    return check
+
+
+def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
+    """Run the shipped fleet bundle through the device path on a sample of its series' rows and
+    compare each with the Keras model at its test origins, in its own units.
+
+    The tolerance of a series is the export's largest change (measured in MASE units) times
+    that series' MASE scale. Writes OUT/test_predictions.csv and OUT/device_check.json.
+    """
+    import pandas as pd
+
+    from forecaster.data.load import parse_times
+    from forecaster.device.predict_csv import predict_files, target_columns
+    from forecaster.device.predictor import Predictor
+    from forecaster.export.ship import ExportRecord
+    from forecaster.intervals import DEFAULT_LEVELS
+    from forecaster.runs.load import load_keras_model, load_training_fleet
+
+    bundle = Bundle.load(out / BUNDLE_DIR)
+    spec = bundle.fleet
+    assert spec is not None
+    predictor = Predictor.load(out / BUNDLE_DIR)
+    pooled = load_training_fleet(bundle, fleet)
+    picks = np.unique(np.linspace(0, len(spec.series) - 1, FLEET_CHECK_SERIES).astype(int))
+    chosen = [spec.ids[i] for i in picks]
+    levels = DEFAULT_LEVELS if all(s.intervals is not None for s in spec.series) else ()
+    predictions = out / TEST_PREDICTIONS
+    raw = pd.read_csv(fleet.path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    rows = raw[raw[spec.id_col].str.strip().isin(chosen)]
+    if fleet.series[0].time_col is not None:
+        # Training sorted each series' rows; predict streams them in file order.
+        times, _ = parse_times(rows[fleet.series[0].time_col])
+        rows = rows.iloc[np.argsort(times.to_numpy(), kind="stable")]
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        sample = Path(scratch) / fleet.path.name
+        rows.to_csv(sample, index=False)
+        predict_files(predictor, [sample], predictions, mode="rolling", levels=levels)
+
+    keras_model = load_keras_model(out / SEARCH_DIR / WINNER_DIR)
+    targets = bundle.data.targets
+    shipped = ExportRecord.of(bundle).shipped_result()
+    frame = pd.read_csv(predictions, dtype={spec.id_col: str})
+    names = target_columns(targets, levels)
+    horizon = bundle.model.horizon
+    worst, worst_bounds, mean_parts, origins, passed = 0.0, 0.0, [], 0, True
+    tolerance_used = 0.0
+    for i in picks:
+        member, series = pooled.members[i], spec.series[i]
+        test = member.windows["test"]
+        keras = series.scaler.inverse(
+            keras_model.predict(test.x, batch_size=1024, verbose=0), targets
+        )
+        index = member.data.frame.index
+        last_rows = [str(index[o - 1]) for o in test.origins]
+        device = frame[(frame[spec.id_col] == series.id) & frame["origin"].isin(set(last_rows))]
+        device = device.set_index(["origin", "step"])[names]
+        table = np.stack(
+            [device.loc[[(t, k) for k in range(1, horizon + 1)]].to_numpy() for t in last_rows]
+        ).reshape(len(last_rows), horizon, len(targets), -1)
+        difference = np.abs(table[..., 0] - keras)
+        bounds = 0.0
+        if levels and series.intervals is not None:
+            widths = series.intervals.widths(levels)
+            keras_bounds = np.stack(
+                [keras + sign * widths[j] for j in range(len(levels)) for sign in (-1, 1)],
+                axis=-1,
+            )
+            bounds = float(np.abs(table[..., 1:] - keras_bounds).max())
+        scale = float(np.max(series.mase_scale))
+        largest = float(np.abs(keras).max() + 1)
+        tolerance = float(shipped.max_abs_vs_keras) * scale * 1.01 + 1e-5 * largest
+        passed &= max(float(difference.max()), bounds) <= tolerance
+        worst = max(worst, float(difference.max()))
+        worst_bounds = max(worst_bounds, bounds)
+        tolerance_used = max(tolerance_used, tolerance)
+        mean_parts.append(difference.mean() * len(last_rows))
+        origins += len(last_rows)
+    check = DeviceCheck(
+        origins=origins,
+        max_abs_vs_keras=worst,
+        mean_abs_vs_keras=float(sum(mean_parts) / max(origins, 1)),
+        tolerance=tolerance_used,
+        passed=bool(passed),
+        predictions_csv=predictions.name,
+        max_abs_bounds_vs_keras=worst_bounds,
+        series=tuple(chosen),
+    )
+    write_record(out / DEVICE_CHECK, check)
+    if not check.passed:
+        raise ForecasterError(
+            f"the bundle run through `forecaster predict` differs from Keras by more than the "
+            f"export measured on some of the series {', '.join(chosen)} (up to {worst:.4g} in "
+            "their own units)"
         )
     return check
 

@@ -57,6 +57,8 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     comparison = Comparison.read(search)
     bundle = Bundle.load(out / BUNDLE_DIR)
     export = ExportRecord.of(bundle)
+    if bundle.fleet is not None:
+        return _fleet_report(out, state, comparison, bundle, export)
     metrics = read_record(search / WINNER_DIR / METRICS, EvaluationSummary)
     source = Path(state["identity"]["file"]).name
     report = Report(f"forecaster run: {source}, target {', '.join(bundle.data.targets)}")
@@ -79,6 +81,77 @@ def build_report(out: Path, state: dict[str, Any]) -> Report:
     _data(report, _read(out / DATA_SUMMARY))
     _reproduce(report, out, state)
     return report
+
+
+def _fleet_report(
+    out: Path, state: dict[str, Any], comparison: Comparison, bundle: Bundle, export: ExportRecord
+) -> Report:
+    """A run over a fleet: its verdict and per-series spread first, then what every run shows."""
+    from forecaster.evaluation.fleet import FleetEvaluation
+
+    search = out / SEARCH_DIR
+    fleet = FleetEvaluation.read(search / WINNER_DIR)
+    source = Path(state["identity"]["file"]).name
+    n = len(fleet.series)
+    report = Report(
+        f"forecaster run: {source}, {n} series, target {', '.join(bundle.data.targets)}"
+    )
+    shipped = export.shipped_result()
+    best = fleet.best_baseline.pooled
+    # The export measured the shipped file in each series' MASE units, pooled over every test
+    # origin: the same yardstick as the baselines' pooled MASE.
+    ratio = shipped.mae / best if best else math.inf
+    report.add(
+        Paragraph(
+            f"One shipped {comparison.winner.upper()} forecasts {n} series "
+            f"{bundle.model.horizon} steps ahead, each scaled by its own training range. Run by "
+            f"LiteRT ({export.shipped}, {shipped.size_bytes:,} bytes) over every series' test "
+            f"origins its MASE is {shipped.mae:.3f}; each series' best baseline pooled the same "
+            f"way scores {best:.3f}. Verdict: "
+            f"{verdict(ratio, 'the best baseline of each series', 'the shipped model')}.",
+            note=ratio >= 1.0 - TIE,
+        )
+    )
+    add_fleet_section(report, search / WINNER_DIR)
+    _gru_vs_lstm(report, comparison, search)
+    report.add(
+        Paragraph(
+            "For a fleet the test MAE and RMSE above are the median over the series of each "
+            "series' own (in its units), and test MASE the median of the per-series MASE.",
+            note=True,
+        )
+    )
+    check = read_record(out / DEVICE_CHECK, DeviceCheck)
+    _quantization(report, export)
+    report.add(
+        Paragraph(
+            "A fleet's modes are compared in MASE units (each series' errors divided by its "
+            "own MASE scale), pooled over every series' test origins.",
+            note=True,
+        )
+    )
+    _device_check(report, check)
+    _search(report, comparison)
+    _fleet_data(report, _read(out / DATA_SUMMARY))
+    _reproduce(report, out, state)
+    return report
+
+
+def _fleet_data(report: Report, summary: dict[str, Any]) -> None:
+    report.add(Heading("Data"))
+    report.add(
+        TableBlock(
+            ["", ""],
+            [
+                ["series", str(len(summary["series"]))],
+                ["rows", f"{sum(s['rows'] for s in summary['series']):,}"],
+                ["step", str(summary["step"])],
+                ["series with gaps", str(sum(1 for s in summary["series"] if s["gaps"]))],
+            ],
+        )
+    )
+    for warning in summary.get("warnings", []):
+        report.add(Paragraph(f"Warning: {warning}", note=True))
 
 
 def _verdict(

@@ -37,6 +37,7 @@ from forecaster.tune.config import (
 from forecaster.tune.space import SpaceOverrides
 
 if TYPE_CHECKING:
+    from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
     from forecaster.tune.progress import StatusCallback
 
@@ -137,6 +138,8 @@ def run_job(
         "horizon": request.horizon,
         "split": [split.train, split.val, split.test],
     }
+    if data_config.id_col is not None:
+        identity["id_col"] = data_config.id_col
     state = _open_state(out, identity, resume=resume, overwrite=overwrite, command=request.command)
     done_before = [s for s in STAGES if state["stages"].get(s)]
 
@@ -158,7 +161,7 @@ def run_job(
             on_stage(name, "done")
 
     data = _LoadedOnce(file, data_config)
-    stage("inspect", lambda: _inspect(data.get(), split, out))
+    stage("inspect", lambda: _inspect(data.get(), split, out, request.horizon))
     stage(
         "search",
         lambda: _search(data.get(), request, on_status),
@@ -217,30 +220,48 @@ def _read_json(path: Path) -> Any:
 
 
 class _LoadedOnce:
-    """The job's CSV, read on first use and shared by every later stage of this process."""
+    """The job's CSV, read on first use and shared by every later stage of this process: one
+    series, or with an id column a fleet of them."""
 
     def __init__(self, file: Path, config: DataConfig) -> None:
         self.file, self.config = file, config
-        self.data: SensorData | None = None
+        self.data: SensorData | Fleet | None = None
 
-    def get(self) -> SensorData:
+    def get(self) -> SensorData | Fleet:
         if self.data is None:
+            from forecaster.data.fleet import load_fleet
             from forecaster.data.load import load_csv
 
-            self.data = load_csv(self.file, self.config)
+            if self.config.id_col is not None:
+                self.data = load_fleet(self.file, self.config)
+            else:
+                self.data = load_csv(self.file, self.config)
         return self.data
 
 
-def _inspect(data: SensorData, split: SplitConfig, out: Path) -> None:
-    from forecaster.data.inspect import summarize
-    from forecaster.model.windows import split_rows
+def _inspect(data: SensorData | Fleet, split: SplitConfig, out: Path, horizon: int) -> None:
+    from forecaster.data.fleet import Fleet
+    from forecaster.data.inspect import summarize, summarize_fleet
+    from forecaster.model.windows import PARTS, split_rows
+    from forecaster.records import to_plain
 
+    if isinstance(data, Fleet):
+        # The window is the search's to choose; a series is too short here if it cannot hold
+        # even the shortest one the search tries (a horizon's length) per part.
+        fleet = summarize_fleet(
+            data, 2 * horizon, lambda rows: [split_rows(rows, split).part(p) for p in PARTS]
+        )
+        text = json.dumps(to_plain(fleet), indent=2, default=str)
+        write_text_atomic(out / DATA_SUMMARY, text + "\n")
+        return
     train_rows = split_rows(data.n_rows, split).train
     summary = summarize(data, train_rows) | {"warnings": data.report.warnings}
     write_text_atomic(out / DATA_SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
 
 
-def _search(data: SensorData, request: JobRequest, on_status: StatusCallback | None) -> None:
+def _search(
+    data: SensorData | Fleet, request: JobRequest, on_status: StatusCallback | None
+) -> None:
     from forecaster.tune.run import tune
 
     out = request.out_dir / SEARCH_DIR
@@ -257,7 +278,7 @@ def _search(data: SensorData, request: JobRequest, on_status: StatusCallback | N
     )
 
 
-def _export(out: Path, request: JobRequest, data: SensorData) -> None:
+def _export(out: Path, request: JobRequest, data: SensorData | Fleet) -> None:
     """Export the winner (the bundle to ship) and the runner-up (for the comparison)."""
     from forecaster.export.ship import export
     from forecaster.tune.comparison import Comparison, DeviceSummary
@@ -286,7 +307,11 @@ def _export(out: Path, request: JobRequest, data: SensorData) -> None:
     comparison.write(search)
 
 
-def _device_check(out: Path, data: SensorData) -> None:
-    from forecaster.job.device_check import check_on_device
+def _device_check(out: Path, data: SensorData | Fleet) -> None:
+    from forecaster.data.fleet import Fleet
+    from forecaster.job.device_check import check_fleet_on_device, check_on_device
 
-    check_on_device(out, data)
+    if isinstance(data, Fleet):
+        check_fleet_on_device(out, data)
+    else:
+        check_on_device(out, data)
