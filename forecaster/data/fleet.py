@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.config import DataConfig
-from forecaster.data.load import SensorData, parse_file
+from forecaster.data.load import SensorData, file_row, parse_file
 from forecaster.errors import DataError
 
 
@@ -87,7 +87,7 @@ def load_fleet(path: str | Path, config: DataConfig) -> Fleet:
     ids = parsed.raw[id_col].fillna("").str.strip().loc[parsed.values.index]
     blank = ids == ""
     if blank.any():
-        first = int(blank.idxmax()) + 2
+        first = file_row(blank.idxmax())
         if config.bad_rows != "drop":
             raise DataError(
                 f"{path} row {first}, column '{id_col}': no series id ({int(blank.sum())} such "
