@@ -194,3 +194,22 @@ def test_a_short_series_is_warned_not_fatal_and_time_going_back_is_refused(fleet
         f"Error: {path} row 3 (series 'north'): time goes backwards; predict streams "
         "files in time order, so sort the file by time first"
     )
+
+
+def test_inspect_names_the_series_and_unknown_is_for_fleets_only(fleet, runner, tmp_path):
+    directory, frames, root = fleet
+    from forecaster.device.summary import summarize_bundle
+
+    rows = summarize_bundle(directory).rows()
+    assert rows["series"] == "3 by column 'sensor' (north, south, east,1), each scaled alone"
+    shown = runner.invoke(app, ["inspect", str(directory)])
+    assert shown.exit_code == 0, shown.output
+    assert "│ series " in shown.stdout
+    path = long_csv(frames, tmp_path / "fleet.csv")
+    line = one_line_error(
+        runner.invoke(app, ["predict", str(root / "single"), str(path), "--unknown", "skip"]), 2
+    )
+    assert line == (
+        "Error: --unknown is for a bundle trained on many series (--id-col); this bundle's model "
+        "was trained on one series, so leave --unknown out"
+    )

@@ -59,14 +59,17 @@ class FleetTables:
         return self.positions[series_id]
 
     def index(self, series: object, n: int) -> np.ndarray:
-        """Series positions (n,) of `n` windows from one id, ids per window or positions."""
+        """Series positions (n,) of `n` windows from one id or an id per window.
+
+        Ids are text: a number given as an id (17) is the id "17", never a position.
+        """
         if isinstance(series, str):
             return np.full(n, self.position(series), np.int64)
         values = np.asarray(series)
+        if values.ndim == 0:
+            return np.full(n, self.position(str(values)), np.int64)
         if values.shape != (n,):
             raise ValueError(f"series has shape {values.shape}: give one id, or one per window")
-        if values.dtype.kind in "iu":
-            return values.astype(np.int64)
         unique, inverse = np.unique(values.astype(str), return_inverse=True)
         return np.array([self.position(str(u)) for u in unique], np.int64)[inverse.reshape(-1)]
 

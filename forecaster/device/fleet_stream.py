@@ -104,7 +104,10 @@ def stream_fleet(
         raise DataError(f"{path} has no data rows; add rows below the header line")
     report.series = len(streams)
     nothing = ParsedRows(
-        np.empty(0, np.int64), np.empty((0, len(spec.features))), pd.RangeIndex(0), np.empty(0)
+        np.empty(0, np.int64),
+        np.empty((0, len(spec.features))),
+        np.empty(0, np.int64),
+        np.empty(0, np.int64),
     )
     batches = []
     for position, stream in streams.items():

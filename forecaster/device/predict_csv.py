@@ -156,6 +156,7 @@ def _write_all(
     numbers = ",".join(["%.6g"] * len(names))
     # Each series id as the csv module writes it, once: ids are repeated on every output row.
     id_text = None if fleet is None else np.array([_csv_field(i) for i in fleet.ids], object)
+    fleet_ids = None if fleet is None else np.array(fleet.ids)
     seen = np.zeros(0 if fleet is None else len(fleet.series), bool)
     for path in files:
         report: StreamReport
@@ -186,6 +187,7 @@ def _write_all(
             )
         for batch in batches:
             index = batch.series
+            ids = None if fleet_ids is None or index is None else fleet_ids[index]
             # Each window's last row is new data exactly once in rolling mode.
             if predictor.fleet is not None and index is not None:
                 out_of_range += predictor.fleet.out_of_range(batch.x[:, -1, :], index)
@@ -194,7 +196,7 @@ def _write_all(
                 out_of_range += bundle.scaler.out_of_range(batch.x[:, -1, :])
             last = batch.last_times
             if levels:
-                result = predictor.forecast_intervals(batch.x, last, levels, series=index)
+                result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
                 forecast = result.point
                 if options.adapt:
                     slots = np.asarray(last).astype(np.int64)
@@ -209,7 +211,7 @@ def _write_all(
                     parts += [result.lower[i][..., None], result.upper[i][..., None]]
                 table = np.concatenate(parts, axis=-1)
             else:
-                table = predictor.forecast_windows(batch.x, last, index)[..., None]
+                table = predictor.forecast_windows(batch.x, last, ids)[..., None]
             if spec.time_col:
                 stamps = (last[:, None] + steps[None, :] * step).reshape(-1)
                 origin_text = pd.DatetimeIndex(last).strftime(TIME_FORMAT).to_numpy()

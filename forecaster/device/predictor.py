@@ -31,7 +31,7 @@ from forecaster.quiet import filtered_stderr
 DEFAULT_CHUNK = 256
 # Fewest windows worth handing to another thread: below this the hand-off costs more than it saves.
 MIN_WINDOWS_PER_THREAD = 32
-# A fleet bundle's series: one id, an id per window, or positions in `bundle.fleet.series`.
+# A fleet bundle's series: one id for every window, or an id per window.
 SeriesArg = str | Sequence[str] | np.ndarray | None
 
 
@@ -235,11 +235,14 @@ class Predictor:
 
         `last_times` (datetime64, one per window: the time of its last row) is needed when the
         model uses calendar features. `series` names each window's series for a fleet bundle:
-        one id for all, or one id (or position in `bundle.fleet.series`) per window.
+        one id for all, or one id per window.
         """
-        index = self._series_index(series, len(x))
-        inputs = self.model_inputs(x, last_times, index)
-        scaled = self.predict_scaled(inputs)
+        return self._forecast(x, last_times, self._series_index(series, len(x)))
+
+    def _forecast(
+        self, x: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
+    ) -> np.ndarray:
+        scaled = self.predict_scaled(self._inputs(x, last_times, index))
         if self.fleet is not None and index is not None:
             return self.fleet.inverse(scaled, index)
         return self.bundle.scaler.inverse(scaled, self.bundle.data.targets)
@@ -260,7 +263,7 @@ class Predictor:
         index = self._series_index(series, len(x))
         if self.fleet is not None and index is not None:
             levels = self.fleet.levels() if levels is None else levels
-            point = self.forecast_windows(x, last_times, index)
+            point = self._forecast(x, last_times, index)
             widths = self.fleet.widths(levels)[index]  # (n, levels, horizon, targets)
             return with_intervals(point, np.moveaxis(widths, 1, 0), levels)
         intervals = self.bundle.intervals
@@ -308,8 +311,12 @@ class Predictor:
         The lags come from the rows before the window (`history` rows in all); calendar and
         seasonal channels from the time of each window's last row, as in training.
         """
+        return self._inputs(x, last_times, self._series_index(series, len(x)))
+
+    def _inputs(
+        self, x: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
+    ) -> np.ndarray:
         spec = self.bundle.data
-        index = self._series_index(series, len(x))
         if self.fleet is not None and index is not None:
             scaled = self.fleet.transform(np.asarray(x), index)
         else:

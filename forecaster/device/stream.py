@@ -77,7 +77,7 @@ class ParsedRows:
 
     stamps: np.ndarray  # int64
     values: np.ndarray  # (rows, features) float64
-    rows: pd.Index  # the chunk's index labels, for messages naming a file row
+    rows: np.ndarray  # the chunk's index labels, for messages naming a file row
     kept: np.ndarray  # positions of these rows in their chunk (junk rows dropped)
 
     def take(self, index: np.ndarray) -> ParsedRows:
@@ -108,7 +108,7 @@ def parse_rows(path: Path, spec: DataSpec, chunk: pd.DataFrame, report: StreamRe
         stamps = pd.DatetimeIndex(times.to_numpy()).as_unit("ns").asi8
     else:
         stamps = chunk.index.to_numpy(np.int64)
-    rows = chunk.index
+    rows = chunk.index.to_numpy()
     kept = np.arange(len(chunk))
     if bad.any():
         report.rows_dropped += int(bad.sum())
@@ -160,6 +160,14 @@ class FileStream:
         all_slots = np.concatenate([self.slots, slots])
         all_values = np.concatenate([self.values, values])
         if len(all_slots) == 0:
+            return None
+        if mode == "last" and not final:
+            # Only the end matters: keep the rows the last window and its gap filling can read
+            # (no grid until then, which a fleet's many small feeds would each pay for).
+            if self.spec.dedupe == "error" and (np.diff(all_slots) == 0).any():
+                _grid(self.name, self.spec, all_slots, all_values)  # raises, naming the file
+            keep = all_slots >= all_slots[-1] - (self.window + self.spec.max_gap + 1)
+            self.slots, self.values = all_slots[keep], all_values[keep]
             return None
         grid_start = int(all_slots[0])
         grid_values = _grid(self.name, self.spec, all_slots - grid_start, all_values)
