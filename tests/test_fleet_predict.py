@@ -21,7 +21,7 @@ from forecaster.config import DataConfig, ModelConfig, TrainConfig, WindowConfig
 from forecaster.data.synthetic import make_series
 from forecaster.device.predict_csv import predict_files
 from forecaster.device.predictor import Predictor
-from forecaster.errors import BundleError
+from forecaster.errors import BundleError, DataError
 from forecaster.scaling import MinMaxParams
 from tests.test_cli_data import one_line_error
 
@@ -110,6 +110,8 @@ def test_each_window_is_scaled_with_its_own_series_numbers(fleet):
         np.testing.assert_allclose(upper[i] - point[i], half.upper[0, 0] - half.point[0])
     # Scaled with another series' numbers, the same window forecasts otherwise.
     assert not np.allclose(point[0], one_series(directory, names[0]).forecast_windows(windows[2:3]))
+    with pytest.raises(DataError, match="series '0' .sensor. was not in the data"):
+        predictor.forecast_windows(windows[:1], series=np.array([0]))  # an id, not a position
     with pytest.raises(BundleError, match=r"trained on 3 series .* pass series= with each"):
         predictor.forecast_windows(windows)
     with pytest.raises(BundleError, match="trained on one series, so it takes no series ids"):
