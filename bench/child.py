@@ -30,6 +30,7 @@ SECTIONS = {
     "export": ("bench.exporting", "Export: size and accuracy per quantization mode"),
     "inference": ("bench.inference", "Inference: LiteRT Predictor vs Keras"),
     "streaming": ("bench.streaming", "Streaming predict: memory and rows/s"),
+    "fleet": ("bench.fleet", "Fleet predict: many series in one file vs one series"),
 }
 
 

@@ -1,246 +1,210 @@
-"""`python -m bench.fleet`: one global model over a fleet of series, measured.
+"""7. Fleet predict: rows/s and peak RSS of `forecaster predict` over many series in one long
+file, against one series of the same number of rows, side by side.
 
-1. **stations**: `forecaster run data/stations.csv --id-col station` (one model for the four
-   weather stations) against one `forecaster run` per station given a quarter of the budget
-   each, every model beside each station's own baselines on that station's test origins.
-2. **generated**: `forecaster run` on 1,000 generated series x 2,000 rows with `--budget`:
-   its wall time against the budget, and what each stage took.
-
-Writes bench/fleet.md and .json. Section 1 takes about twice the budget, section 2 the budget
-plus a few minutes.
+The long file is `time,sensor,temp,humidity,load` with the rows of every series at each time step
+together, as a gateway logs them (the id column is not sorted), generated here by a small
+vectorised generator (a daily cycle per series with its own level, swing and phase). The fleet
+bundle is the GRU(64) bundle of the other sections given a `FleetSpec`: each series' scaler is
+fitted on its first 70% (so each window is scaled with its own numbers, as a global model's
+would be) and carries the bundle's intervals. The one-series file is bench.streaming's, with the
+same total rows, predicted by the bundle as shipped. Both run as child processes writing to
+standard output, discarded; peak RSS is each command's own (bench.timing).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
+import os
+import shutil
 import time
 from pathlib import Path
-from statistics import median
-from typing import Any
 
-import pandas as pd
+import numpy as np
 
-from bench import machine
-from bench.results import Section, Table, Target, section_markdown
-from bench.timing import forecaster_command
-from forecaster.data.synthetic import make_fleet
-from forecaster.tune.config import parse_duration
+from bench import fixtures, streaming
+from bench.fixtures import Context
+from bench.results import Section, Table, Target
+from bench.timing import Measured, forecaster_command, run_measured
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-STATIONS = ROOT / "data" / "stations.csv"
-TARGET = "temp_c"
-TIE = 0.02  # the verdicts' tie: within 2% is neither better nor worse
+THROUGHPUT_GOAL = 0.5  # the fleet file keeps at least half the rows/s of one series
+RSS_GOAL = 1.5  # and at most 1.5x its peak RSS
+BLOCK_STEPS = 100  # time steps generated and written at a time
+FEATURES = ("temp", "humidity", "load")
+TRAIN_SHARE = 0.7
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__)
-    parser.add_argument("--budget", default="12m", help="the global run's budget (section 1)")
-    parser.add_argument("--fleet-budget", default="40m", help="budget of section 2's run")
-    parser.add_argument("--series", type=int, default=1000, help="section 2's series")
-    parser.add_argument("--rows", type=int, default=2000, help="section 2's rows per series")
-    parser.add_argument("--only", default="stations,generated", help="sections to run")
-    parser.add_argument("--work", type=Path, default=HERE / "out" / "fleet", help="run folders")
-    parser.add_argument("--out", type=Path, default=HERE, help="results directory")
-    parser.add_argument("--collect-only", action="store_true", help="tabulate runs in --work")
-    return parser.parse_args(argv)
+def series_values(series: int, rows: int, seed: int = fixtures.SEED) -> np.ndarray:
+    """Hourly values (series, rows, 3): temperature-like, humidity following it, a load."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(12, 28, (series, 1))
+    swing = rng.uniform(2, 8, (series, 1))
+    phase = rng.uniform(0, 2 * np.pi, (series, 1))
+    day = 2 * np.pi * np.arange(rows)[None, :] / 24
+    temp = level + swing * np.sin(day + phase) + rng.normal(0, 0.1, (series, rows))
+    humidity = 60 - 2 * (temp - level) + rng.normal(0, 0.2, (series, rows))
+    load = 50 + 10 * np.sin(day + phase - 1) + rng.normal(0, 0.5, (series, rows))
+    return np.stack([temp, humidity, load], axis=-1).round(4)
 
 
-def run(csv: Path, out: Path, budget: str, *extra: str) -> float:
-    """`forecaster run` on `csv`; returns its wall time in seconds (also kept beside the run)."""
-    command = [*forecaster_command(), "run", str(csv), "--target", TARGET, "--out", str(out)]
-    command += ["--overwrite", "--budget", budget, *extra]
+def series_id(i: int) -> str:
+    """The id of series i: fixed width, so the writer stays vectorised."""
+    return f"s{i:04d}"
+
+
+def write_fleet_csv(path: Path, values: np.ndarray) -> int:
+    """The series as one long CSV, every series' row of a time step together; returns rows."""
+    import pandas as pd
+
+    series, rows, _ = values.shape
+    ids = np.array([series_id(i) + "," for i in range(series)], "S6").view(np.uint8)
+    ids = ids.reshape(series, 6)
+    start = np.datetime64("2024-01-01T00:00:00")
+    with path.open("wb") as handle:
+        handle.write(b"time,sensor,temp,humidity,load\n")
+        for first in range(0, rows, BLOCK_STEPS):
+            block = values[:, first : first + BLOCK_STEPS]  # (series, steps, 3)
+            steps = block.shape[1]
+            times = start + np.arange(first, first + steps).astype("timedelta64[h]")
+            flat = block.transpose(1, 0, 2).reshape(-1, 3)  # time-major: a gateway's order
+            frame = pd.DataFrame(flat, columns=list(FEATURES))
+            frame.insert(0, "time", np.repeat(times, series))
+            text = np.frombuffer(streaming._format(frame), np.uint8)
+            text = text.reshape(-1, streaming.ROW_BYTES)
+            # "TIME," + "sNNNN," + the numbers
+            out = np.concatenate([text[:, :20], np.tile(ids, (steps, 1)), text[:, 20:]], axis=1)
+            handle.write(out.tobytes())
+    return series * rows
+
+
+def fleet_bundle(ctx: Context, values: np.ndarray) -> Path:
+    """The shipped GRU bundle as a fleet of these series, each with its own min-max scaler."""
+    from forecaster.bundle import Bundle, FleetSpec, SeriesSpec
+    from forecaster.scaling import MinMaxParams
+
+    source = fixtures.ensure_bundle(ctx, "gru")
+    directory = ctx.work / "fleet-bundle"
+    shutil.rmtree(directory, ignore_errors=True)
+    shutil.copytree(source, directory)
+    bundle = Bundle.load(directory)
+    train = values[:, : int(values.shape[1] * TRAIN_SHARE)]
+    low, high = train.min(axis=1), train.max(axis=1)
+    scale = 1 / np.maximum(high - low, 1e-9)
+    series = tuple(
+        SeriesSpec(
+            id=series_id(i),
+            scaler=MinMaxParams(
+                FEATURES,
+                tuple(low[i].tolist()),
+                tuple(high[i].tolist()),
+                tuple(scale[i].tolist()),
+                tuple((-low[i] * scale[i]).tolist()),
+            ),
+            train_start="2024-01-01 00:00:00",
+            train_end="",
+            mase_scale=(1.0,),
+            rows=train.shape[1],
+            intervals=bundle.intervals,
+        )
+        for i in range(len(values))
+    )
+    bundle.replace(fleet=FleetSpec("sensor", series)).save(directory)
+    return directory
+
+
+def _predict(bundle: Path, csv: Path, mode: str, timeout_s: float) -> Measured:
+    command = [*forecaster_command(), "predict", str(bundle), str(csv), "--mode", mode]
+    return run_measured(
+        command,
+        timeout_s=timeout_s,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+        measure_rss=True,
+    )
+
+
+def run(ctx: Context) -> Section:
+    """Generate the long file and the one-series file, then predict both in each mode."""
+    settings = ctx.settings
+    n_series, n_rows = settings.fleet_series, settings.fleet_rows
+    folder = ctx.work / "fleet"
+    folder.mkdir(exist_ok=True)
     started = time.perf_counter()
-    subprocess.run(command, check=True)
-    seconds = time.perf_counter() - started
-    (out / "bench-seconds.txt").write_text(f"{seconds}\n")
-    return seconds
-
-
-def _read(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _shipped(run_dir: Path) -> dict[str, Any]:
-    export = _read(run_dir / "bundle" / "bundle.json")["metrics"]["export"]
-    shipped: dict[str, Any] = next(m for m in export["modes"] if m["mode"] == export["shipped"])
-    return shipped
-
-
-def global_scores(run_dir: Path) -> dict[str, dict[str, Any]]:
-    """Per station: the global (Keras) model's MASE and its best baseline's, from fleet_metrics."""
-    fleet = _read(run_dir / "search" / "winner" / "fleet_metrics.json")
-    return {
-        s["id"]: {
-            "model": s["mase"]["model"],
-            "best_baseline": s["best_baseline"],
-            "best_baseline_mase": s["mase"][s["best_baseline"]],
-            "origins": s["origins"],
-        }
-        for s in fleet["series"]
+    values = series_values(n_series, n_rows)
+    bundle = fleet_bundle(ctx, values)
+    fleet_csv = folder / "fleet.csv"
+    total = write_fleet_csv(fleet_csv, values)
+    del values
+    single_csv = folder / "single.csv"
+    single_rows = streaming.write_csv(single_csv, total * streaming.ROW_BYTES)
+    ctx.log(
+        f"wrote {total:,} rows of {n_series:,} series and {single_rows:,} rows of one series "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    single_bundle = fixtures.ensure_bundle(ctx, "gru")
+    files = {
+        f"{n_series:,} series x {n_rows:,} rows": (bundle, fleet_csv, total),
+        f"1 series x {single_rows:,} rows": (single_bundle, single_csv, single_rows),
     }
-
-
-def local_scores(run_dir: Path) -> dict[str, Any]:
-    """One station's own run: its winner's (Keras) MASE, the shipped file's, the best baseline."""
-    metrics = _read(run_dir / "search" / "winner" / "metrics.json")
-    scores = metrics["scores"]
-    best = metrics["best_baseline"]
-    return {
-        "model": scores["model"]["mase"],
-        "shipped": _shipped(run_dir)["mase"],
-        "best_baseline": best,
-        "best_baseline_mase": scores[best]["mase"],
-        "origins": metrics["origins"],
-    }
-
-
-def stations(work: Path, budget: str, collect_only: bool) -> Section:
-    """Section 1: the global model against one model per station, with the same total budget."""
-    frame = pd.read_csv(STATIONS)
-    names = sorted(frame["station"].unique())
-    share = f"{parse_duration(budget) / len(names):.0f}s"
-    seconds: dict[str, float] = {}
-    if not collect_only:
-        seconds["global"] = run(STATIONS, work / "global", budget, "--id-col", "station")
-        for name in names:
-            csv = work / f"{name}.csv"
-            frame[frame["station"] == name].drop(columns="station").to_csv(csv, index=False)
-            seconds[name] = run(csv, work / name, share)
-    fleet = global_scores(work / "global")
-    local = {name: local_scores(work / name) for name in names}
     table = Table(
-        ["station", "best baseline", "its MASE", "global model", "vs best", "own model", "vs best"],
-        title="Test MASE per station (Keras models; lower is better)",
+        ["file", "--mode", "rows", "MB", "seconds", "rows/s", "peak RSS MB"],
+        title="`forecaster predict BUNDLE FILE --mode MODE > /dev/null`, the fleet file and one "
+        "series of as many rows taking turns",
     )
-    for name in names:
-        g, own = fleet[name], local[name]
-        table.add(
-            name,
-            g["best_baseline"],
-            g["best_baseline_mase"],
-            g["model"],
-            f"{1 - g['model'] / g['best_baseline_mase']:+.0%}",
-            own["model"],
-            f"{1 - own['model'] / own['best_baseline_mase']:+.0%}",
+    measured: dict[str, dict[str, float | str]] = {}
+    for mode in settings.fleet_modes:
+        for label, (bundle_dir, csv, rows) in files.items():
+            ctx.log(f"forecaster predict --mode {mode} on {label}")
+            done = _predict(bundle_dir, csv, mode, max(120.0, ctx.remaining()))
+            megabytes = csv.stat().st_size / 1e6
+            key = f"{label}, {mode}"
+            if not done.ok:
+                table.add(label, mode, rows, megabytes, None, None, None)
+                measured[key] = {"error": done.failure()}
+                continue
+            table.add(
+                label, mode, rows, megabytes, done.seconds, rows / done.seconds, done.peak_rss_mb
+            )
+            measured[key] = {
+                "seconds": done.seconds,
+                "rows": rows,
+                "rows_per_s": rows / done.seconds,
+                "peak_rss_mb": done.peak_rss_mb,
+            }
+    section = Section("fleet", "", tables=[table])
+    fleet_label, single_label = files
+    for mode in settings.fleet_modes:
+        many, one = (
+            measured.get(f"{fleet_label}, {mode}", {}),
+            measured.get(f"{single_label}, {mode}", {}),
         )
-    global_median = median(fleet[n]["model"] for n in names)
-    local_median = median(local[n]["model"] for n in names)
-    best_median = median(fleet[n]["best_baseline_mase"] for n in names)
-    beats = [n for n in names if fleet[n]["model"] < fleet[n]["best_baseline_mase"] * (1 - TIE)]
-    result = Section("fleet_stations", "A fleet of real series: one global model vs one each")
-    result.tables.append(table)
-    shipped = _shipped(work / "global")
-    result.targets += [
-        Target(
-            "global model's median per-series MASE below the best baseline's",
-            "on most series",
-            f"{len(beats)} of {len(names)} series beat their best baseline by over 2%; median "
-            f"{global_median:.3f} vs {best_median:.3f}",
-            len(beats) > len(names) / 2 and global_median < best_median,
-        ),
-        Target(
-            "no worse than one model per series with the same budget",
-            "median per-series MASE",
-            f"global {global_median:.3f} vs per-station {local_median:.3f}",
-            global_median <= local_median * (1 + TIE),
-        ),
-    ]
-    result.notes.append(
-        f"data/stations.csv ({len(names)} TMY weather stations, hourly, target {TARGET}, "
-        f"rel_humidity an input). Global: `forecaster run data/stations.csv --target {TARGET} "
-        f"--id-col station --budget {budget}`; own: `forecaster run STATION.csv --target "
-        f"{TARGET} --budget {share}` per station, the same {budget} in all. Each station's "
-        "split, baselines and MASE scale are its own in both; the two runs may choose "
-        "different windows, so their test origins can differ by a window's length. The "
-        f"global model's shipped file ({shipped['mode']}, {shipped['size_bytes']:,} bytes) "
-        f"scores a pooled MASE of {shipped['mase']:.3f} on every station's test origins. "
-        "Per-station models may use the decomposition reference; a global model cannot (its "
-        "smoothing is fitted per series)."
+        if "rows_per_s" not in many or "rows_per_s" not in one:
+            continue
+        speed = float(many["rows_per_s"]) / float(one["rows_per_s"])
+        memory = float(many["peak_rss_mb"]) / float(one["peak_rss_mb"])
+        section.targets += [
+            Target(
+                f"fleet predict --mode {mode} rows/s vs one series of as many rows",
+                f">= {THROUGHPUT_GOAL:.1f}x",
+                f"{speed:.2f}x ({float(many['rows_per_s']):,.0f} vs "
+                f"{float(one['rows_per_s']):,.0f} rows/s, {n_series:,} series)",
+                speed >= THROUGHPUT_GOAL,
+            ),
+            Target(
+                f"fleet predict --mode {mode} peak RSS vs one series",
+                f"<= {RSS_GOAL:.1f}x",
+                f"{memory:.2f}x ({float(many['peak_rss_mb']):.0f} vs "
+                f"{float(one['peak_rss_mb']):.0f} MB)",
+                memory <= RSS_GOAL,
+            ),
+        ]
+    section.notes.append(
+        "Each run is one process; the fleet file's rows come every series at each time step, "
+        "so every chunk of --chunk-rows (20,000) rows holds rows of every series and each "
+        "series' state (its last window + max_gap + 1 rows) is carried from chunk to chunk. "
+        "Rolling mode forecasts every origin of every series; last mode one per series. "
+        "Rows/s include the command's start (about half a second), which weighs on --quick's "
+        "small files; the fleet's extra memory is mostly its bundle.json (each series' scaler "
+        "and intervals: about 20 KB per series once loaded)."
     )
-    if seconds:
-        result.notes.append(
-            "Wall time: "
-            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items())
-            + " (one run each, on this machine)."
-        )
-    result.data = {
-        "global": fleet,
-        "local": local,
-        "seconds": seconds,
-        "machine": machine.describe(),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    return result
-
-
-def generated(work: Path, n_series: int, rows: int, budget: str, collect_only: bool) -> Section:
-    """Section 2: `forecaster run` over a large generated fleet, within its budget."""
-    csv = work / f"fleet-{n_series}x{rows}.csv"
-    run_dir = work / f"fleet-{n_series}x{rows}"
-    if not collect_only:
-        make_fleet(n_series, rows, seed=0).to_csv(csv, index=False)
-        run(csv, run_dir, budget, "--id-col", "sensor")
-    seconds = float((run_dir / "bench-seconds.txt").read_text())
-    comparison = _read(run_dir / "search" / "comparison.json")
-    fleet = _read(run_dir / "search" / "winner" / "fleet_metrics.json")
-    shipped = _shipped(run_dir)
-    result = Section("fleet_generated", f"{n_series:,} generated series x {rows:,} rows")
-    table = Table(["measure", "value"], title="One `forecaster run --id-col sensor`")
-    table.add("budget", budget)
-    table.add("wall time", f"{seconds / 60:.1f} min")
-    table.add("trials", json.dumps(comparison["search"]["trials"]))
-    table.add("search seconds", comparison["search"]["search_seconds"])
-    table.add("series scored", len(fleet["series"]))
-    table.add("model median MASE", fleet["spreads"]["model"]["median"])
-    table.add("best baseline median MASE", fleet["spreads"]["best_baseline"]["median"])
-    table.add("wins / ties / losses", f"{fleet['wins']} / {fleet['ties']} / {fleet['losses']}")
-    table.add("shipped", f"{shipped['mode']}, {shipped['size_bytes']:,} bytes")
-    result.tables.append(table)
-    limit = parse_duration(budget)
-    result.targets.append(
-        Target(
-            f"`forecaster run` on {n_series:,} x {rows:,} finishes within its budget",
-            budget,
-            f"{seconds / 60:.1f} min",
-            seconds <= limit,
-        )
-    )
-    result.notes.append(
-        f"`make_fleet({n_series}, {rows}, seed=0)`: series of one kind with their own level, "
-        "amplitude, phase, trend and noise, a third with a weekly cycle. Every series' "
-        "baselines are fitted once, in one child process per core, before the search; the "
-        "search draws at most 20,000 windows per epoch from all series."
-    )
-    result.data = {"seconds": seconds, "machine": machine.describe()}
-    return result
-
-
-def main(argv: list[str]) -> int:
-    """Run the sections asked for, write bench/fleet.md and .json."""
-    args = parse_args(argv)
-    args.work.mkdir(parents=True, exist_ok=True)
-    sections = []
-    only = args.only.split(",")
-    if "stations" in only:
-        sections.append(stations(args.work, args.budget, args.collect_only))
-    if "generated" in only:
-        sections.append(
-            generated(args.work, args.series, args.rows, args.fleet_budget, args.collect_only)
-        )
-    text = "".join(section_markdown(i + 1, s) for i, s in enumerate(sections))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fleet.md").write_text(text)
-    (args.out / "fleet.json").write_text(
-        json.dumps([s.to_json() for s in sections], indent=2) + "\n"
-    )
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    section.data = {"runs": measured, "series": n_series, "rows_per_series": n_rows}
+    for _, csv, _ in files.values():
+        csv.unlink(missing_ok=True)
+    return section

@@ -34,6 +34,10 @@ class Settings:
     # 6. streaming predict
     stream_mb: tuple[float, float]
     stream_chunk_compare: int  # also stream the smaller file with this --chunk-rows (0: no)
+    # 7. fleet predict: series x rows each in one long file, against one series of as many rows
+    fleet_series: int
+    fleet_rows: int
+    fleet_modes: tuple[str, ...]
 
 
 ALL_VARIANTS = (
@@ -66,6 +70,9 @@ FULL = Settings(
     export_cells=("gru", "lstm"),
     stream_mb=(8.0, 32.0),
     stream_chunk_compare=100_000,
+    fleet_series=1000,
+    fleet_rows=2000,
+    fleet_modes=("last", "rolling"),
 )
 
 QUICK = Settings(
@@ -87,6 +94,9 @@ QUICK = Settings(
     export_cells=("gru",),
     stream_mb=(2.0, 6.0),
     stream_chunk_compare=0,
+    fleet_series=100,
+    fleet_rows=500,
+    fleet_modes=("last", "rolling"),
 )
 
 

@@ -11,6 +11,7 @@ from forecaster.errors import ConfigError, UsageError
 Dedupe = Literal["error", "mean", "last"]
 BadRows = Literal["error", "drop"]
 PredictMode = Literal["last", "rolling"]
+UnknownPolicy = Literal["error", "skip"]  # predict's answer to a series id a fleet bundle lacks
 Quantize = Literal["none", "dynamic", "float16", "int8", "int16", "all"]
 Runtime = Literal["litert", "micro"]
 

@@ -70,6 +70,20 @@ def test_last_mode_gives_one_window_at_the_end(sensor_csv):
     assert batches[0].last_times[0] == data.frame.index[-1].to_datetime64()
 
 
+@pytest.mark.parametrize("chunk_rows", [3, 7, 5000])
+def test_last_mode_fills_a_short_gap_in_the_last_window_whatever_the_chunks(
+    write_text, sensor_csv, chunk_rows
+):
+    """Between chunks last mode keeps only the rows the end can read: still enough to fill
+    a gap of --max-gap rows inside the last window as the whole-file loader does."""
+    lines = sensor_csv(rows=120, nan_fraction=0.05, seed=2).read_text().splitlines()
+    path = write_text("\n".join(lines[:-12] + lines[-9:]) + "\n", name="gap.csv")
+    data = load_csv(path, DataConfig(targets=("temp",)))
+    assert data.report.count("interpolated") > 0
+    (batch,) = stream_origins(path, spec_for(data), WINDOW, mode="last", chunk_rows=chunk_rows)
+    np.testing.assert_allclose(batch.x[0], data.values()[-WINDOW:])
+
+
 def test_last_mode_refuses_an_incomplete_end(write_text, sensor_csv):
     path = sensor_csv(rows=100)
     data = load_csv(path, DataConfig(targets=("temp",)))

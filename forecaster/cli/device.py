@@ -22,7 +22,7 @@ from forecaster.cli.options import (
     parse_max_accuracy_loss,
 )
 from forecaster.cli.progress import predict_progress
-from forecaster.config import PredictMode
+from forecaster.config import PredictMode, UnknownPolicy
 
 DEFAULT_LEVEL = "80,95"
 
@@ -109,11 +109,21 @@ def predict(
             help="Rolling mode: recalibrate the intervals from the last N errors seen (0: off).",
         ),
     ] = 0,
+    unknown: Annotated[
+        UnknownPolicy,
+        typer.Option(
+            metavar="POLICY",
+            help="A fleet bundle: error on a series id it was not trained on, or skip its rows.",
+        ),
+    ] = "error",
 ) -> None:
     """Forecast from CSV files with an exported bundle, with LiteRT only (no TensorFlow).
 
     Writes rows of origin, timestamp, step and one column per target, followed by its
     TARGET_lower_L and TARGET_upper_L for each --level L.
+
+    A bundle trained on many series (--id-col) reads long files with that id column and
+    writes it first: one forecast per series and origin.
 
     Example:
 
@@ -129,7 +139,7 @@ def predict(
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--level") from None
     predictor = Predictor.load(bundle, num_threads=threads)
-    if predictor.bundle.intervals is None and level == DEFAULT_LEVEL:
+    if not predictor.has_intervals and level == DEFAULT_LEVEL:
         # A bundle exported before intervals existed still predicts as it did.
         render.warn(
             [
@@ -148,11 +158,13 @@ def predict(
             progress=on_chunk,
             levels=levels,
             adapt=adapt,
+            unknown=unknown,
         )
     render.warn(summary.warnings)
     if out is not None:
+        of_series = f" of {summary.series:,} series" if predictor.bundle.fleet else ""
         render.console.print(
-            f"{summary.forecasts:,} forecast(s) of {predictor.horizon} steps from "
+            f"{summary.forecasts:,} forecast(s){of_series} of {predictor.horizon} steps from "
             f"{summary.rows:,} rows in {summary.files} file(s) written to {out}"
         )
 

@@ -13,11 +13,12 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from forecaster.config import PredictMode
+from forecaster.config import PredictMode, UnknownPolicy
 from forecaster.device.adapt import RecentErrors
+from forecaster.device.fleet_stream import FleetReport, stream_fleet
 from forecaster.device.predictor import Predictor
 from forecaster.device.stream import StreamReport, stream_origins
-from forecaster.errors import BundleError, UsageError
+from forecaster.errors import UsageError
 from forecaster.files import atomic_path
 from forecaster.intervals import level_name, with_intervals
 
@@ -34,6 +35,7 @@ class PredictSummary:
     files: int = 0
     rows: int = 0
     forecasts: int = 0  # origins forecast
+    series: int = 0  # a fleet bundle: series forecast (in any file)
     origins_skipped: int = 0
     out_of_range: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -49,6 +51,7 @@ def predict_files(
     progress: ProgressCallback | None = None,
     levels: tuple[float, ...] = (),
     adapt: int = 0,
+    unknown: UnknownPolicy = "error",
 ) -> PredictSummary:
     """Forecast every file and write one long CSV: origin, timestamp, step, one column per target.
 
@@ -56,24 +59,27 @@ def predict_files(
     files a leading `file` column says which. Without `out`, the CSV goes to standard output.
     Each level in `levels` (fractions) adds `<target>_lower_<level>` and `<target>_upper_<level>`
     columns after each target's; `adapt` > 0 (rolling mode) recalibrates them from the last
-    `adapt` errors seen in each file.
+    `adapt` errors seen in each file (in each series of it, for a fleet).
+
+    For a fleet bundle each file is a long CSV with the bundle's id column, which leads each
+    output row (after `file`); `unknown="skip"` skips the rows of series the model was not
+    trained on instead of refusing the file.
     """
     summary = PredictSummary()
     bundle = predictor.bundle
     if levels:
-        if bundle.intervals is None:
-            raise BundleError(
-                "this bundle has no prediction intervals (exported before forecaster had "
-                "them); re-export it, or pass --level none"
-            )
-        bundle.intervals.widths(levels)  # refuses a level the bundle was not calibrated for
-        summary.warnings.extend(bundle.intervals.notes(levels))
+        summary.warnings.extend(predictor.interval_notes(levels))
+    if unknown != "error" and bundle.fleet is None:
+        raise UsageError(
+            "--unknown is for a bundle trained on many series (--id-col); this bundle's model "
+            "was trained on one series, so leave --unknown out"
+        )
     if adapt and mode != "rolling":
         raise UsageError(
             "--adapt learns from the errors of earlier forecasts in the file, so it needs "
             "--mode rolling"
         )
-    options = _Options(mode, chunk_rows, levels, adapt)
+    options = _Options(mode, chunk_rows, levels, adapt, unknown)
     if out is None:
         # `last` output is small: hold it back so an error in a later file prints no rows.
         sink = io.StringIO() if mode == "last" else sys.stdout
@@ -84,7 +90,12 @@ def predict_files(
     with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         _write_all(predictor, files, handle, options, summary, progress)
     for column, count in summary.out_of_range.items():
-        if count:
+        if count and bundle.fleet is not None:
+            summary.warnings.append(
+                f"{count} value(s) of {column} are outside their series' training range; "
+                "forecasts there are extrapolations"
+            )
+        elif count:
             i = bundle.scaler.columns.index(column)
             summary.warnings.append(
                 f"{count} value(s) of {column} are outside the training range "
@@ -107,6 +118,7 @@ class _Options:
     chunk_rows: int
     levels: tuple[float, ...]
     adapt: int
+    unknown: UnknownPolicy
 
 
 def target_columns(targets: tuple[str, ...], levels: tuple[float, ...]) -> list[str]:
@@ -130,44 +142,68 @@ def _write_all(
 ) -> None:
     bundle = predictor.bundle
     spec = bundle.data
+    fleet = bundle.fleet
     levels = options.levels
     writer = csv.writer(handle)
     many = len(files) > 1
     names = target_columns(spec.targets, levels)
-    writer.writerow([*(["file"] if many else []), "origin", "timestamp", "step", *names])
+    keys = (["file"] if many else []) + ([fleet.id_col] if fleet is not None else [])
+    writer.writerow([*keys, "origin", "timestamp", "step", *names])
     step = np.timedelta64(round((spec.step_seconds or 1.0) * 1e9), "ns")
     steps = np.arange(1, predictor.horizon + 1)
     out_of_range = np.zeros(len(spec.features), np.int64)
     target_index = [spec.features.index(t) for t in spec.targets]
     numbers = ",".join(["%.6g"] * len(names))
+    # Each series id as the csv module writes it, once: ids are repeated on every output row.
+    id_text = None if fleet is None else np.array([_csv_field(i) for i in fleet.ids], object)
+    fleet_ids = None if fleet is None else np.array(fleet.ids)
+    seen = np.zeros(0 if fleet is None else len(fleet.series), bool)
     for path in files:
-        report = StreamReport()
+        report: StreamReport
         prefix = _csv_field(str(path)).replace("%", "%%") + "," if many else ""
-        template = f"{prefix}%s,%s,%d,{numbers}\n"
-        recent = (
-            RecentErrors(bundle.intervals.widths(levels), levels, options.adapt)
-            if options.adapt and levels and bundle.intervals is not None
-            else None
-        )
-        for batch in stream_origins(
-            path,
-            spec,
-            predictor.history,
-            mode=options.mode,
-            chunk_rows=options.chunk_rows,
-            report=report,
-        ):
+        template = f"{prefix}{'%s,' if fleet is not None else ''}%s,%s,%d,{numbers}\n"
+        recent: dict[int, RecentErrors] = {}  # per series position (-1: a one-series bundle)
+        if fleet is not None:
+            report = FleetReport()
+            batches = stream_fleet(
+                path,
+                spec,
+                fleet,
+                predictor.history,
+                mode=options.mode,
+                chunk_rows=options.chunk_rows,
+                report=report,
+                unknown=options.unknown,
+            )
+        else:
+            report = StreamReport()
+            batches = stream_origins(
+                path,
+                spec,
+                predictor.history,
+                mode=options.mode,
+                chunk_rows=options.chunk_rows,
+                report=report,
+            )
+        for batch in batches:
+            index = batch.series
+            ids = None if fleet_ids is None or index is None else fleet_ids[index]
             # Each window's last row is new data exactly once in rolling mode.
-            out_of_range += bundle.scaler.out_of_range(batch.x[:, -1, :])
+            if predictor.fleet is not None and index is not None:
+                out_of_range += predictor.fleet.out_of_range(batch.x[:, -1, :], index)
+                seen[index] = True
+            else:
+                out_of_range += bundle.scaler.out_of_range(batch.x[:, -1, :])
             last = batch.last_times
             if levels:
-                result = predictor.forecast_intervals(batch.x, last, levels)
+                result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
                 forecast = result.point
-                if recent is not None:
+                if options.adapt:
                     slots = np.asarray(last).astype(np.int64)
                     if spec.time_col:
                         slots = slots // step.astype(np.int64)
-                    widths = recent.run(slots, batch.x[:, -1, target_index], forecast)
+                    actual = batch.x[:, -1, target_index]
+                    widths = _adapted(predictor, recent, options, index, slots, actual, forecast)
                     result = with_intervals(forecast, widths, levels)
                 # (origins, horizon, targets, 1 + 2 levels): the point, then each bound pair.
                 parts = [forecast[..., None]]
@@ -175,7 +211,7 @@ def _write_all(
                     parts += [result.lower[i][..., None], result.upper[i][..., None]]
                 table = np.concatenate(parts, axis=-1)
             else:
-                table = predictor.forecast_windows(batch.x, last)[..., None]
+                table = predictor.forecast_windows(batch.x, last, ids)[..., None]
             if spec.time_col:
                 stamps = (last[:, None] + steps[None, :] * step).reshape(-1)
                 origin_text = pd.DatetimeIndex(last).strftime(TIME_FORMAT).to_numpy()
@@ -184,15 +220,16 @@ def _write_all(
                 origin_text = last
                 stamp_text = (last[:, None] + steps[None, :]).reshape(-1)
             flat = table.reshape(-1, len(names))
-            origins = np.repeat(origin_text, predictor.horizon)
+            columns = [np.repeat(origin_text, predictor.horizon), stamp_text]
+            if id_text is not None and index is not None:
+                columns.insert(0, np.repeat(id_text[index], predictor.horizon))
             step_numbers = np.tile(steps, len(last))
             # One %-format per row: 3x faster than DataFrame.to_csv's formatting per value,
             # which made the intervals' four extra numbers per row halve the throughput.
             # In slices, so the rows' Python strings stay a few MB.
             for a in range(0, len(flat), WRITE_ROWS):
                 rows = zip(
-                    origins[a : a + WRITE_ROWS].tolist(),
-                    stamp_text[a : a + WRITE_ROWS].tolist(),
+                    *(c[a : a + WRITE_ROWS].tolist() for c in columns),
                     step_numbers[a : a + WRITE_ROWS].tolist(),
                     *(flat[a : a + WRITE_ROWS, j].tolist() for j in range(len(names))),
                     strict=True,
@@ -207,4 +244,38 @@ def _write_all(
         summary.warnings.extend(report.warnings)
         if report.rows_dropped:
             summary.warnings.append(f"{path}: dropped {report.rows_dropped} junk row(s)")
+        if isinstance(report, FleetReport):
+            summary.warnings.extend(report.fleet_warnings(path))
+    summary.series = int(seen.sum())
     summary.out_of_range = dict(zip(spec.features, (int(v) for v in out_of_range), strict=True))
+
+
+def _adapted(
+    predictor: Predictor,
+    recent: dict[int, RecentErrors],
+    options: _Options,
+    index: np.ndarray | None,
+    slots: np.ndarray,
+    actual: np.ndarray,
+    forecast: np.ndarray,
+) -> np.ndarray:
+    """Half-widths (levels, n, horizon, targets) from each series' own recent errors."""
+    levels = options.levels
+
+    def ring(position: int) -> RecentErrors:
+        if position not in recent:
+            if predictor.fleet is not None:
+                base = predictor.fleet.widths(levels)[position]
+            else:
+                assert predictor.bundle.intervals is not None
+                base = predictor.bundle.intervals.widths(levels)
+            recent[position] = RecentErrors(base, levels, options.adapt)
+        return recent[position]
+
+    if index is None:
+        return ring(-1).run(slots, actual, forecast)
+    widths = np.empty((len(levels), *forecast.shape))
+    for position in np.unique(index):
+        mine = index == position
+        widths[:, mine] = ring(int(position)).run(slots[mine], actual[mine], forecast[mine])
+    return widths

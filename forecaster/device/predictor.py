@@ -8,6 +8,7 @@ to `tflite_runtime`, then to `tensorflow.lite` where TensorFlow happens to be in
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from forecaster.bundle import Bundle
 from forecaster.cpus import usable_cpus
 from forecaster.data.calendar import calendar_features
 from forecaster.data.lags import history_rows, lag_channels
+from forecaster.device.fleet import FleetTables
 from forecaster.errors import BundleError
 from forecaster.files import sha256_of
 from forecaster.intervals import IntervalForecast, with_intervals
@@ -29,6 +31,8 @@ from forecaster.quiet import filtered_stderr
 DEFAULT_CHUNK = 256
 # Fewest windows worth handing to another thread: below this the hand-off costs more than it saves.
 MIN_WINDOWS_PER_THREAD = 32
+# A fleet bundle's series: one id for every window, or an id per window.
+SeriesArg = str | Sequence[str] | np.ndarray | None
 
 
 def interpreter_class() -> Any:
@@ -139,6 +143,11 @@ class Predictor:
         self._pool: ThreadPoolExecutor | None = None
         first = self._runners[0]
         self._input, self._output = first.input, first.output
+        self.fleet = (
+            FleetTables(bundle.fleet, bundle.data.features, bundle.data.targets)
+            if bundle.fleet is not None
+            else None
+        )
 
     @classmethod
     def load(cls, directory: str | Path, *, num_threads: int | None = None) -> Predictor:
@@ -209,25 +218,47 @@ class Predictor:
             job.result()
         return out
 
-    def forecast_windows(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
+    def forecast_windows(
+        self,
+        x: np.ndarray,
+        last_times: np.ndarray | None = None,
+        series: SeriesArg = None,
+    ) -> np.ndarray:
         """Forecasts (n, horizon, targets) in original units for windows (n, history, features).
 
         `last_times` (datetime64, one per window: the time of its last row) is needed when the
-        model uses calendar features.
+        model uses calendar features. `series` names each window's series for a fleet bundle:
+        one id for all, or one id per window.
         """
-        inputs = self.model_inputs(x, last_times)
-        return self.bundle.scaler.inverse(self.predict_scaled(inputs), self.bundle.data.targets)
+        return self._forecast(x, last_times, self._series_index(series, len(x)))
+
+    def _forecast(
+        self, x: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
+    ) -> np.ndarray:
+        scaled = self.predict_scaled(self._inputs(x, last_times, index))
+        if self.fleet is not None and index is not None:
+            return self.fleet.inverse(scaled, index)
+        return self.bundle.scaler.inverse(scaled, self.bundle.data.targets)
 
     def forecast_intervals(
         self,
         x: np.ndarray,
         last_times: np.ndarray | None = None,
         levels: tuple[float, ...] | None = None,
+        series: SeriesArg = None,
     ) -> IntervalForecast:
         """Point forecasts of windows `x` with the bundle's conformal intervals at `levels`.
 
         `levels` (default: every level the bundle calibrated) are fractions, e.g. (0.8, 0.95).
+        For a fleet bundle each window gets its own series' intervals (`series` as in
+        `forecast_windows`).
         """
+        index = self._series_index(series, len(x))
+        if self.fleet is not None and index is not None:
+            levels = self.fleet.levels() if levels is None else levels
+            point = self._forecast(x, last_times, index)
+            widths = self.fleet.widths(levels)[index]  # (n, levels, horizon, targets)
+            return with_intervals(point, np.moveaxis(widths, 1, 0), levels)
         intervals = self.bundle.intervals
         if intervals is None:
             raise BundleError(
@@ -238,14 +269,51 @@ class Predictor:
         point = self.forecast_windows(x, last_times)
         return with_intervals(point, intervals.widths(levels), levels)
 
-    def model_inputs(self, x: np.ndarray, last_times: np.ndarray | None = None) -> np.ndarray:
+    @property
+    def has_intervals(self) -> bool:
+        """Whether the bundle carries calibrated intervals (for a fleet: for every series)."""
+        if self.fleet is not None:
+            return self.fleet.has_intervals
+        return self.bundle.intervals is not None
+
+    def interval_notes(self, levels: tuple[float, ...]) -> list[str]:
+        """Check that the bundle has intervals at `levels`; what to know before trusting them.
+
+        BundleError without intervals, UsageError for a level the bundle did not calibrate.
+        """
+        if not self.has_intervals:
+            raise BundleError(
+                "this bundle has no prediction intervals (exported before forecaster had "
+                "them); re-export it, or pass --level none"
+            )
+        if self.fleet is not None:
+            self.fleet.widths(levels)
+            return self.fleet.notes(levels)
+        assert self.bundle.intervals is not None
+        self.bundle.intervals.widths(levels)  # refuses a level the bundle was not calibrated for
+        return self.bundle.intervals.notes(levels)
+
+    def model_inputs(
+        self,
+        x: np.ndarray,
+        last_times: np.ndarray | None = None,
+        series: SeriesArg = None,
+    ) -> np.ndarray:
         """Scaled windows with the lag, calendar and seasonal channels the model was trained with.
 
         The lags come from the rows before the window (`history` rows in all); calendar and
         seasonal channels from the time of each window's last row, as in training.
         """
+        return self._inputs(x, last_times, self._series_index(series, len(x)))
+
+    def _inputs(
+        self, x: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
+    ) -> np.ndarray:
         spec = self.bundle.data
-        scaled = self.bundle.scaler.transform(x)
+        if self.fleet is not None and index is not None:
+            scaled = self.fleet.transform(np.asarray(x), index)
+        else:
+            scaled = self.bundle.scaler.transform(x)
         if spec.lags:
             targets = [spec.features.index(t) for t in spec.targets]
             lags = lag_channels(scaled[..., targets], spec.lags, self.horizon)
@@ -267,19 +335,41 @@ class Predictor:
         return np.concatenate(parts, axis=-1)
 
     def forecast(
-        self, values: np.ndarray, origins: np.ndarray | None = None, times: np.ndarray | None = None
+        self,
+        values: np.ndarray,
+        origins: np.ndarray | None = None,
+        times: np.ndarray | None = None,
+        series: str | None = None,
     ) -> np.ndarray:
         """Forecasts in original units from feature rows `values` (rows, features).
 
         `origins` are row indices of the first forecast step (default: one origin after the last
         row); each needs `history` rows before it. `times` (datetime64 per row) is needed by
-        models with calendar features.
+        models with calendar features; `series` is the rows' series id for a fleet bundle.
         """
         if origins is None:
             origins = np.array([len(values)])
         windows = np.stack([values[o - self.history : o] for o in origins])
         last_times = None if times is None else np.asarray(times)[np.asarray(origins) - 1]
-        return self.forecast_windows(windows, last_times)
+        return self.forecast_windows(windows, last_times, series)
+
+    def _series_index(self, series: SeriesArg, n: int) -> np.ndarray | None:
+        """Each window's series position for a fleet bundle; None for a one-series bundle."""
+        fleet = self.bundle.fleet
+        if fleet is None:
+            if series is not None:
+                raise BundleError(
+                    "this bundle's model was trained on one series, so it takes no series ids; "
+                    "leave series out"
+                )
+            return None
+        if series is None:
+            raise BundleError(
+                f"this model was trained on {len(fleet.series)} series (id column "
+                f"'{fleet.id_col}'), each scaled on its own: pass series= with each window's id"
+            )
+        assert self.fleet is not None
+        return self.fleet.index(series, n)
 
     def ops(self) -> dict[str, int]:
         """How many times each operator appears in the model's main graph, by name.

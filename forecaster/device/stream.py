@@ -37,6 +37,7 @@ class OriginBatch:
 
     last_times: np.ndarray  # time of the last observed row of each window (or its row number)
     x: np.ndarray  # (n, window, features)
+    series: np.ndarray | None = None  # a fleet's windows: each one's series position
 
 
 def stream_origins(
@@ -53,8 +54,8 @@ def stream_origins(
     An origin is the grid slot of the first forecast step; its window is the `window` rows
     before it, all complete after gap filling.
     """
-    stream = _FileStream(path, spec, window, report if report is not None else StreamReport())
-    chunks = _read_chunks(path, spec, chunk_rows, stream.report)
+    stream = FileStream(path, spec, window, report if report is not None else StreamReport())
+    chunks = read_chunks(path, spec, chunk_rows, stream.report)
     current = next(chunks, None)
     if current is None:
         raise DataError(f"{path} has no data rows; add rows below the header line")
@@ -66,31 +67,117 @@ def stream_origins(
         current = following
 
 
-class _FileStream:
-    """The state carried between chunks of one file."""
+class ShortSeries(DataError):
+    """A file (or a fleet's series) too short, or too gappy at its end, for a `last` forecast."""
 
-    def __init__(self, path: Path, spec: DataSpec, window: int, report: StreamReport):
+
+@dataclass(frozen=True)
+class ParsedRows:
+    """A chunk's good rows: timestamps (ns, or row numbers), values and their file rows."""
+
+    stamps: np.ndarray  # int64
+    values: np.ndarray  # (rows, features) float64
+    rows: np.ndarray  # the chunk's index labels, for messages naming a file row
+    kept: np.ndarray  # positions of these rows in their chunk (junk rows dropped)
+
+    def take(self, index: np.ndarray) -> ParsedRows:
+        """The rows at positions `index`."""
+        return ParsedRows(
+            self.stamps[index], self.values[index], self.rows[index], self.kept[index]
+        )
+
+
+def parse_rows(path: Path, spec: DataSpec, chunk: pd.DataFrame, report: StreamReport) -> ParsedRows:
+    """The features and timestamps of a chunk, junk rows refused or dropped as in training.
+
+    `report.rows_dropped` counts the dropped rows; without a time column the stamps are the
+    rows' positions in the file.
+    """
+    bad = np.zeros(len(chunk), bool)
+    columns = []
+    for col in spec.features:
+        numbers, junk = parse_numbers(chunk[col])
+        _refuse(path, spec, chunk, col, junk.to_numpy(), "a value that is not a number")
+        bad |= junk.to_numpy()
+        columns.append(numbers.to_numpy(np.float64))
+    values = np.column_stack(columns) if columns else np.empty((len(chunk), 0))
+    if spec.time_col:
+        times, bad_time = parse_times(chunk[spec.time_col])
+        _refuse(path, spec, chunk, spec.time_col, bad_time.to_numpy(), "an unparseable timestamp")
+        bad |= bad_time.to_numpy()
+        stamps = pd.DatetimeIndex(times.to_numpy()).as_unit("ns").asi8
+    else:
+        stamps = chunk.index.to_numpy(np.int64)
+    rows = chunk.index.to_numpy()
+    kept = np.arange(len(chunk))
+    if bad.any():
+        report.rows_dropped += int(bad.sum())
+        stamps, values, rows, kept = stamps[~bad], values[~bad], rows[~bad], kept[~bad]
+    return ParsedRows(np.asarray(stamps, np.int64), values, rows, kept)
+
+
+class FileStream:
+    """The state carried between chunks of one file, or of one series of a long file.
+
+    `series` is its id when it is one series of a long file: messages name it, and rows
+    without a time column are numbered within the series rather than by their file position.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        spec: DataSpec,
+        window: int,
+        report: StreamReport,
+        *,
+        series: str | None = None,
+    ):
         self.path, self.spec, self.window, self.report = path, spec, window, report
+        self.series = series
+        self.name = str(path) if series is None else f"{path} series '{series}'"
+        self.kind = "file" if series is None else "series"
+        self.rows = 0  # rows received, junk included
         self.step = round((spec.step_seconds or 1.0) * 1e9) if spec.time_col else 1
         self.first_stamp: int | None = None
         self.last_slot = -1
         self.next_origin = window
+        self.forecasts = 0
         self.slots = np.empty(0, np.int64)
         self.values = np.empty((0, len(spec.features)))
 
     def feed(self, chunk: pd.DataFrame, *, final: bool, mode: PredictMode) -> OriginBatch | None:
         """Add a chunk; return the windows of the origins it settles."""
-        slots, values = self._to_slots(chunk)
+        self.rows += len(chunk)
+        return self.feed_rows(
+            parse_rows(self.path, self.spec, chunk, self.report), final=final, mode=mode
+        )
+
+    def feed_rows(
+        self, parsed: ParsedRows, *, final: bool, mode: PredictMode
+    ) -> OriginBatch | None:
+        """Add parsed rows; return the windows of the origins they settle."""
+        slots, values = self._to_slots(parsed)
         all_slots = np.concatenate([self.slots, slots])
         all_values = np.concatenate([self.values, values])
         if len(all_slots) == 0:
             return None
+        if mode == "last" and not final:
+            # Only the end matters: keep the rows the last window and its gap filling can read
+            # (no grid until then, which a fleet's many small feeds would each pay for).
+            if self.spec.dedupe == "error" and (np.diff(all_slots) == 0).any():
+                _grid(self.name, self.spec, all_slots, all_values)  # raises, naming the file
+            keep = all_slots >= all_slots[-1] - (self.window + self.spec.max_gap + 1)
+            self.slots, self.values = all_slots[keep], all_values[keep]
+            return None
         grid_start = int(all_slots[0])
-        grid = _grid(self.path, self.spec, all_slots - grid_start, all_values)
-        filled, _ = fill_gaps(grid, self.spec.max_gap, LoadReport())
-        grid_values = filled.to_numpy(np.float64)
+        grid_values = _grid(self.name, self.spec, all_slots - grid_start, all_values)
         complete = ~np.isnan(grid_values).any(axis=1)
-        end = grid_start + len(grid)  # one past the last grid slot
+        if not complete.all():
+            frame = pd.DataFrame(grid_values, columns=list(self.spec.features))
+            filled, _ = fill_gaps(frame, self.spec.max_gap, LoadReport())
+            grid_values = filled.to_numpy(np.float64)
+            complete = ~np.isnan(grid_values).any(axis=1)
+        end = grid_start + len(grid_values)  # one past the last grid slot
         if final:
             limit = end
         else:
@@ -107,17 +194,18 @@ class _FileStream:
             origins, x, _ = found
             if len(origins):
                 batch = OriginBatch(self._times(origins - 1), x)
+                self.forecasts += len(origins)
             elif mode == "last" and end < self.window:
-                raise DataError(
-                    f"{self.path} has {self.report.rows} rows, fewer than the {self.window} the "
+                raise ShortSeries(
+                    f"{self.name} has {self.rows} rows, fewer than the {self.window} the "
                     f"model needs: a forecast reads the last {self.window} rows ({self._reads()}); "
-                    f"pass a file with at least {self.window} rows"
+                    f"pass a {self.kind} with at least {self.window} rows"
                 )
             elif mode == "last":
-                raise DataError(
-                    f"the last {self.window} rows of {self.path} are not complete (a gap or NaN "
+                raise ShortSeries(
+                    f"the last {self.window} rows of {self.name} are not complete (a gap or NaN "
                     f"longer than --max-gap {self.spec.max_gap}); a forecast needs "
-                    f"{self.window} complete rows at the end of the file"
+                    f"{self.window} complete rows at the end of the {self.kind}"
                 )
         self.next_origin = max(self.next_origin, limit + 1)
         keep = all_slots >= limit - (self.window + self.spec.max_gap + 1)
@@ -139,48 +227,35 @@ class _FileStream:
             return slots
         return (self.first_stamp + slots * self.step).astype("datetime64[ns]")
 
-    def _to_slots(self, chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Grid slot of every good row (relative to the file's first timestamp) and its values."""
-        path, spec = self.path, self.spec
-        bad = np.zeros(len(chunk), bool)
-        columns = []
-        for col in spec.features:
-            numbers, junk = parse_numbers(chunk[col])
-            _refuse(path, spec, chunk, col, junk.to_numpy(), "a value that is not a number")
-            bad |= junk.to_numpy()
-            columns.append(numbers.to_numpy(np.float64))
-        values = np.column_stack(columns)
-        if spec.time_col:
-            times, bad_time = parse_times(chunk[spec.time_col])
-            _refuse(
-                path, spec, chunk, spec.time_col, bad_time.to_numpy(), "an unparseable timestamp"
-            )
-            bad |= bad_time.to_numpy()
-            stamps = pd.DatetimeIndex(times.to_numpy()).as_unit("ns").asi8
-        else:
-            stamps = chunk.index.to_numpy(np.int64)
-        rows = chunk.index
-        if bad.any():
-            self.report.rows_dropped += int(bad.sum())
-            stamps, values, rows = stamps[~bad], values[~bad], rows[~bad]
+    def _to_slots(self, parsed: ParsedRows) -> tuple[np.ndarray, np.ndarray]:
+        """Grid slot of every row (relative to the stream's first timestamp) and its values."""
+        stamps, values = parsed.stamps, parsed.values
         if len(stamps) == 0:
             return np.empty(0, np.int64), values
+        if self.series is not None and not self.spec.time_col:
+            start = self.last_slot + 1
+            stamps = np.arange(start, start + len(stamps), dtype=np.int64)
         if self.first_stamp is None:
             self.first_stamp = int(stamps[0])
         slots = np.rint((stamps - self.first_stamp) / self.step).astype(np.int64)
         back = np.flatnonzero(np.diff(np.concatenate([[self.last_slot], slots])) < 0)
         if len(back):
+            where = "" if self.series is None else f" (series '{self.series}')"
             raise DataError(
-                f"{path} row {file_row(rows[back[0]])}: time goes backwards; predict streams "
-                "files in time order, so sort the file by time first"
+                f"{self.path} row {file_row(parsed.rows[back[0]])}{where}: time goes backwards; "
+                "predict streams files in time order, so sort the file by time first"
             )
         self.last_slot = int(slots[-1])
         return slots, values
 
 
-def _read_chunks(
-    path: Path, spec: DataSpec, chunk_rows: int, report: StreamReport
+def read_chunks(
+    path: Path, spec: DataSpec, chunk_rows: int, report: StreamReport, id_col: str | None = None
 ) -> Iterator[pd.DataFrame]:
+    """The file's rows as text, `chunk_rows` at a time, its columns checked on the first chunk.
+
+    `id_col` names a fleet's series column, which the file must have too.
+    """
     if not path.exists():
         raise DataError(f"{path} does not exist; check the path")
     try:
@@ -190,7 +265,7 @@ def _read_chunks(
         for i, chunk in enumerate(reader):
             chunk.columns = [str(c).strip() for c in chunk.columns]
             if i == 0:
-                _check_columns(path, spec, list(chunk.columns), report)
+                _check_columns(path, spec, list(chunk.columns), report, id_col)
             report.rows += len(chunk)
             yield chunk
     except pd.errors.EmptyDataError:
@@ -200,8 +275,11 @@ def _read_chunks(
         raise DataError(f"{path} is not a well-formed CSV ({detail}); fix that line") from None
 
 
-def _check_columns(path: Path, spec: DataSpec, columns: list[str], report: StreamReport) -> None:
-    needed = ([spec.time_col] if spec.time_col else []) + list(spec.features)
+def _check_columns(
+    path: Path, spec: DataSpec, columns: list[str], report: StreamReport, id_col: str | None
+) -> None:
+    needed = ([id_col] if id_col else []) + ([spec.time_col] if spec.time_col else [])
+    needed += list(spec.features)
     missing = [c for c in needed if c not in columns]
     if missing:
         raise DataError(
@@ -227,20 +305,22 @@ def _refuse(
         )
 
 
-def _grid(path: Path, spec: DataSpec, slots: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+def _grid(name: str, spec: DataSpec, slots: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Rows placed on their grid slots (0-based), duplicates merged, missing slots as NaN."""
-    frame = pd.DataFrame(values, columns=list(spec.features))
     duplicated = np.diff(slots) == 0
     if duplicated.any():
         if spec.dedupe == "error":
             raise DataError(
-                f"{path} has duplicate timestamps; the model was trained with --dedupe error, "
+                f"{name} has duplicate timestamps; the model was trained with --dedupe error, "
                 "so remove them or retrain with --dedupe mean or last"
             )
-        frame = frame.groupby(slots).agg("mean" if spec.dedupe == "mean" else "last")
-    else:
-        frame.index = slots
-    return frame.reindex(range(int(slots[-1]) + 1))
+        frame = pd.DataFrame(values, columns=list(spec.features))
+        merged = frame.groupby(slots).agg("mean" if spec.dedupe == "mean" else "last")
+        return merged.reindex(range(int(slots[-1]) + 1)).to_numpy(np.float64)
+    # No duplicates (the usual case): numpy only, so a fleet's many small feeds stay cheap.
+    grid = np.full((int(slots[-1]) + 1, values.shape[1]), np.nan)
+    grid[slots] = values
+    return grid
 
 
 def _trailing_false(mask: np.ndarray) -> int:

@@ -34,6 +34,7 @@ class BundleSummary:
             "inputs": ", ".join(b.data.features) + _lags_text(b),
             "targets": ", ".join(b.data.targets),
             "trained on": f"{Path(b.data.source).name}, {b.data.train_start} .. {b.data.train_end}",
+            **_fleet_row(b),
             "quantization": export.quantization + (f" ({export.recipe})" if export.recipe else ""),
             "runtime": export.runtime
             + (
@@ -85,6 +86,17 @@ def _tensor_text(tensor: dict[str, Any]) -> str:
     return text + (
         f", scale {quant['scale']:.4g}, zero point {quant['zero_point']}" if quant else ""
     )
+
+
+def _fleet_row(bundle: Bundle) -> dict[str, str]:
+    """The series of a global model and its id column; nothing for a one-series model."""
+    fleet = bundle.fleet
+    if fleet is None:
+        return {}
+    ids = ", ".join(fleet.ids[:3]) + (", ..." if len(fleet.series) > 3 else "")
+    return {
+        "series": f"{len(fleet.series):,} by column '{fleet.id_col}' ({ids}), each scaled alone"
+    }
 
 
 def _lags_text(bundle: Bundle) -> str:
