@@ -82,13 +82,13 @@ def stream_fleet(
     positions = {s.id: i for i, s in enumerate(fleet.series)}
     streams: dict[int, FileStream] = {}
     for chunk in read_chunks(path, spec, chunk_rows, report, fleet.id_col):
-        parsed, codes = _split_ids(path, spec, fleet, chunk, positions, report, unknown)
-        order = np.argsort(codes, kind="stable")  # stable: each series' rows stay in file order
-        ordered = codes[order]
-        starts = np.flatnonzero(np.diff(ordered, prepend=-1))
+        parsed, codes, first_seen = _split_ids(path, spec, fleet, chunk, positions, report, unknown)
+        # Series in the order they appear; stable, so each series' rows stay in file order.
+        order = np.argsort(first_seen, kind="stable")
+        starts = np.flatnonzero(np.diff(first_seen[order], prepend=-1))
         batches = []
         for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
-            position = int(ordered[start])
+            position = int(codes[order[start]])
             stream = streams.get(position)
             if stream is None:
                 stream = FileStream(path, spec, window, report, series=fleet.series[position].id)
@@ -142,8 +142,9 @@ def _split_ids(
     positions: dict[str, int],
     report: FleetReport,
     unknown: UnknownPolicy,
-) -> tuple[ParsedRows, np.ndarray]:
-    """A chunk's good rows and each one's series position, blank and unknown ids handled."""
+) -> tuple[ParsedRows, np.ndarray, np.ndarray]:
+    """A chunk's good rows, each one's series position and its series' rank of first
+    appearance in the chunk; blank and unknown ids handled."""
     ids = chunk[fleet.id_col].fillna("").str.strip()
     blank = (ids == "").to_numpy()
     if blank.any():
@@ -172,9 +173,9 @@ def _split_ids(
         for name, code, count in zip(names, known, counts, strict=True):
             if code < 0:
                 report.unknown[str(name)] = report.unknown.get(str(name), 0) + int(count)
-        good = codes >= 0
-        parsed, codes = parsed.take(np.flatnonzero(good)), codes[good]
-    return parsed, codes
+        good = np.flatnonzero(codes >= 0)
+        parsed, codes, local = parsed.take(good), codes[good], local[good]
+    return parsed, codes, local
 
 
 def _joined(batches: list[tuple[int, OriginBatch]]) -> OriginBatch:
