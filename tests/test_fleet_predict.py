@@ -175,6 +175,19 @@ def test_an_unknown_id_is_refused_naming_it_or_skipped(fleet, runner, tmp_path):
     )
     got = pd.read_csv(io.StringIO(result.stdout))
     assert sorted(set(got["sensor"])) == ["east,1", "north", "south"]
+    # A series the training left out (too short then) is known: its rows are skipped, warned.
+    left = tmp_path / "left"
+    shutil.copytree(directory, left)
+    bundle = Bundle.load(left)
+    assert bundle.fleet is not None
+    skipped = dataclasses.replace(bundle.fleet, skipped=(("west", "too few rows"),))
+    bundle.replace(fleet=skipped).save(left)
+    result = runner.invoke(app, ["predict", str(left), str(path), "--level", "none"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}: skipped {ROWS} row(s) of 1 series the model left out of its training (too "
+        "short or unusable then): 'west'"
+    ) in result.stderr
 
 
 def test_a_short_series_is_warned_not_fatal_and_time_going_back_is_refused(fleet, runner, tmp_path):

@@ -41,6 +41,7 @@ class FleetReport(StreamReport):
 
     series: int = 0  # series with rows in the file that the model knows
     unknown: dict[str, int] = field(default_factory=dict)  # id -> rows skipped
+    left_out: dict[str, int] = field(default_factory=dict)  # series training skipped -> rows
     short: list[tuple[str, str]] = field(default_factory=list)  # (id, why no forecast)
 
     def fleet_warnings(self, path: Path) -> list[str]:
@@ -51,6 +52,12 @@ class FleetReport(StreamReport):
             lines.append(
                 f"{path}: skipped {rows} row(s) of {len(self.unknown)} series the model was not "
                 f"trained on: {_names(list(self.unknown))}"
+            )
+        if self.left_out:
+            rows = sum(self.left_out.values())
+            lines.append(
+                f"{path}: skipped {rows} row(s) of {len(self.left_out)} series the model left "
+                f"out of its training (too short or unusable then): {_names(list(self.left_out))}"
             )
         if self.short:
             lines.append(
@@ -76,7 +83,9 @@ def stream_fleet(
 
     Each batch's `series` holds the position in `fleet.series` of every window. An id the
     model was not trained on is refused (DataError naming it and its row) unless `unknown` is
-    `skip`; a series too short for a forecast is reported in `report.short`, not refused.
+    `skip`; the rows of a series left out of training (`fleet.skipped`) are skipped and
+    counted in `report.left_out`; a series too short for a forecast is reported in
+    `report.short`, not refused.
     """
     report = report if report is not None else FleetReport()
     positions = {s.id: i for i, s in enumerate(fleet.series)}
@@ -124,7 +133,8 @@ def stream_fleet(
     if not streams:
         raise DataError(
             f"{path} has no rows of a series the model was trained on (its series: "
-            f"{_names(list(report.unknown))}); pass a file of the series in the bundle"
+            f"{_names([*report.unknown, *report.left_out])}); pass a file of the series in "
+            "the bundle"
         )
     if mode == "last" and not batches:
         raise DataError(
@@ -158,11 +168,15 @@ def _split_ids(
         chunk, ids = chunk[~blank], ids[~blank]
     parsed = parse_rows(path, spec, chunk, report)
     local, names = pd.factorize(ids.to_numpy()[parsed.kept])
-    known = np.array([positions.get(str(name), -1) for name in names], np.int64)
+    # -1: an id the model never saw; -2: a series it left out of training (too short then).
+    left_out = {i for i, _ in fleet.skipped}
+    known = np.array(
+        [positions.get(str(n), -2 if str(n) in left_out else -1) for n in names], np.int64
+    )
     codes = known[local] if len(local) else np.empty(0, np.int64)
     if (known < 0).any():
-        if unknown == "error":
-            at = int(np.argmax(codes < 0))
+        if unknown == "error" and (known == -1).any():
+            at = int(np.argmax(codes == -1))
             try:
                 fleet.member(str(names[local[at]]))
             except DataError as exc:
@@ -172,7 +186,8 @@ def _split_ids(
         counts = np.bincount(local, minlength=len(names))
         for name, code, count in zip(names, known, counts, strict=True):
             if code < 0:
-                report.unknown[str(name)] = report.unknown.get(str(name), 0) + int(count)
+                tally = report.unknown if code == -1 else report.left_out
+                tally[str(name)] = tally.get(str(name), 0) + int(count)
         good = np.flatnonzero(codes >= 0)
         parsed, codes, local = parsed.take(good), codes[good], local[good]
     return parsed, codes, local
