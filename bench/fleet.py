@@ -146,13 +146,22 @@ def run(ctx: Context) -> Section:
     table = Table(
         ["file", "--mode", "rows", "MB", "seconds", "rows/s", "peak RSS MB"],
         title="`forecaster predict BUNDLE FILE --mode MODE > /dev/null`, the fleet file and one "
-        "series of as many rows taking turns",
+        f"series of as many rows taking turns, best of {settings.fleet_repeats}",
     )
     measured: dict[str, dict[str, float | str]] = {}
+    repeats = settings.fleet_repeats
     for mode in settings.fleet_modes:
-        for label, (bundle_dir, csv, rows) in files.items():
-            ctx.log(f"forecaster predict --mode {mode} on {label}")
-            done = _predict(bundle_dir, csv, mode, max(120.0, ctx.remaining()))
+        # The two files take turns, best of `repeats` each: a shared machine moves single runs.
+        best: dict[str, Measured] = {}
+        for _ in range(repeats):
+            for label, (bundle_dir, csv, _) in files.items():
+                ctx.log(f"forecaster predict --mode {mode} on {label}")
+                done = _predict(bundle_dir, csv, mode, max(120.0, ctx.remaining()))
+                kept = best.get(label)
+                if kept is None or (done.ok and (not kept.ok or done.seconds < kept.seconds)):
+                    best[label] = done
+        for label, (_, csv, rows) in files.items():
+            done = best[label]
             megabytes = csv.stat().st_size / 1e6
             key = f"{label}, {mode}"
             if not done.ok:
@@ -167,6 +176,7 @@ def run(ctx: Context) -> Section:
                 "rows": rows,
                 "rows_per_s": rows / done.seconds,
                 "peak_rss_mb": done.peak_rss_mb,
+                "repeats": repeats,
             }
     section = Section("fleet", "", tables=[table])
     fleet_label, single_label = files

@@ -38,6 +38,7 @@ class Settings:
     fleet_series: int
     fleet_rows: int
     fleet_modes: tuple[str, ...]
+    fleet_repeats: int  # runs of each file per mode, taking turns; the best counts
 
 
 ALL_VARIANTS = (
@@ -73,6 +74,7 @@ FULL = Settings(
     fleet_series=1000,
     fleet_rows=2000,
     fleet_modes=("last", "rolling"),
+    fleet_repeats=1,
 )
 
 QUICK = Settings(
@@ -97,6 +99,7 @@ QUICK = Settings(
     fleet_series=100,
     fleet_rows=500,
     fleet_modes=("last", "rolling"),
+    fleet_repeats=3,
 )
 
 

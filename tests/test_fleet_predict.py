@@ -110,7 +110,7 @@ def test_each_window_is_scaled_with_its_own_series_numbers(fleet):
         np.testing.assert_allclose(upper[i] - point[i], half.upper[0, 0] - half.point[0])
     # Scaled with another series' numbers, the same window forecasts otherwise.
     assert not np.allclose(point[0], one_series(directory, names[0]).forecast_windows(windows[2:3]))
-    with pytest.raises(DataError, match="series '0' .sensor. was not in the data"):
+    with pytest.raises(DataError, match=r"series '0' \(sensor\) was not in the data"):
         predictor.forecast_windows(windows[:1], series=np.array([0]))  # an id, not a position
     with pytest.raises(BundleError, match=r"trained on 3 series .* pass series= with each"):
         predictor.forecast_windows(windows)
@@ -175,11 +175,26 @@ def test_an_unknown_id_is_refused_naming_it_or_skipped(fleet, runner, tmp_path):
     )
     got = pd.read_csv(io.StringIO(result.stdout))
     assert sorted(set(got["sensor"])) == ["east,1", "north", "south"]
+    # A series the training left out (too short then) is known: its rows are skipped, warned.
+    left = tmp_path / "left"
+    shutil.copytree(directory, left)
+    bundle = Bundle.load(left)
+    assert bundle.fleet is not None
+    skipped = dataclasses.replace(bundle.fleet, skipped=(("west", "too few rows"),))
+    bundle.replace(fleet=skipped).save(left)
+    result = runner.invoke(app, ["predict", str(left), str(path), "--level", "none"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}: skipped {ROWS} row(s) of 1 series the model left out of its training (too "
+        "short or unusable then): 'west'"
+    ) in result.stderr
 
 
 def test_a_short_series_is_warned_not_fatal_and_time_going_back_is_refused(fleet, runner, tmp_path):
     directory, frames, _ = fleet
-    short = frames | {"south": frames["south"].iloc[:10]}
+    # Series by series, in another order than the bundle's: the output follows the file's.
+    short = {"east,1": frames["east,1"], "south": frames["south"].iloc[:10]}
+    short["north"] = frames["north"]
     path = long_csv(short, tmp_path / "short.csv", order="by series")
     result = runner.invoke(app, ["predict", str(directory), str(path), "--level", "none"])
     assert result.exit_code == 0, result.output
@@ -188,7 +203,7 @@ def test_a_short_series_is_warned_not_fatal_and_time_going_back_is_refused(fleet
         "forecast reads)"
     ) in result.stderr
     got = pd.read_csv(io.StringIO(result.stdout))
-    assert list(got["sensor"]) == ["north"] * HORIZON + ["east,1"] * HORIZON
+    assert list(got["sensor"]) == ["east,1"] * HORIZON + ["north"] * HORIZON
     backwards = frames | {"north": frames["north"].iloc[::-1]}
     path = long_csv(backwards, tmp_path / "back.csv", order="by series")
     line = one_line_error(runner.invoke(app, ["predict", str(directory), str(path)]))

@@ -41,6 +41,7 @@ class FleetReport(StreamReport):
 
     series: int = 0  # series with rows in the file that the model knows
     unknown: dict[str, int] = field(default_factory=dict)  # id -> rows skipped
+    left_out: dict[str, int] = field(default_factory=dict)  # series training skipped -> rows
     short: list[tuple[str, str]] = field(default_factory=list)  # (id, why no forecast)
 
     def fleet_warnings(self, path: Path) -> list[str]:
@@ -51,6 +52,12 @@ class FleetReport(StreamReport):
             lines.append(
                 f"{path}: skipped {rows} row(s) of {len(self.unknown)} series the model was not "
                 f"trained on: {_names(list(self.unknown))}"
+            )
+        if self.left_out:
+            rows = sum(self.left_out.values())
+            lines.append(
+                f"{path}: skipped {rows} row(s) of {len(self.left_out)} series the model left "
+                f"out of its training (too short or unusable then): {_names(list(self.left_out))}"
             )
         if self.short:
             lines.append(
@@ -76,19 +83,21 @@ def stream_fleet(
 
     Each batch's `series` holds the position in `fleet.series` of every window. An id the
     model was not trained on is refused (DataError naming it and its row) unless `unknown` is
-    `skip`; a series too short for a forecast is reported in `report.short`, not refused.
+    `skip`; the rows of a series left out of training (`fleet.skipped`) are skipped and
+    counted in `report.left_out`; a series too short for a forecast is reported in
+    `report.short`, not refused.
     """
     report = report if report is not None else FleetReport()
     positions = {s.id: i for i, s in enumerate(fleet.series)}
     streams: dict[int, FileStream] = {}
     for chunk in read_chunks(path, spec, chunk_rows, report, fleet.id_col):
-        parsed, codes = _split_ids(path, spec, fleet, chunk, positions, report, unknown)
-        order = np.argsort(codes, kind="stable")  # stable: each series' rows stay in file order
-        ordered = codes[order]
-        starts = np.flatnonzero(np.diff(ordered, prepend=-1))
+        parsed, codes, first_seen = _split_ids(path, spec, fleet, chunk, positions, report, unknown)
+        # Series in the order they appear; stable, so each series' rows stay in file order.
+        order = np.argsort(first_seen, kind="stable")
+        starts = np.flatnonzero(np.diff(first_seen[order], prepend=-1))
         batches = []
         for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
-            position = int(ordered[start])
+            position = int(codes[order[start]])
             stream = streams.get(position)
             if stream is None:
                 stream = FileStream(path, spec, window, report, series=fleet.series[position].id)
@@ -124,7 +133,8 @@ def stream_fleet(
     if not streams:
         raise DataError(
             f"{path} has no rows of a series the model was trained on (its series: "
-            f"{_names(list(report.unknown))}); pass a file of the series in the bundle"
+            f"{_names([*report.unknown, *report.left_out])}); pass a file of the series in "
+            "the bundle"
         )
     if mode == "last" and not batches:
         raise DataError(
@@ -142,8 +152,9 @@ def _split_ids(
     positions: dict[str, int],
     report: FleetReport,
     unknown: UnknownPolicy,
-) -> tuple[ParsedRows, np.ndarray]:
-    """A chunk's good rows and each one's series position, blank and unknown ids handled."""
+) -> tuple[ParsedRows, np.ndarray, np.ndarray]:
+    """A chunk's good rows, each one's series position and its series' rank of first
+    appearance in the chunk; blank and unknown ids handled."""
     ids = chunk[fleet.id_col].fillna("").str.strip()
     blank = (ids == "").to_numpy()
     if blank.any():
@@ -157,11 +168,15 @@ def _split_ids(
         chunk, ids = chunk[~blank], ids[~blank]
     parsed = parse_rows(path, spec, chunk, report)
     local, names = pd.factorize(ids.to_numpy()[parsed.kept])
-    known = np.array([positions.get(str(name), -1) for name in names], np.int64)
+    # -1: an id the model never saw; -2: a series it left out of training (too short then).
+    left_out = {i for i, _ in fleet.skipped}
+    known = np.array(
+        [positions.get(str(n), -2 if str(n) in left_out else -1) for n in names], np.int64
+    )
     codes = known[local] if len(local) else np.empty(0, np.int64)
     if (known < 0).any():
-        if unknown == "error":
-            at = int(np.argmax(codes < 0))
+        if unknown == "error" and (known == -1).any():
+            at = int(np.argmax(codes == -1))
             try:
                 fleet.member(str(names[local[at]]))
             except DataError as exc:
@@ -171,10 +186,11 @@ def _split_ids(
         counts = np.bincount(local, minlength=len(names))
         for name, code, count in zip(names, known, counts, strict=True):
             if code < 0:
-                report.unknown[str(name)] = report.unknown.get(str(name), 0) + int(count)
-        good = codes >= 0
-        parsed, codes = parsed.take(np.flatnonzero(good)), codes[good]
-    return parsed, codes
+                tally = report.unknown if code == -1 else report.left_out
+                tally[str(name)] = tally.get(str(name), 0) + int(count)
+        good = np.flatnonzero(codes >= 0)
+        parsed, codes, local = parsed.take(good), codes[good], local[good]
+    return parsed, codes, local
 
 
 def _joined(batches: list[tuple[int, OriginBatch]]) -> OriginBatch:
