@@ -170,3 +170,20 @@ def test_a_fleet_run_exports_with_per_series_intervals(fleet_run: tuple[Path, Pa
         assert shipped.intervals.source.startswith("the float16 LiteRT file")
     # Compared in MASE units pooled over the series: float16 barely moves them.
     assert abs(outcome.results[0].mae_change) < 0.02
+
+
+def test_evaluate_scores_a_fleet_run_again_as_training_did(
+    runner: CliRunner, fleet_run: tuple[Path, Path]
+) -> None:
+    from forecaster.evaluation.fleet import FleetEvaluation
+
+    _, run = fleet_run
+    trained = FleetEvaluation.read(run)
+    (run / "fleet_metrics.json").unlink()
+    done = runner.invoke(app, ["evaluate", str(run)])
+    assert done.exit_code == 0, done.output
+    again = FleetEvaluation.read(run)
+    for before, after in zip(trained.series, again.series, strict=True):
+        assert after.mase == pytest.approx(before.mase, rel=1e-6)
+    refused = runner.invoke(app, ["evaluate", str(run), str(run / "x.csv")])
+    assert refused.exit_code == 2 and "each series' own test part" in refused.output

@@ -325,8 +325,10 @@ def comparison(result: Comparison) -> None:
 
 def export_results(outcome: ExportOutcome) -> None:
     """Every quantization mode's size, error, MAE and latency, and the one shipped."""
+    fleet = outcome.bundle.fleet
+    units = f"; MAE in MASE units, over {len(fleet.series)} series" if fleet is not None else ""
     table = Table(
-        title=f"LiteRT on the test windows (Keras MAE {outcome.keras_mae:.4g})",
+        title=f"LiteRT on the test windows (Keras MAE {outcome.keras_mae:.4g}{units})",
         title_justify="left",
         caption="worst: the largest forecast change against Keras, as a share of Keras' own "
         "test MAE (over 100% is refused)",

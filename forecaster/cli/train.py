@@ -39,6 +39,7 @@ from forecaster.config import (
     TrainConfig,
     WindowConfig,
 )
+from forecaster.errors import UsageError
 
 
 @data_options
@@ -255,7 +256,18 @@ def evaluate(
 
         forecaster evaluate models/weather_greensboro-gru-20261123-120000
     """
+    from forecaster.bundle import Bundle
     from forecaster.runs.evaluate import evaluate as evaluate_run
 
+    if Bundle.load(run_dir).fleet is not None:
+        if file is not None or season is not None:
+            raise UsageError(
+                f"{run_dir} is a model of a fleet, evaluated on each series' own test part; "
+                "leave out FILE and --season"
+            )
+        from forecaster.runs.fleet import evaluate_fleet
+
+        render.fleet(evaluate_fleet(run_dir))
+        return
     _, evaluation = evaluate_run(run_dir, file, seasons=seasons_option(season))
     render.evaluation(evaluation, f"{file}" if file else "Test part")

@@ -29,6 +29,8 @@ from forecaster.runs.train import ScoredBaselines, fit_baselines, history_csv, t
 from forecaster.scaling import MinMaxParams
 
 if TYPE_CHECKING:
+    import keras
+
     from forecaster.data.load import SensorData
     from forecaster.evaluation.rolling import Evaluation, FittedBaselines
     from forecaster.model.fit import EpochCallback, TrainResult
@@ -177,7 +179,7 @@ def train_fleet(
     pooled = prepare_pooled(fleet, split, window, lags)
     result = train_model(pooled, model, training, on_epoch, initial_weights)
 
-    evaluations, members = _score_series(result, pooled, scored)
+    evaluations, members = score_series(result.model, pooled, scored)
     figures = FleetEvaluation.from_series(list(evaluations), list(evaluations.values()))
     bundle = _fleet_bundle(
         fleet, pooled, members, seasons, split, model, window, result.params
@@ -211,8 +213,8 @@ def train_fleet(
     return FleetRunOutcome(out, bundle, result, evaluations, figures, pooled.skipped, warnings)
 
 
-def _score_series(
-    result: TrainResult, pooled: PooledPrepared, scored: dict[str, ScoredBaselines]
+def score_series(
+    keras_model: keras.Model, pooled: PooledPrepared, scored: dict[str, ScoredBaselines]
 ) -> tuple[dict[str, Evaluation], list[SeriesSpec]]:
     """Each series' evaluation on its test part and its intervals from its validation part.
 
@@ -222,8 +224,8 @@ def _score_series(
     from forecaster.intervals import calibrate
     from forecaster.runs.evaluate import evaluate_windows
 
-    val_pred = result.model.predict(pooled.windows["val"].x, batch_size=4096, verbose=0)
-    test_pred = result.model.predict(pooled.windows["test"].x, batch_size=4096, verbose=0)
+    val_pred = keras_model.predict(pooled.windows["val"].x, batch_size=4096, verbose=0)
+    test_pred = keras_model.predict(pooled.windows["test"].x, batch_size=4096, verbose=0)
     evaluations: dict[str, Evaluation] = {}
     members: list[SeriesSpec] = []
     for i, (series_id, prepared) in enumerate(zip(pooled.ids, pooled.members, strict=True)):
@@ -238,7 +240,7 @@ def _score_series(
         )
         baselines = scored[series_id]
         evaluations[series_id] = evaluate_windows(
-            result.model,
+            keras_model,
             data,
             scaler,
             test,
@@ -332,3 +334,28 @@ def _pooled_range(scalers: list[MinMaxParams]) -> MinMaxParams:
         scale=tuple(float(v) for v in 1.0 / span),
         min=tuple(float(v) for v in -low / span),
     )
+
+
+def evaluate_fleet(run_dir: Path) -> FleetEvaluation:
+    """Score a fleet run's model again on every series' test part, beside its baselines (refitted
+    on the same training parts), and rewrite its fleet figures."""
+    from forecaster.bundle import Bundle
+    from forecaster.report.fleet import write_fleet_report
+    from forecaster.runs.load import bundle_window, load_keras_model, load_training_fleet
+
+    bundle = Bundle.load(run_dir)
+    if bundle.fleet is None:
+        raise ConfigError(f"{run_dir} holds a model of one series; evaluate it without a fleet")
+    pooled = load_training_fleet(bundle, run_dir=run_dir)
+    spec = bundle.data
+    split = SplitConfig(*spec.split)
+    first = pooled.members[0].data
+    fleet = Fleet(
+        first.path, bundle.fleet.id_col, tuple(m.data for m in pooled.members), first.config
+    )
+    baselines = fit_fleet_baselines(fleet, split, spec.seasons or (spec.season,))
+    scored, _ = check_fleet_baselines(fleet, split, bundle_window(bundle), baselines)
+    evaluations, _ = score_series(load_keras_model(run_dir), pooled, scored)
+    figures = FleetEvaluation.from_series(list(evaluations), list(evaluations.values()))
+    write_fleet_report(run_dir, figures)
+    return figures
