@@ -182,21 +182,23 @@ def train(
         normalize=normalize,
         loss=loss,
     )
+    split_config = SplitConfig.parse(split)
+    window_config = WindowConfig(window, horizon, calendar, lags)
+    seasons = seasons_option(season)
     if data.id_col is not None:
         from forecaster.data.fleet import load_fleet
         from forecaster.runs.fleet import FLEET_WINDOWS_PER_EPOCH, train_fleet
 
         per_epoch = windows_per_epoch or FLEET_WINDOWS_PER_EPOCH
+        training = TrainConfig(epochs, batch_size, patience, seed, windows_per_epoch=per_epoch)
         with epoch_progress(epochs) as on_epoch:
             fleet_outcome = train_fleet(
                 load_fleet(file, data),
-                split=SplitConfig.parse(split),
-                window=WindowConfig(window, horizon, calendar, lags),
+                split=split_config,
+                window=window_config,
                 model=model,
-                training=TrainConfig(
-                    epochs, batch_size, patience, seed, windows_per_epoch=per_epoch
-                ),
-                seasons=seasons_option(season),
+                training=training,
+                seasons=seasons,
                 out=out,
                 overwrite=overwrite,
                 on_epoch=on_epoch,
@@ -206,17 +208,16 @@ def train(
         return
     from forecaster.runs.train import train as train_run
 
+    training = TrainConfig(epochs, batch_size, patience, seed, windows_per_epoch=windows_per_epoch)
     with epoch_progress(epochs) as on_epoch:
         outcome = train_run(
             file,
             data,
-            split=SplitConfig.parse(split),
-            window=WindowConfig(window, horizon, calendar, lags),
+            split=split_config,
+            window=window_config,
             model=model,
-            training=TrainConfig(
-                epochs, batch_size, patience, seed, windows_per_epoch=windows_per_epoch
-            ),
-            seasons=seasons_option(season),
+            training=training,
+            seasons=seasons,
             out=out,
             overwrite=overwrite,
             on_epoch=on_epoch,
