@@ -107,8 +107,7 @@ def _fleet_report(
             f"{bundle.model.horizon} steps ahead, each scaled by its own training range. Run by "
             f"LiteRT ({export.shipped}, {shipped.size_bytes:,} bytes) over every series' test "
             f"origins its MASE is {shipped.mae:.3f}; each series' best baseline pooled the same "
-            f"way scores {best:.3f}. Verdict: "
-            f"{verdict(ratio, 'the best baseline of each series', 'the shipped model')}.",
+            f"way scores {best:.3f}. Verdict: {_fleet_verdict(ratio)}.",
             note=ratio >= 1.0 - TIE,
         )
     )
@@ -135,6 +134,24 @@ def _fleet_report(
     _fleet_data(report, _read(out / DATA_SUMMARY))
     _reproduce(report, out, state)
     return report
+
+
+def _fleet_verdict(ratio: float) -> str:
+    """The shipped file's pooled MASE against the series' own best baselines, pooled alike."""
+    if ratio < 1.0 - TIE:
+        return (
+            f"the shipped model beats the baselines: its pooled MASE is {1 - ratio:.0%} lower "
+            "than that of each series' best baseline"
+        )
+    if ratio <= 1.0 + TIE:
+        return (
+            f"the shipped model ties with each series' best baseline (pooled MASE ratio "
+            f"{ratio:.2f}): it is no better than those baselines here"
+        )
+    return (
+        f"WARNING: the shipped model does not beat each series' best baseline (pooled MASE "
+        f"ratio {ratio:.2f}); ship the baselines or train longer / tune before relying on it"
+    )
 
 
 def _fleet_data(report: Report, summary: dict[str, Any]) -> None:
