@@ -50,9 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(csv: Path, out: Path, budget: str, *extra: str) -> float:
+def run(csv: Path, out: Path, budget: str, *extra: str, target: str = TARGET) -> float:
     """`forecaster run` on `csv`; returns its wall time in seconds (also kept beside the run)."""
-    command = [*forecaster_command(), "run", str(csv), "--target", TARGET, "--out", str(out)]
+    command = [*forecaster_command(), "run", str(csv), "--target", target, "--out", str(out)]
     command += ["--overwrite", "--budget", budget, *extra]
     started = time.perf_counter()
     subprocess.run(command, check=True)
@@ -184,7 +184,7 @@ def generated(work: Path, n_series: int, rows: int, budget: str, collect_only: b
     run_dir = work / f"fleet-{n_series}x{rows}"
     if not collect_only:
         make_fleet(n_series, rows, seed=0).to_csv(csv, index=False)
-        run(csv, run_dir, budget, "--id-col", "sensor")
+        run(csv, run_dir, budget, "--id-col", "sensor", target="value")
     seconds = float((run_dir / "bench-seconds.txt").read_text())
     comparison = _read(run_dir / "search" / "comparison.json")
     fleet = _read(run_dir / "search" / "winner" / "fleet_metrics.json")

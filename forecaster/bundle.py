@@ -107,8 +107,9 @@ class DataSpec:
     seasonal: SeasonalInputs | None = None  # the decomposition reference's channels, last
     lags: tuple[int, ...] = ()  # seasons fed as lag channels after the sensors (data.lags)
 
-    def grid_rows(self, times_ns: np.ndarray) -> np.ndarray:
-        """Timestamps (ns since the epoch) as grid rows: steps since the training file's first.
+    def grid_rows(self, times_ns: np.ndarray, train_start: str | None = None) -> np.ndarray:
+        """Timestamps (ns since the epoch) as grid rows: steps since the training file's first
+        (or, for a series of a fleet, since its own `train_start`).
 
         Raises DataError for a model trained on a file without timestamps.
         """
@@ -117,7 +118,7 @@ class DataSpec:
                 "the model was trained on a file without timestamps, so rows of another file "
                 "cannot be placed on its time grid"
             )
-        start = np.datetime64(self.train_start, "ns").astype(np.int64)
+        start = np.datetime64(train_start or self.train_start, "ns").astype(np.int64)
         step = round(self.step_seconds * 1e9)
         offsets = np.asarray(times_ns, dtype=np.int64) - start
         return (offsets + step // 2) // step  # to the nearest step, in integers
@@ -196,6 +197,9 @@ class SeriesSpec:
     mase_scale: tuple[float, ...]  # in-sample seasonal-naive MAE per target, training part
     rows: int  # rows on this series' grid when it was trained on
     intervals: Intervals | None = None  # this series' conformal half-widths, original units
+    # The decomposition reference's channels from this series' own seasonal profiles (its grid
+    # row 0 is `train_start`); the smoothing in them is the fleet's, built into the model.
+    seasonal: SeasonalInputs | None = None
 
 
 @dataclass(frozen=True)

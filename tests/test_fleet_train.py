@@ -187,3 +187,42 @@ def test_evaluate_scores_a_fleet_run_again_as_training_did(
         assert after.mase == pytest.approx(before.mase, rel=1e-6)
     refused = runner.invoke(app, ["evaluate", str(run), str(run / "x.csv")])
     assert refused.exit_code == 2 and "each series' own test part" in refused.output
+
+
+def test_a_fleet_model_can_correct_each_series_own_decomposition(tmp_path: Path) -> None:
+    from forecaster.device.predictor import Predictor
+    from forecaster.export.ship import export
+    from forecaster.runs.fleet import train_fleet
+    from forecaster.runs.load import load_keras_model, load_training_fleet
+
+    csv = tmp_path / "fleet.csv"
+    fleet_frame(short=0).to_csv(csv, index=False)
+    fleet = load_fleet(csv, DataConfig(targets=("temp",), id_col="sensor"))
+    run = tmp_path / "run"
+    train_fleet(
+        fleet,
+        window=WINDOW,
+        model=ModelConfig(units=4, residual="decomposition"),
+        training=TrainConfig(epochs=1, windows_per_epoch=256),
+        out=run,
+    )
+    bundle = Bundle.load(run)
+    assert bundle.fleet is not None
+    seasonal = [s.seasonal for s in bundle.fleet.series]
+    assert all(s is not None for s in seasonal)
+    # One smoothing in the model for all; each series' own profiles as its inputs.
+    assert len({s.smoothing for s in seasonal if s}) == 1
+    assert len({s.profiles for s in seasonal if s}) == 3
+
+    export(run, quantize="none", out=run / "bundle")
+    predictor = Predictor.load(run / "bundle")
+    member = load_training_fleet(bundle, fleet).members[1]
+    test = member.windows["test"]
+    keras = member.scaler.inverse(load_keras_model(run).predict(test.x[:5], verbose=0), ("temp",))
+    device = predictor.forecast(
+        member.data.values(),
+        test.origins[:5],
+        times=member.data.frame.index.to_numpy(),
+        series="s1",
+    )
+    np.testing.assert_allclose(device, keras, rtol=1e-4, atol=1e-3)

@@ -318,7 +318,8 @@ class Predictor:
             targets = [spec.features.index(t) for t in spec.targets]
             lags = lag_channels(scaled[..., targets], spec.lags, self.horizon)
             scaled = np.concatenate([scaled, lags], axis=-1)[:, -self.window :]
-        if not spec.calendar and spec.seasonal is None:
+        per_series = self.fleet is not None and self.fleet.spec.series[0].seasonal is not None
+        if not spec.calendar and spec.seasonal is None and not per_series:
             return scaled
         if last_times is None or spec.step_seconds is None:
             uses = "calendar features" if spec.calendar else "seasonal profiles"
@@ -332,7 +333,23 @@ class Predictor:
         if spec.seasonal is not None:
             rows = spec.grid_rows(stamps)
             parts.append(spec.seasonal.channels(rows, self.bundle.scaler.scales(spec.targets)))
+        if per_series and index is not None:
+            parts.append(self._series_seasonal(stamps, index))
         return np.concatenate(parts, axis=-1)
+
+    def _series_seasonal(self, stamps: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """A fleet's decomposition channels: each window's from its own series' profiles, placed
+        on that series' own grid (a loop over the series in the batch, not the windows)."""
+        assert self.fleet is not None
+        spec, members = self.bundle.data, self.fleet.spec.series
+        out = np.empty((*stamps.shape, 2 * len(spec.targets)), np.float32)
+        for position in np.unique(index):
+            member = members[position]
+            assert member.seasonal is not None
+            picked = index == position
+            rows = spec.grid_rows(stamps[picked], member.train_start)
+            out[picked] = member.seasonal.channels(rows, member.scaler.scales(spec.targets))
+        return out
 
     def forecast(
         self,

@@ -3,7 +3,9 @@
 Every series is split chronologically and min-max scaled on its own training part (its levels
 and ranges differ; the model sees each in [0, 1]), windowed exactly as one series would be, and
 the windows of all series are stacked. A series that cannot give windows to every part is
-skipped with the reason, not fatal.
+skipped with the reason, not fatal. The decomposition reference, when asked for, reads each
+series' own seasonal profiles and smooths with one set of parameters shared by the fleet (the
+model holds them).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecaster.bundle import SeasonalInputs
 from forecaster.config import SplitConfig, WindowConfig
 from forecaster.data.fleet import Fleet, Skipped
 from forecaster.data.load import SensorData
@@ -36,7 +39,12 @@ class PooledPrepared:
     window: WindowConfig
     lags: tuple[int, ...]
     skipped: tuple[Skipped, ...] = ()
-    seasonal: None = None  # the decomposition reference is per series; fleets do not use it
+
+    @property
+    def seasonal(self) -> SeasonalInputs | None:
+        """The decomposition reference as the model builds it: the fleet's shared smoothing
+        (each member's channels come from its own profiles)."""
+        return self.members[0].seasonal
 
     @property
     def data(self) -> SensorData:
@@ -64,14 +72,23 @@ class PooledPrepared:
 
 
 def prepare_pooled(
-    fleet: Fleet, split: SplitConfig, window: WindowConfig, lags: tuple[int, ...] = ()
+    fleet: Fleet,
+    split: SplitConfig,
+    window: WindowConfig,
+    lags: tuple[int, ...] = (),
+    seasonal: dict[str, SeasonalInputs] | None = None,
 ) -> PooledPrepared:
-    """Prepare every series of `fleet` alone and pool their windows; skip those too short."""
+    """Prepare every series of `fleet` alone and pool their windows; skip those too short.
+
+    `seasonal` gives each series its decomposition reference's channels (one smoothing for
+    all, each series' own profiles).
+    """
     members: list[Prepared] = []
     skipped: list[Skipped] = []
     for data in fleet:
         try:
-            members.append(prepare(data, split, window, None, lags))
+            own = None if seasonal is None else seasonal[data.series or ""]
+            members.append(prepare(data, split, window, own, lags))
         except DataError as exc:
             skipped.append(Skipped(data.series or "", str(exc)))
     if not members:

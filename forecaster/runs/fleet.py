@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from forecaster.bundle import Bundle, DataSpec, FleetSpec, ModelSpec, SeriesSpec
+from forecaster.bundle import Bundle, DataSpec, FleetSpec, ModelSpec, SeasonalInputs, SeriesSpec
 from forecaster.config import ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data.fleet import Fleet, Skipped
 from forecaster.errors import ConfigError, DataError
@@ -131,6 +131,21 @@ def check_fleet_baselines(
     return scored, skipped
 
 
+def fleet_seasonal(fitted: dict[str, FittedBaselines], horizon: int) -> dict[str, SeasonalInputs]:
+    """Each series' decomposition reference: its own seasonal profiles (its decomposition
+    baseline's), and one smoothing for the whole fleet, the median of the series' own (per
+    target: level, trend, damping), since the model holds the smoothing in its weights."""
+    from forecaster.evaluation.decomposition import seasonal_inputs
+
+    own = {key: seasonal_inputs(f.decomposition, horizon) for key, f in fitted.items()}
+    first = next(iter(own.values()))
+    shared = tuple(
+        tuple(float(v) for v in np.median([inputs.smoothing[t] for inputs in own.values()], 0))
+        for t in range(first.n_targets)
+    )
+    return {key: dataclasses.replace(inputs, smoothing=shared) for key, inputs in own.items()}
+
+
 def train_fleet(
     fleet: Fleet,
     *,
@@ -154,16 +169,12 @@ def train_fleet(
     from forecaster.data.lags import lag_seasons
     from forecaster.model.fit import train_model
     from forecaster.model.pooled import prepare_pooled
+    from forecaster.model.windows import check_timestamps
 
     split = split or SplitConfig()
     window = window or WindowConfig()
     model = model or ModelConfig()
     training = training or TrainConfig(windows_per_epoch=FLEET_WINDOWS_PER_EPOCH)
-    if model.residual == "decomposition":
-        raise ConfigError(
-            "--residual decomposition fits its smoothing to one series and builds it into the "
-            "model, so a fleet's global model cannot use it; pass --residual last or seasonal"
-        )
     if not fleet.targets:
         raise ConfigError("no target column chosen; pass --target COLUMN")
     out = out or default_run_dir(fleet.path, model.cell)
@@ -176,7 +187,12 @@ def train_fleet(
     fleet = fleet.without(skipped) if skipped else fleet
     model = dataclasses.replace(model, season=seasons[0])
     lags = lag_seasons(seasons, window.window, window.horizon) if window.lags else ()
-    pooled = prepare_pooled(fleet, split, window, lags)
+    seasonal = None
+    if model.residual == "decomposition":
+        for data in fleet:
+            check_timestamps(data)
+        seasonal = fleet_seasonal({k: v.fitted for k, v in scored.items()}, window.horizon)
+    pooled = prepare_pooled(fleet, split, window, lags, seasonal)
     result = train_model(pooled, model, training, on_epoch, initial_weights)
 
     evaluations, members = score_series(result.model, pooled, scored)
@@ -259,6 +275,7 @@ def score_series(
                 mase_scale=tuple(float(v) for v in baselines.mase_scale),
                 rows=data.n_rows,
                 intervals=intervals,
+                seasonal=prepared.seasonal,
             )
         )
     return evaluations, members

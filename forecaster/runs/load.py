@@ -111,7 +111,10 @@ def load_training_fleet(
     order = {series_id: i for i, series_id in enumerate(bundle.fleet.ids)}
     kept = sorted((d for d in fleet if d.series in trained), key=lambda d: order[d.series or ""])
     fleet = dataclasses.replace(fleet, series=tuple(kept), skipped=())
-    pooled = prepare_pooled(fleet, SplitConfig(*spec.split), bundle_window(bundle), spec.lags)
+    seasonal = {s.id: s.seasonal for s in bundle.fleet.series if s.seasonal is not None}
+    pooled = prepare_pooled(
+        fleet, SplitConfig(*spec.split), bundle_window(bundle), spec.lags, seasonal or None
+    )
     if pooled.ids != bundle.fleet.ids:
         raise DataError(
             f"{fleet.path} no longer gives the series this run was trained on; retrain it"

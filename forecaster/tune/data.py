@@ -237,9 +237,9 @@ class PooledTuningData:
         return self.members[0].seasons
 
     @property
-    def seasonal(self) -> None:
-        """Fleets have no decomposition reference (its smoothing is per series)."""
-        return None
+    def seasonal(self) -> SeasonalInputs | None:
+        """The decomposition reference as trials build it: the fleet's shared smoothing."""
+        return self.members[0].seasonal
 
     @property
     def n_targets(self) -> int:
@@ -316,13 +316,20 @@ def prepare_pooled_tuning_data(
     seasons: tuple[int, ...],
     per_part: int,
     seed: int,
+    seasonal: dict[str, SeasonalInputs] | None = None,
 ) -> PooledTuningData:
-    """Each series split, scaled on its own training part and given its validation origins."""
+    """Each series split, scaled on its own training part and given its validation origins;
+    with `seasonal`, each series' decomposition channels for the trials that use them."""
     from forecaster.model.windows import split_rows
 
     members = tuple(
         prepare_tuning_data(
-            data, split_rows(data.n_rows, split_config), horizon, max_window, None, seasons
+            data,
+            split_rows(data.n_rows, split_config),
+            horizon,
+            max_window,
+            None if seasonal is None else seasonal[data.series or ""],
+            seasons,
         )
         for data in series
     )

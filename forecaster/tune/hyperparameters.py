@@ -139,14 +139,11 @@ def resolve_space(
     horizon: int,
     season: int,
     overrides: SpaceOverrides,
-    *,
-    fleet: bool = False,
 ) -> SearchSpace:
     """The default space for this data, with the user's overrides, checked against the data.
 
     The user's values are checked before the model builder is probed (which loads TensorFlow),
-    so a bad option fails at once. A `fleet`'s global model has no decomposition reference (its
-    smoothing is fitted per series).
+    so a bad option fails at once.
     """
     train_rows = longest_run(data, split.train)
     eval_rows = min(longest_run(data, split.val), longest_run(data, split.test))
@@ -154,7 +151,7 @@ def resolve_space(
     # The decomposition reference needs timestamps and a season with a profile, which takes two
     # of its cycles in the training part (evaluation.decomposition.fit_decomposition).
     timed = isinstance(data.frame.index, pd.DatetimeIndex) and data.freq is not None
-    decomposition_ok = timed and season > 1 and train_rows >= 2 * season and not fleet
+    decomposition_ok = timed and season > 1 and train_rows >= 2 * season
 
     def base(residual_ok: bool, normalize_ok: bool) -> SearchSpace:
         return default_space(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forecaster.config import CELLS, DataConfig, SplitConfig
-from forecaster.errors import ConfigError, UsageError
+from forecaster.errors import ConfigError
 from forecaster.tune.comparison import CellResult, Comparison, choose_winner
 from forecaster.tune.config import Distributed, TuneConfig
 from forecaster.tune.data import decomposition_inputs, prepare_tuning_data
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from forecaster.data.fleet import Fleet
     from forecaster.data.load import SensorData
     from forecaster.runs.fleet import FleetBaselines
-    from forecaster.tune.data import PooledTuningData, SearchData
+    from forecaster.tune.data import SearchData
 
 
 @dataclass
@@ -108,25 +108,48 @@ def tune(
         fleet = load_fleet(file, data_config)
     tuning_data: SearchData
     if fleet is not None:
-        from forecaster.runs.fleet import fit_fleet_baselines, fleet_seasons
+        from forecaster.data.fleet import Skipped
+        from forecaster.runs.fleet import (
+            FLEET_WINDOWS_PER_EPOCH,
+            fit_fleet_baselines,
+            fleet_seasonal,
+            fleet_seasons,
+        )
+        from forecaster.tune.data import prepare_pooled_tuning_data
 
         # The space must suit the fleet's typical series; shorter ones are skipped.
         data = sorted(fleet.series, key=lambda d: d.n_rows)[len(fleet) // 2]
         rows = split_rows(data.n_rows, split)
         seasons = seasons or fleet_seasons(fleet, split)
-        resolved = resolve_space(data, rows, horizon, seasons[0], overrides, fleet=True)
-        if "decomposition" in resolved.residual:
-            raise UsageError(
-                "--residual decomposition fits its smoothing to one series and builds it into "
-                "the model, so a fleet's global model cannot use it; leave it out of --residual"
-            )
-        fleet, tuning_data = _pooled_tuning(fleet, split, horizon, resolved, seasons, config)
-        if role != "worker":
-            # Fitted once before the search, for both cells' retraining; the search gets
-            # what is left of the budget.
+        resolved = resolve_space(data, rows, horizon, seasons[0], overrides)
+        fleet = _fitting_series(fleet, split, horizon, resolved)
+        decomposition = "decomposition" in resolved.residual
+        if role != "worker" or decomposition:
+            # Fitted once before the search, for both cells' retraining (and the decomposition
+            # reference's profiles); the search gets what is left of the budget.
             started = time.monotonic()
             baselines = fit_fleet_baselines(fleet, split, seasons)
-            config = config.after(time.monotonic() - started)
+            if role != "worker":
+                config = config.after(time.monotonic() - started)
+        profiles = None
+        if decomposition:
+            assert baselines is not None
+            fleet = (
+                fleet.without([Skipped(k, why) for k, why in baselines.failed.items()])
+                if baselines.failed
+                else fleet
+            )
+            profiles = fleet_seasonal(baselines.fitted, horizon)
+        tuning_data = prepare_pooled_tuning_data(
+            fleet.series,
+            horizon,
+            max(resolved.windows),
+            split,
+            seasons if config.lags else (),
+            FLEET_WINDOWS_PER_EPOCH,
+            config.seed,
+            profiles,
+        )
     else:
         data = source if isinstance(source, SensorData) else load_csv(file, data_config)
         rows = split_rows(data.n_rows, split)
@@ -183,21 +206,13 @@ def tune(
         search.close()
 
 
-def _pooled_tuning(
-    fleet: Fleet,
-    split: SplitConfig,
-    horizon: int,
-    space: SearchSpace,
-    seasons: tuple[int, ...],
-    config: TuneConfig,
-) -> tuple[Fleet, PooledTuningData]:
-    """The fleet's windows for the trials; series too short for the longest window are
-    left out of the search and of the retraining."""
+def _fitting_series(fleet: Fleet, split: SplitConfig, horizon: int, space: SearchSpace) -> Fleet:
+    """The fleet without the series too short for the longest window searched (left out of
+    the search and of the retraining, and listed as skipped)."""
     from forecaster.data.fleet import Skipped
     from forecaster.errors import DataError
     from forecaster.model.windows import split_rows
-    from forecaster.runs.fleet import FLEET_WINDOWS_PER_EPOCH
-    from forecaster.tune.data import check_windows_fit, prepare_pooled_tuning_data
+    from forecaster.tune.data import check_windows_fit
 
     skipped = []
     for data in fleet:
@@ -205,17 +220,7 @@ def _pooled_tuning(
             check_windows_fit(space, data, split_rows(data.n_rows, split), horizon)
         except DataError as exc:
             skipped.append(Skipped(data.series or "", str(exc)))
-    fleet = fleet.without(skipped) if skipped else fleet
-    pooled = prepare_pooled_tuning_data(
-        fleet.series,
-        horizon,
-        max(space.windows),
-        split,
-        seasons if config.lags else (),
-        FLEET_WINDOWS_PER_EPOCH,
-        config.seed,
-    )
-    return fleet, pooled
+    return fleet.without(skipped) if skipped else fleet
 
 
 def planned_trials(config: TuneConfig) -> int | None:
