@@ -146,7 +146,8 @@ def stations(work: Path, budget: str, collect_only: bool) -> Section:
         Target(
             "no worse than one model per series with the same budget",
             "median per-series MASE",
-            f"global {global_median:.3f} vs per-station {local_median:.3f}",
+            f"global {global_median:.3f} vs per-station {local_median:.3f} "
+            f"({global_median / local_median - 1:+.1%}; within 2% is a tie)",
             global_median <= local_median * (1 + TIE),
         ),
     ]
@@ -159,9 +160,16 @@ def stations(work: Path, budget: str, collect_only: bool) -> Section:
         "different windows, so their test origins can differ by a window's length. The "
         f"global model's shipped file ({shipped['mode']}, {shipped['size_bytes']:,} bytes) "
         f"scores a pooled MASE of {shipped['mase']:.3f} on every station's test origins. "
-        "Per-station models may use the decomposition reference; a global model cannot (its "
-        "smoothing is fitted per series)."
+        "Both may use the decomposition reference: a station's own model with its own "
+        "smoothing, the global model with each station's own seasonal profiles and one "
+        "smoothing for all."
     )
+    if not seconds:
+        seconds = {
+            name: float((work / name / "bench-seconds.txt").read_text())
+            for name in ["global", *names]
+            if (work / name / "bench-seconds.txt").exists()
+        }
     if seconds:
         result.notes.append(
             "Wall time: "
