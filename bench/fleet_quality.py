@@ -47,6 +47,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=HERE / "out" / "fleet", help="run folders")
     parser.add_argument("--out", type=Path, default=HERE, help="results directory")
     parser.add_argument("--collect-only", action="store_true", help="tabulate runs in --work")
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        metavar="SECTION:TEXT",
+        help="a note on how a section's runs went (e.g. generated:...), added to its notes",
+    )
     return parser.parse_args(argv)
 
 
@@ -222,7 +229,8 @@ def generated(work: Path, n_series: int, rows: int, budget: str, collect_only: b
         f"`make_fleet({n_series}, {rows}, seed=0)`: series of one kind with their own level, "
         "amplitude, phase, trend and noise, a third with a weekly cycle. Every series' "
         "baselines are fitted once, in one child process per core, before the search; the "
-        "search draws at most 20,000 windows per epoch from all series."
+        "search draws at most 20,000 windows per epoch from all series. The series are made "
+        "for timing: a daily sine and noise, which Holt-Winters models almost exactly."
     )
     result.data = {"seconds": seconds, "machine": machine.describe()}
     return result
@@ -240,6 +248,11 @@ def main(argv: list[str]) -> int:
         sections.append(
             generated(args.work, args.series, args.rows, args.fleet_budget, args.collect_only)
         )
+    for note in args.note:
+        key, _, text = note.partition(":")
+        for section in sections:
+            if section.key == f"fleet_{key}":
+                section.notes.append(text)
     text = "".join(section_markdown(i + 1, s) for i, s in enumerate(sections))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fleet_quality.md").write_text(text)
