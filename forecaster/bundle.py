@@ -212,6 +212,9 @@ class FleetSpec:
     id_col: str
     series: tuple[SeriesSpec, ...]
     skipped: tuple[tuple[str, str], ...] = ()  # (id, why) of series left out of training
+    # The model reads each window's series as one-hot channels (in the order of `series`) right
+    # after the sensors and their lags.
+    id_inputs: bool = False
 
     @property
     def ids(self) -> tuple[str, ...]:

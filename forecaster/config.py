@@ -86,6 +86,9 @@ class WindowConfig:
     horizon: int = 12
     calendar: bool = False  # add sin/cos time-of-day, day-of-week, day-of-year input channels
     lags: bool = False  # add the value a season before each step ahead, for seasons past the window
+    # A fleet's global model: add the window's series as one-hot input channels (an embedding
+    # of the id through the first layer's input weights).
+    series_ids: bool = False
 
     def __post_init__(self) -> None:
         if self.window <= 0:

@@ -189,7 +189,9 @@ def test_evaluate_scores_a_fleet_run_again_as_training_did(
     assert refused.exit_code == 2 and "each series' own test part" in refused.output
 
 
-def test_a_fleet_model_can_correct_each_series_own_decomposition(tmp_path: Path) -> None:
+def test_a_fleet_model_with_series_ids_corrects_each_series_decomposition(
+    tmp_path: Path,
+) -> None:
     from forecaster.device.predictor import Predictor
     from forecaster.export.ship import export
     from forecaster.runs.fleet import train_fleet
@@ -201,13 +203,13 @@ def test_a_fleet_model_can_correct_each_series_own_decomposition(tmp_path: Path)
     run = tmp_path / "run"
     train_fleet(
         fleet,
-        window=WINDOW,
+        window=WindowConfig(24, 6, series_ids=True),
         model=ModelConfig(units=4, residual="decomposition"),
         training=TrainConfig(epochs=1, windows_per_epoch=256),
         out=run,
     )
     bundle = Bundle.load(run)
-    assert bundle.fleet is not None
+    assert bundle.fleet is not None and bundle.fleet.id_inputs
     seasonal = [s.seasonal for s in bundle.fleet.series]
     assert all(s is not None for s in seasonal)
     # One smoothing in the model for all; each series' own profiles as its inputs.
@@ -226,3 +228,11 @@ def test_a_fleet_model_can_correct_each_series_own_decomposition(tmp_path: Path)
         series="s1",
     )
     np.testing.assert_allclose(device, keras, rtol=1e-4, atol=1e-3)
+    # The one-hot id is an input: the same rows read as another series forecast otherwise.
+    other = predictor.forecast(
+        member.data.values(),
+        test.origins[:5],
+        times=member.data.frame.index.to_numpy(),
+        series="s0",
+    )
+    assert not np.allclose(other, device)

@@ -195,6 +195,15 @@ LagsOpt = Annotated[
         "window, beside the window and on a linear path to the output.",
     ),
 ]
+SeriesIdsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--series-ids",
+        rich_help_panel=MODEL,
+        help="With --id-col: give the model each window's series as one-hot inputs (an id "
+        "embedding; the model then forecasts only the series it was trained on).",
+    ),
+]
 BatchSizeOpt = Annotated[
     int,
     typer.Option(

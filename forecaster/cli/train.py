@@ -19,6 +19,7 @@ from forecaster.cli.options import (
     OverwriteOpt,
     RunDirArg,
     SeasonOpt,
+    SeriesIdsOpt,
     SplitOpt,
     at_least,
     between,
@@ -116,6 +117,7 @@ def train(
         ),
     ] = False,
     lags: LagsOpt = False,
+    series_ids: SeriesIdsOpt = False,
     lr: Annotated[
         float,
         typer.Option(
@@ -183,7 +185,9 @@ def train(
         loss=loss,
     )
     split_config = SplitConfig.parse(split)
-    window_config = WindowConfig(window, horizon, calendar, lags)
+    if series_ids and data.id_col is None:
+        raise UsageError("--series-ids tells a fleet's model whose window it reads; add --id-col")
+    window_config = WindowConfig(window, horizon, calendar, lags, series_ids)
     seasons = seasons_option(season)
     if data.id_col is not None:
         from forecaster.data.fleet import load_fleet

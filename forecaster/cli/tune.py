@@ -27,6 +27,7 @@ from forecaster.cli.options import (
     RuntimeOpt,
     SearchSeedOpt,
     SeasonOpt,
+    SeriesIdsOpt,
     SplitOpt,
     TunerOpt,
     at_least,
@@ -69,6 +70,7 @@ def tune(
     batch_size: Annotated[int, in_panel(BatchSizeOpt, SEARCH)] = 64,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
     lags: Annotated[bool, in_panel(LagsOpt, SEARCH)] = True,
+    series_ids: Annotated[bool, in_panel(SeriesIdsOpt, SEARCH)] = False,
     budget: Annotated[
         str,
         typer.Option(
@@ -209,6 +211,7 @@ def tune(
         final_epochs=final_epochs,
         loss=loss,
         lags=lags,
+        series_ids=series_ids,
     )
     try:
         cluster = Distributed.from_options(distributed, oracle, oracle_timeout)
@@ -260,6 +263,7 @@ def run(
     max_epochs: MaxEpochsOpt = 30,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
     lags: Annotated[bool, in_panel(LagsOpt, SEARCH)] = True,
+    series_ids: Annotated[bool, in_panel(SeriesIdsOpt, SEARCH)] = False,
     budget: Annotated[
         str,
         typer.Option(
@@ -307,6 +311,7 @@ def run(
         seed=seed,
         loss=loss,
         lags=lags,
+        series_ids=series_ids,
     )
     # The report quotes the command only when it is the console script, not a test or `-m`.
     command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from forecaster.config import DataConfig
@@ -65,6 +66,13 @@ class Fleet:
             reasons = "; ".join(f"'{s.id}': {s.reason}" for s in skipped[:3])
             raise DataError(f"no series of {self.path} can be used ({reasons})")
         return Fleet(self.path, self.id_col, kept, self.config, (*self.skipped, *skipped))
+
+
+def series_channels(position: np.ndarray, n_series: int, rows: int) -> np.ndarray:
+    """One-hot channels (len(position), rows, n_series) of each window's series position: how
+    a global model with `--series-ids` is told whose window it reads."""
+    onehot = np.eye(n_series, dtype=np.float32)[np.asarray(position)]
+    return np.broadcast_to(onehot[:, None, :], (len(onehot), rows, n_series))
 
 
 def load_fleet(path: str | Path, config: DataConfig) -> Fleet:

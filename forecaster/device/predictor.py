@@ -19,6 +19,7 @@ import numpy as np
 from forecaster.bundle import Bundle
 from forecaster.cpus import usable_cpus
 from forecaster.data.calendar import calendar_features
+from forecaster.data.fleet import series_channels
 from forecaster.data.lags import history_rows, lag_channels
 from forecaster.device.fleet import FleetTables
 from forecaster.errors import BundleError
@@ -318,6 +319,17 @@ class Predictor:
             targets = [spec.features.index(t) for t in spec.targets]
             lags = lag_channels(scaled[..., targets], spec.lags, self.horizon)
             scaled = np.concatenate([scaled, lags], axis=-1)[:, -self.window :]
+        if self.fleet is not None and index is not None and self.fleet.spec.id_inputs:
+            # The series as one-hot channels right after the sensors and lags, as in training.
+            ids = series_channels(index, len(self.fleet.spec.series), self.window)
+            scaled = np.concatenate([scaled, ids], axis=-1)
+        return self._timed(scaled, last_times, index)
+
+    def _timed(
+        self, scaled: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
+    ) -> np.ndarray:
+        """`scaled` with the calendar and seasonal channels, which depend on each row's time."""
+        spec = self.bundle.data
         per_series = self.fleet is not None and self.fleet.spec.series[0].seasonal is not None
         if not spec.calendar and spec.seasonal is None and not per_series:
             return scaled

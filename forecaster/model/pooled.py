@@ -17,7 +17,7 @@ import numpy as np
 
 from forecaster.bundle import SeasonalInputs
 from forecaster.config import SplitConfig, WindowConfig
-from forecaster.data.fleet import Fleet, Skipped
+from forecaster.data.fleet import Fleet, Skipped, series_channels
 from forecaster.data.load import SensorData
 from forecaster.errors import DataError
 from forecaster.model.windows import PARTS, Prepared, Windows, prepare
@@ -71,6 +71,23 @@ class PooledPrepared:
         return self.members[member].windows[name]
 
 
+def with_series_id(prepared: Prepared, position: int, n_series: int) -> Prepared:
+    """A series' rows and windows with its one-hot id as channels right after the sensors and
+    their lags: the calendar and decomposition channels stay last, where the model reads them,
+    and the window normalization, which covers only the sensors and lags, leaves them alone."""
+    at = prepared.sensor_channels
+
+    def insert(x: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return np.concatenate([x[..., :at], ids, x[..., at:]], axis=-1)
+
+    windows = {}
+    for name, w in prepared.windows.items():
+        extra = series_channels(np.full(len(w), position), n_series, w.x.shape[1])
+        windows[name] = Windows(insert(w.x, extra), w.y, w.origins)
+    rows = series_channels(np.array([position]), n_series, len(prepared.scaled))[0]
+    return dataclasses.replace(prepared, scaled=insert(prepared.scaled, rows), windows=windows)
+
+
 def prepare_pooled(
     fleet: Fleet,
     split: SplitConfig,
@@ -81,7 +98,8 @@ def prepare_pooled(
     """Prepare every series of `fleet` alone and pool their windows; skip those too short.
 
     `seasonal` gives each series its decomposition reference's channels (one smoothing for
-    all, each series' own profiles).
+    all, each series' own profiles). With `window.series_ids` every row also carries its
+    series as one-hot channels (after the sensors and their lags).
     """
     members: list[Prepared] = []
     skipped: list[Skipped] = []
@@ -94,6 +112,8 @@ def prepare_pooled(
     if not members:
         reasons = "; ".join(s.reason for s in skipped[:2])
         raise DataError(f"no series of {fleet.path} has enough rows to train on ({reasons})")
+    if window.series_ids:
+        members = [with_series_id(m, i, len(members)) for i, m in enumerate(members)]
     windows: dict[str, Windows] = {}
     index: dict[str, np.ndarray] = {}
     for name in PARTS:

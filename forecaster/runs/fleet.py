@@ -332,6 +332,7 @@ def _fleet_bundle(
             id_col=fleet.id_col,
             series=tuple(members),
             skipped=tuple((s.id, s.reason) for s in pooled.skipped),
+            id_inputs=window.series_ids,
         ),
         versions=library_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),

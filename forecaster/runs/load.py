@@ -73,7 +73,11 @@ def bundle_window(bundle: Bundle) -> WindowConfig:
     """The window a run was trained with."""
     spec = bundle.data
     return WindowConfig(
-        bundle.model.window, bundle.model.horizon, bool(spec.calendar), bool(spec.lags)
+        bundle.model.window,
+        bundle.model.horizon,
+        bool(spec.calendar),
+        bool(spec.lags),
+        series_ids=bundle.fleet is not None and bundle.fleet.id_inputs,
     )
 
 

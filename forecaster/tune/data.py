@@ -10,6 +10,7 @@ import numpy as np
 
 from forecaster.bundle import SeasonalInputs
 from forecaster.config import SplitConfig, WindowConfig
+from forecaster.data.fleet import series_channels
 from forecaster.data.lags import lag_channels, lag_seasons
 from forecaster.errors import DataError
 from forecaster.model.windows import Split, Windows, make_windows, window_origins
@@ -219,6 +220,7 @@ class PooledTuningData:
     members: tuple[TuningData, ...]
     per_part: int
     seed: int = 0
+    series_ids: bool = False  # each window's series as one-hot channels after the sensors, lags
     _cache: dict[tuple[str, int, str], Windows] = field(default_factory=dict, repr=False)
 
     @property
@@ -261,7 +263,8 @@ class PooledTuningData:
 
     def n_features(self, residual: str = "none", window: int = 0) -> int:
         """Input columns of a trial with this residual and window."""
-        return self.members[0].n_features(residual, window)
+        ids = len(self.members) if self.series_ids else 0
+        return self.members[0].n_features(residual, window) + ids
 
     def train(self, window: int, residual: str = "none") -> Windows:
         """A draw of training windows from every series."""
@@ -283,7 +286,7 @@ class PooledTuningData:
             rng = np.random.default_rng(self.seed)
             share = max(1, self.per_part // len(self.members))
             xs, ys, origins = [], [], []
-            for member in self.members:
+            for k, member in enumerate(self.members):
                 found = (
                     member.val_origins
                     if part == "val"
@@ -296,6 +299,10 @@ class PooledTuningData:
                 if len(found) > share:
                     found = np.sort(rng.choice(found, share, replace=False))
                 scaled = member.inputs(residual, window)
+                if self.series_ids:
+                    at = len(member.data.features) + len(member.lags(window)) * self.n_targets
+                    ids = series_channels(np.array([k]), len(self.members), len(scaled))[0]
+                    scaled = np.concatenate([scaled[:, :at], ids, scaled[:, at:]], axis=1)
                 x = scaled[found[:, None] + np.arange(-window, 0)]
                 y = scaled[found[:, None] + np.arange(self.horizon)]
                 keep = ~np.isnan(x).any(axis=(1, 2))
@@ -317,6 +324,7 @@ def prepare_pooled_tuning_data(
     per_part: int,
     seed: int,
     seasonal: dict[str, SeasonalInputs] | None = None,
+    series_ids: bool = False,
 ) -> PooledTuningData:
     """Each series split, scaled on its own training part and given its validation origins;
     with `seasonal`, each series' decomposition channels for the trials that use them."""
@@ -333,7 +341,7 @@ def prepare_pooled_tuning_data(
         )
         for data in series
     )
-    return PooledTuningData(members, per_part, seed)
+    return PooledTuningData(members, per_part, seed, series_ids)
 
 
 # What a search's trials read: one series, or a fleet's series pooled.

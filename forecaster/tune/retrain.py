@@ -64,7 +64,9 @@ def retrain_and_measure(
             time_limit=limit,
             windows_per_epoch=FLEET_WINDOWS_PER_EPOCH if isinstance(data, Fleet) else None,
         )
-        window_config = WindowConfig(window, windows.horizon, lags=bool(windows.seasons))
+        window_config = WindowConfig(
+            window, windows.horizon, lags=bool(windows.seasons), series_ids=config.series_ids
+        )
         model = model_config(values, search.season, config.loss)
         out = search.out / f".best-{cell}"
         start = checkpoint if checkpoint.exists() else None
