@@ -1,9 +1,9 @@
 """`python -m bench.fleet_id`: should a global model be told which series a window comes from?
 
 The same global GRU is trained with and without the series' identity as an input: a one-hot
-vector of the series, constant over the window, appended as channels the window normalization
-leaves alone. Through the recurrent layer's input weights that is an embedding of the id (one
-learned vector per series added to the gates), the usual way global models are given the id.
+vector of the series, constant over the window, as channels the window normalization leaves
+alone (`--series-ids`). Through the recurrent layer's input weights that is an embedding of the
+id (one learned vector per series added to the gates), the usual way global models get the id.
 Both variants see the same windows, seeds and epochs and are scored per series beside each
 series' own baselines, on the stations and on a generated fleet. Writes bench/fleet_id.md and
 .json; takes about half an hour on 2 cores.
@@ -20,15 +20,11 @@ from pathlib import Path
 from statistics import mean, pstdev
 from typing import Any
 
-import numpy as np
-
 from bench import machine
 from bench.results import Section, Table, section_markdown
 from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data.fleet import Fleet, load_fleet
 from forecaster.data.synthetic import make_fleet
-from forecaster.model.pooled import PooledPrepared
-from forecaster.model.windows import Windows
 
 HERE = Path(__file__).resolve().parent
 STATIONS = HERE.parent / "data" / "stations.csv"
@@ -43,17 +39,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=HERE / "out" / "fleet_id")
     parser.add_argument("--out", type=Path, default=HERE)
     return parser.parse_args(argv)
-
-
-def with_ids(pooled: PooledPrepared) -> PooledPrepared:
-    """The pooled windows with each window's series as one-hot channels after the others."""
-    n = len(pooled.members)
-    windows = {}
-    for part, w in pooled.windows.items():
-        onehot = np.eye(n, dtype=np.float32)[pooled.series_index[part]]
-        ids = np.broadcast_to(onehot[:, None, :], (len(w), w.x.shape[1], n))
-        windows[part] = Windows(np.concatenate([w.x, ids], axis=2), w.y, w.origins)
-    return dataclasses.replace(pooled, windows=windows)
 
 
 def measure(fleet: Fleet, seeds: list[int], epochs: int) -> list[dict[str, Any]]:
@@ -78,8 +63,9 @@ def measure(fleet: Fleet, seeds: list[int], epochs: int) -> list[dict[str, Any]]
     fleet = fleet.without(skipped) if skipped else fleet
     lags = lag_seasons(seasons, window.window, window.horizon)
     plain = prepare_pooled(fleet, split, window, lags)
+    ids = prepare_pooled(fleet, split, dataclasses.replace(window, series_ids=True), lags)
     rows = []
-    for variant, pooled in (("values only", plain), ("values + series id", with_ids(plain))):
+    for variant, pooled in (("values only", plain), ("values + series id", ids)):
         for seed in seeds:
             started = time.perf_counter()
             result = train_model(
