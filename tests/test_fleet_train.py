@@ -134,6 +134,14 @@ def test_pooled_tuning_data_draws_from_every_series(tmp_path: Path) -> None:
     assert train.x.shape[1:] == (24, pooled.n_features("last", 24))
     assert np.isfinite(train.x).all() and train.y.min() >= 0 and train.y.max() <= 1.5
     assert len(pooled.val(24)) == 90 and len(pooled.val(48)) == 90
+    named = prepare_pooled_tuning_data(
+        fleet.series, 6, 48, SplitConfig(), (24,), 90, seed=1, series_ids=True
+    )
+    with_ids = named.train(24)
+    assert named.n_features("last", 24) == pooled.n_features("last", 24) + 3
+    ids = with_ids.x[:, :, 1:4]  # after the one sensor: one-hot, constant over each window
+    assert np.array_equal(ids.sum(axis=2), np.ones(ids.shape[:2]))
+    assert [int(i) for i in ids[:, 0].argmax(axis=1)[::30]] == [0, 1, 2]
 
 
 def test_train_cli_trains_a_fleet_and_names_a_bad_id_column(
