@@ -38,11 +38,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--series", type=int, default=40, help="generated fleet's series")
     parser.add_argument("--work", type=Path, default=HERE / "out" / "fleet_id")
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument(
+        "--collect-only", action="store_true", help="tabulate the rows already in --work"
+    )
     return parser.parse_args(argv)
 
 
-def measure(fleet: Fleet, seeds: list[int], epochs: int) -> list[dict[str, Any]]:
-    """Train both variants per seed; each one's per-series figures."""
+def measure(fleet: Fleet, seeds: list[int], epochs: int, log: Path) -> list[dict[str, Any]]:
+    """Train both variants per seed; each one's per-series figures, also appended to `log`."""
     from forecaster.data.lags import lag_seasons
     from forecaster.evaluation.fleet import FleetEvaluation
     from forecaster.model.fit import train_model
@@ -88,7 +91,8 @@ def measure(fleet: Fleet, seeds: list[int], epochs: int) -> list[dict[str, Any]]
                     "seconds": time.perf_counter() - started,
                 }
             )
-            print(rows[-1], file=sys.stderr, flush=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(rows[-1]) + "\n")
     return rows
 
 
@@ -97,24 +101,27 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
-    generated = args.work / f"fleet-{args.series}.csv"
-    make_fleet(args.series, 2000, seed=1).to_csv(generated, index=False)
-    sets = {
-        "stations (4, real)": load_fleet(
-            STATIONS, DataConfig(targets=("temp_c",), id_col="station")
-        ),
-        f"generated ({args.series})": load_fleet(
-            generated, DataConfig(targets=("value",), id_col="sensor")
-        ),
-    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = ("stations (4, real)", f"generated ({args.series})")
+    logs = {name: args.work / f"rows-{i}.jsonl" for i, name in enumerate(names)}
+    if not args.collect_only:
+        generated = args.work / f"fleet-{args.series}.csv"
+        make_fleet(args.series, 2000, seed=1).to_csv(generated, index=False)
+        sets = {
+            names[0]: load_fleet(STATIONS, DataConfig(targets=("temp_c",), id_col="station")),
+            names[1]: load_fleet(generated, DataConfig(targets=("value",), id_col="sensor")),
+        }
+        for name, fleet in sets.items():
+            logs[name].unlink(missing_ok=True)
+            measure(fleet, seeds, args.epochs, logs[name])
     table = Table(
         ["data", "variant", "median MASE", "pooled MASE", "wins", "best baseline median"],
         title=f"Global GRU(32), window 48, horizon 12, {args.epochs} epochs at most; mean "
         f"(spread) over seeds {args.seeds}",
     )
     raw: dict[str, list[dict[str, Any]]] = {}
-    for name, fleet in sets.items():
-        rows = measure(fleet, seeds, args.epochs)
+    for name in names:
+        rows = [json.loads(line) for line in logs[name].read_text().splitlines()]
         raw[name] = rows
         for variant in dict.fromkeys(r["variant"] for r in rows):
             picked = [r for r in rows if r["variant"] == variant]

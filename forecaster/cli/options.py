@@ -195,13 +195,13 @@ LagsOpt = Annotated[
         "window, beside the window and on a linear path to the output.",
     ),
 ]
-SeriesIdsOpt = Annotated[
+NoSeriesIdsOpt = Annotated[
     bool,
     typer.Option(
-        "--series-ids",
+        "--no-series-ids",
         rich_help_panel=MODEL,
-        help="With --id-col: give the model each window's series as one-hot inputs (an id "
-        "embedding; the model then forecasts only the series it was trained on).",
+        help="With --id-col: do not give the model each window's series as one-hot inputs (an "
+        "id embedding, on by default: better on the fleets of bench/fleet_id.md).",
     ),
 ]
 BatchSizeOpt = Annotated[

@@ -16,10 +16,10 @@ from forecaster.cli.options import (
     HorizonOpt,
     LagsOpt,
     LossOpt,
+    NoSeriesIdsOpt,
     OverwriteOpt,
     RunDirArg,
     SeasonOpt,
-    SeriesIdsOpt,
     SplitOpt,
     at_least,
     between,
@@ -117,7 +117,7 @@ def train(
         ),
     ] = False,
     lags: LagsOpt = False,
-    series_ids: SeriesIdsOpt = False,
+    no_series_ids: NoSeriesIdsOpt = False,
     lr: Annotated[
         float,
         typer.Option(
@@ -185,9 +185,8 @@ def train(
         loss=loss,
     )
     split_config = SplitConfig.parse(split)
-    if series_ids and data.id_col is None:
-        raise UsageError("--series-ids tells a fleet's model whose window it reads; add --id-col")
-    window_config = WindowConfig(window, horizon, calendar, lags, series_ids)
+    fleet = data.id_col is not None
+    window_config = WindowConfig(window, horizon, calendar, lags, fleet and not no_series_ids)
     seasons = seasons_option(season)
     if data.id_col is not None:
         from forecaster.data.fleet import load_fleet

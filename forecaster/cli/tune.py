@@ -22,12 +22,12 @@ from forecaster.cli.options import (
     MaxAccuracyLossOpt,
     MaxEpochsOpt,
     MaxTrialsOpt,
+    NoSeriesIdsOpt,
     OverwriteOpt,
     QuantizeOpt,
     RuntimeOpt,
     SearchSeedOpt,
     SeasonOpt,
-    SeriesIdsOpt,
     SplitOpt,
     TunerOpt,
     at_least,
@@ -70,7 +70,7 @@ def tune(
     batch_size: Annotated[int, in_panel(BatchSizeOpt, SEARCH)] = 64,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
     lags: Annotated[bool, in_panel(LagsOpt, SEARCH)] = True,
-    series_ids: Annotated[bool, in_panel(SeriesIdsOpt, SEARCH)] = False,
+    no_series_ids: Annotated[bool, in_panel(NoSeriesIdsOpt, SEARCH)] = False,
     budget: Annotated[
         str,
         typer.Option(
@@ -211,7 +211,7 @@ def tune(
         final_epochs=final_epochs,
         loss=loss,
         lags=lags,
-        series_ids=series_ids,
+        series_ids=not no_series_ids,
     )
     try:
         cluster = Distributed.from_options(distributed, oracle, oracle_timeout)
@@ -263,7 +263,7 @@ def run(
     max_epochs: MaxEpochsOpt = 30,
     loss: Annotated[Loss, in_panel(LossOpt, SEARCH)] = "mae",
     lags: Annotated[bool, in_panel(LagsOpt, SEARCH)] = True,
-    series_ids: Annotated[bool, in_panel(SeriesIdsOpt, SEARCH)] = False,
+    no_series_ids: Annotated[bool, in_panel(NoSeriesIdsOpt, SEARCH)] = False,
     budget: Annotated[
         str,
         typer.Option(
@@ -311,7 +311,7 @@ def run(
         seed=seed,
         loss=loss,
         lags=lags,
-        series_ids=series_ids,
+        series_ids=not no_series_ids,
     )
     # The report quotes the command only when it is the console script, not a test or `-m`.
     command = "forecaster " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -163,8 +163,9 @@ def train_fleet(
     """Train one model on the windows of every series of `fleet` and score it per series.
 
     A series too short for the baselines or for one window per part is skipped and listed.
-    `training.windows_per_epoch` defaults to FLEET_WINDOWS_PER_EPOCH. `baselines`: every
-    series' baselines already fitted with `seasons` (by `fit_fleet_baselines`).
+    `window` defaults to one with the series' ids as inputs, `training.windows_per_epoch` to
+    FLEET_WINDOWS_PER_EPOCH. `baselines`: every series' baselines already fitted with `seasons`
+    (by `fit_fleet_baselines`).
     """
     from forecaster.data.lags import lag_seasons
     from forecaster.model.fit import train_model
@@ -172,7 +173,7 @@ def train_fleet(
     from forecaster.model.windows import check_timestamps
 
     split = split or SplitConfig()
-    window = window or WindowConfig()
+    window = window or WindowConfig(series_ids=True)
     model = model or ModelConfig()
     training = training or TrainConfig(windows_per_epoch=FLEET_WINDOWS_PER_EPOCH)
     if not fleet.targets:

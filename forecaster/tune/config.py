@@ -158,8 +158,9 @@ class TuneConfig:
     loss: Loss = "mae"  # every trial minimizes the same loss, so their scores compare
     # Seasonal-lag channels for the seasons longer than a trial's window (`train --lags`).
     lags: bool = True
-    # A fleet: each window's series as one-hot input channels (`train --series-ids`).
-    series_ids: bool = False
+    # A fleet: each window's series as one-hot input channels (`train --series-ids`); measured
+    # better than without on the fleets of bench/fleet_id.md. Ignored for one series.
+    series_ids: bool = True
     # What the caller kept of the user's --budget before time_budget (`forecaster run`'s export
     # and report), so advice on the budget speaks of the option the user typed.
     reserve: BudgetReserve | None = None

@@ -65,7 +65,10 @@ def retrain_and_measure(
             windows_per_epoch=FLEET_WINDOWS_PER_EPOCH if isinstance(data, Fleet) else None,
         )
         window_config = WindowConfig(
-            window, windows.horizon, lags=bool(windows.seasons), series_ids=config.series_ids
+            window,
+            windows.horizon,
+            lags=bool(windows.seasons),
+            series_ids=config.series_ids and isinstance(data, Fleet),
         )
         model = model_config(values, search.season, config.loss)
         out = search.out / f".best-{cell}"

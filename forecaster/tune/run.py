@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forecaster.config import CELLS, DataConfig, SplitConfig
-from forecaster.errors import ConfigError, UsageError
+from forecaster.errors import ConfigError
 from forecaster.tune.comparison import CellResult, Comparison, choose_winner
 from forecaster.tune.config import Distributed, TuneConfig
 from forecaster.tune.data import decomposition_inputs, prepare_tuning_data
@@ -107,8 +107,6 @@ def tune(
     elif data_config.id_col is not None and not isinstance(source, SensorData):
         fleet = load_fleet(file, data_config)
     tuning_data: SearchData
-    if config.series_ids and fleet is None:
-        raise UsageError("--series-ids tells a fleet's model whose window it reads; add --id-col")
     if fleet is not None:
         from forecaster.data.fleet import Skipped
         from forecaster.runs.fleet import (
