@@ -40,6 +40,8 @@ IDENTITY_LABELS = {
     "hyperband_factor": "Hyperband factor",
     "loss": "--loss",
     "lags": "--lags",
+    "id_col": "--id-col",
+    "series_ids": "--no-series-ids",
 }
 
 
@@ -54,7 +56,7 @@ def search_identity(
     config: TuneConfig,
 ) -> dict[str, Any]:
     """Everything a resumed search or a worker must share with the search in the directory."""
-    return {
+    identity: dict[str, Any] = {
         "file_sha256": sha256_of(file),
         "data": {
             "targets": list(data.targets),
@@ -77,6 +79,11 @@ def search_identity(
         "loss": config.loss,
         "lags": config.lags,
     }
+    if data_config.id_col is not None:
+        # A fleet's search: its trials' inputs depend on these too. Absent for one series, so
+        # searches written before fleets existed still resume.
+        identity |= {"id_col": data_config.id_col, "series_ids": config.series_ids}
+    return identity
 
 
 def compare_identity(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
