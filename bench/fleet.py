@@ -13,7 +13,6 @@ standard output, discarded; peak RSS is each command's own (bench.timing).
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from bench import fixtures, streaming
 from bench.fixtures import Context
 from bench.results import Section, Table, Target
-from bench.timing import Measured, forecaster_command, run_measured
+from bench.timing import Measured
 
 THROUGHPUT_GOAL = 0.5  # the fleet file keeps at least half the rows/s of one series
 RSS_GOAL = 1.5  # and at most 1.5x its peak RSS
@@ -110,16 +109,6 @@ def fleet_bundle(ctx: Context, values: np.ndarray) -> Path:
     return directory
 
 
-def _predict(bundle: Path, csv: Path, mode: str, timeout_s: float) -> Measured:
-    command = [*forecaster_command(), "predict", str(bundle), str(csv), "--mode", mode]
-    return run_measured(
-        command,
-        timeout_s=timeout_s,
-        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
-        measure_rss=True,
-    )
-
-
 def run(ctx: Context) -> Section:
     """Generate the long file and the one-series file, then predict both in each mode."""
     settings = ctx.settings
@@ -156,7 +145,9 @@ def run(ctx: Context) -> Section:
         for _ in range(repeats):
             for label, (bundle_dir, csv, _) in files.items():
                 ctx.log(f"forecaster predict --mode {mode} on {label}")
-                done = _predict(bundle_dir, csv, mode, max(120.0, ctx.remaining()))
+                done = streaming.predict(
+                    bundle_dir, csv, None, max(120.0, ctx.remaining()), mode=mode
+                )
                 kept = best.get(label)
                 if kept is None or (done.ok and (not kept.ok or done.seconds < kept.seconds)):
                     best[label] = done

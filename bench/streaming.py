@@ -77,8 +77,16 @@ def write_csv(path: Path, target_bytes: float) -> int:
     return total
 
 
-def _predict(bundle: Path, csv: Path, chunk: int | None, timeout_s: float, *extra: str) -> Measured:
-    command = [*forecaster_command(), "predict", str(bundle), str(csv), "--mode", "rolling"]
+def predict(
+    bundle: Path,
+    csv: Path,
+    chunk: int | None,
+    timeout_s: float,
+    *extra: str,
+    mode: str = "rolling",
+) -> Measured:
+    """`forecaster predict` on `csv` in a child process, output discarded: its time and peak RSS."""
+    command = [*forecaster_command(), "predict", str(bundle), str(csv), "--mode", mode]
     command += extra
     if chunk is not None:
         command += ["--chunk-rows", str(chunk)]
@@ -136,14 +144,14 @@ def run(ctx: Context) -> Section:
     sizes = list(files)
     for size in sizes:
         ctx.log(f"forecaster predict --mode rolling on {size}")
-        record("forecaster predict", size, None, _predict(bundle, files[size][0], None, _cap(ctx)))
+        record("forecaster predict", size, None, predict(bundle, files[size][0], None, _cap(ctx)))
     # With and without intervals alternately, best of three each: other work on a shared
     # machine moves single runs by more than the difference measured.
     best: dict[str, Measured] = {}
     for _ in range(INTERVAL_REPEATS):
         for label, extra in (("", ()), (" --level none", ("--level", "none"))):
             ctx.log(f"forecaster predict --mode rolling{label} on {sizes[0]}")
-            done = _predict(bundle, files[sizes[0]][0], None, _cap(ctx), *extra)
+            done = predict(bundle, files[sizes[0]][0], None, _cap(ctx), *extra)
             if done.ok and (label not in best or done.seconds < best[label].seconds):
                 best[label] = done
     for label, done in best.items():
@@ -151,7 +159,7 @@ def run(ctx: Context) -> Section:
     if settings.stream_chunk_compare:
         chunk = settings.stream_chunk_compare
         ctx.log(f"forecaster predict --mode rolling --chunk-rows {chunk} on {sizes[0]}")
-        done = _predict(bundle, files[sizes[0]][0], chunk, _cap(ctx))
+        done = predict(bundle, files[sizes[0]][0], chunk, _cap(ctx))
         record(f"forecaster predict, chunk {chunk:,}", sizes[0], chunk, done)
     section = Section("streaming", "", tables=[table])
     small, big = (measured.get(f"forecaster predict {s}", {}) for s in sizes)
