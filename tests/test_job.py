@@ -102,10 +102,18 @@ def test_every_stage_leaves_its_results(job):
     assert [s["level"] for s in check["intervals"]] == [0.8, 0.95]
     assert check["max_abs_bounds_vs_keras"] <= check["tolerance"] and check["passed"]
     assert 0.5 < check["intervals"][1]["coverage"] <= 1
+    # Rolling predict's default intervals adapt to recent errors: scored on the same origins,
+    # narrower or wider than the bundle's somewhere.
+    adaptive = check["adaptive_intervals"]
+    assert check["adapt"] == 100 and [s["level"] for s in adaptive] == [0.8, 0.95]
+    assert 0.5 < adaptive[1]["coverage"] <= 1
+    assert adaptive[0]["width"] != pytest.approx(check["intervals"][0]["width"], rel=1e-6)
     lines = md.splitlines()
     shipped_rows = [i for i, line in enumerate(lines) if re.match(r"\| (\*\*)?shipped model", line)]
-    assert len(shipped_rows) == 2  # in the baselines' table, then nominal vs achieved coverage
+    # In the baselines' table, then nominal vs achieved coverage: the bundle's, then adapting.
+    assert len(shipped_rows) == 3
     assert "80%" in lines[shipped_rows[1]] and "| 95% |" in lines[shipped_rows[1] + 1]
+    assert "adapting (last 100 errors)" in lines[shipped_rows[2]]
     assert f"pip install {WHEEL}" in md and "pip install forecaster" not in md
 
 

@@ -22,7 +22,7 @@ from forecaster.cli.options import (
     parse_max_accuracy_loss,
 )
 from forecaster.cli.progress import predict_progress
-from forecaster.config import PredictMode, UnknownPolicy
+from forecaster.config import DEFAULT_ADAPT, PredictMode, UnknownPolicy
 
 DEFAULT_LEVEL = "80,95"
 
@@ -102,13 +102,14 @@ def predict(
         ),
     ] = DEFAULT_LEVEL,
     adapt: Annotated[
-        int,
+        int | None,
         typer.Option(
             metavar="N",
             callback=at_least(0),
             help="Rolling mode: recalibrate the intervals from the last N errors seen (0: off).",
+            show_default=f"{DEFAULT_ADAPT} in rolling mode",
         ),
-    ] = 0,
+    ] = None,
     unknown: Annotated[
         UnknownPolicy,
         typer.Option(

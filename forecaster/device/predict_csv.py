@@ -13,7 +13,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from forecaster.config import PredictMode, UnknownPolicy
+from forecaster.config import DEFAULT_ADAPT, PredictMode, UnknownPolicy
 from forecaster.device.adapt import RecentErrors
 from forecaster.device.fleet_stream import FleetReport, stream_fleet
 from forecaster.device.predictor import Predictor
@@ -50,7 +50,7 @@ def predict_files(
     chunk_rows: int = 20_000,
     progress: ProgressCallback | None = None,
     levels: tuple[float, ...] = (),
-    adapt: int = 0,
+    adapt: int | None = None,
     unknown: UnknownPolicy = "error",
 ) -> PredictSummary:
     """Forecast every file and write one long CSV: origin, timestamp, step, one column per target.
@@ -58,8 +58,9 @@ def predict_files(
     `origin` is the time of the last observed row; `timestamp` the time forecast. With several
     files a leading `file` column says which. Without `out`, the CSV goes to standard output.
     Each level in `levels` (fractions) adds `<target>_lower_<level>` and `<target>_upper_<level>`
-    columns after each target's; `adapt` > 0 (rolling mode) recalibrates them from the last
-    `adapt` errors seen in each file (in each series of it, for a fleet).
+    columns after each target's. In rolling mode they are recalibrated from the last `adapt`
+    errors seen in each file (in each series of it, for a fleet): DEFAULT_ADAPT unless given,
+    0 keeps the bundle's own.
 
     For a fleet bundle each file is a long CSV with the bundle's id column, which leads each
     output row (after `file`); `unknown="skip"` skips the rows of series the model was not
@@ -74,6 +75,8 @@ def predict_files(
             "--unknown is for a bundle trained on many series (--id-col); this bundle's model "
             "was trained on one series, so leave --unknown out"
         )
+    if adapt is None:
+        adapt = DEFAULT_ADAPT if mode == "rolling" else 0
     if adapt and mode != "rolling":
         raise UsageError(
             "--adapt learns from the errors of earlier forecasts in the file, so it needs "

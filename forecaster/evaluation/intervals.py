@@ -47,15 +47,27 @@ def winkler(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: floa
 def score_intervals(
     truth: np.ndarray, point: np.ndarray, half_widths: np.ndarray, levels: tuple[float, ...]
 ) -> list[IntervalScore]:
-    """Scores of point +- half_widths (levels, horizon, targets) against truth (n, H, T)."""
-    truth = np.asarray(truth, dtype=np.float64)
+    """Scores of point +- half_widths (levels, horizon, targets) against truth (n, H, T).
+
+    Half-widths may also vary by origin, (levels, n, horizon, targets), as adapting ones do.
+    """
     point = np.asarray(point, dtype=np.float64)
+    half_widths = np.asarray(half_widths, dtype=np.float64)
+    if half_widths.ndim == 3:
+        half_widths = half_widths[:, None]  # the same for every origin
+    return score_bounds(truth, point - half_widths, point + half_widths, levels)
+
+
+def score_bounds(
+    truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, levels: tuple[float, ...]
+) -> list[IntervalScore]:
+    """Scores of intervals [lower, upper], each (levels, n, horizon, targets), against truth."""
+    truth = np.asarray(truth, dtype=np.float64)
     scores = []
-    for level, half in zip(levels, half_widths, strict=True):
-        lower, upper = point - half, point + half
-        inside = (truth >= lower) & (truth <= upper)
-        width = np.broadcast_to(upper - lower, truth.shape)
-        cells = winkler(truth, lower, upper, level)
+    for level, low, high in zip(levels, lower, upper, strict=True):
+        inside = (truth >= low) & (truth <= high)
+        width = np.broadcast_to(high - low, truth.shape)
+        cells = winkler(truth, low, high, level)
         scores.append(
             IntervalScore(
                 level=level,

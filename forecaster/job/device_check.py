@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from forecaster.bundle import Bundle
+from forecaster.config import DEFAULT_ADAPT
 from forecaster.data.fleet import Fleet
 from forecaster.data.load import SensorData
 from forecaster.errors import ForecasterError
-from forecaster.evaluation.intervals import IntervalScore
+from forecaster.evaluation.intervals import IntervalScore, score_bounds, score_intervals
 from forecaster.layout import BUNDLE_DIR, DEVICE_CHECK, SEARCH_DIR, TEST_PREDICTIONS, WINNER_DIR
 from forecaster.records import write_record
 
@@ -31,6 +32,10 @@ class DeviceCheck:
     intervals: list[IntervalScore] = field(default_factory=list)
     max_abs_bounds_vs_keras: float = 0.0  # vs Keras' forecast +- the bundle's half-widths
     series: tuple[str, ...] = ()  # a fleet: the series checked (a sample of at most 8)
+    # The same file's intervals as rolling `predict` adapts them by default (the last `adapt`
+    # errors per step), on the same test origins.
+    adaptive_intervals: list[IntervalScore] = field(default_factory=list)
+    adapt: int = 0
 
 
 # A fleet's check runs this many of its series (evenly spread): the device path is the same for
@@ -42,15 +47,13 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     """Run the shipped bundle through the device path on the input CSV; compare with Keras.
 
     The intervals too: each bound must be Keras' forecast +- the bundle's half-width, and their
-    coverage of the test part is recorded. Writes OUT/test_predictions.csv and
+    coverage of the test part is recorded, beside that of the adapting intervals rolling
+    `predict` writes by default. Writes those to OUT/test_predictions.csv, and
     OUT/device_check.json; raises when they disagree by more than the export measured for the
     shipped file.
     """
-    import pandas as pd
-
-    from forecaster.device.predict_csv import predict_files, target_columns
+    from forecaster.device.predict_csv import predict_files
     from forecaster.device.predictor import Predictor
-    from forecaster.evaluation.intervals import score_intervals
     from forecaster.export.ship import ExportRecord
     from forecaster.intervals import DEFAULT_LEVELS
     from forecaster.runs.load import load_keras_model, load_training_data
@@ -59,33 +62,36 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     predictor = Predictor.load(out / BUNDLE_DIR)
     predictions = out / TEST_PREDICTIONS
     levels = DEFAULT_LEVELS if bundle.intervals is not None else ()
-    if data.report.out_of_order and data.time_col:
-        # Training sorted the rows; predict streams files in time order and refuses this one.
-        with tempfile.TemporaryDirectory(dir=out) as scratch:
-            ordered_csv = _sorted_copy(data.path, data.time_col, Path(scratch))
-            predict_files(predictor, [ordered_csv], predictions, mode="rolling", levels=levels)
-    else:
-        predict_files(predictor, [data.path], predictions, mode="rolling", levels=levels)
-
     test = load_training_data(bundle, data).windows["test"]
+    index = data.frame.index
+    last_rows = [str(index[o - 1]) for o in test.origins]
     targets = bundle.data.targets
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        source = data.path
+        if data.report.out_of_order and data.time_col:
+            # Training sorted the rows; predict streams files in time order and refuses this one.
+            source = _sorted_copy(data.path, data.time_col, Path(scratch))
+        # The bundle's own intervals, to check each bound against Keras; then predict's default
+        # in rolling mode, adapting them to recent errors, whose coverage is what a user gets.
+        fixed = Path(scratch) / TEST_PREDICTIONS
+        predict_files(predictor, [source], fixed, mode="rolling", levels=levels, adapt=0)
+        table = _forecast_table(fixed, last_rows, bundle.model.horizon, targets, levels)
+        adaptive: list[IntervalScore] = []
+        if levels:
+            predict_files(predictor, [source], predictions, mode="rolling", levels=levels)
+            bounds = _forecast_table(predictions, last_rows, bundle.model.horizon, targets, levels)
+            truth = bundle.scaler.inverse(test.y, targets)
+            # (levels, origins, horizon, targets) from the lower/upper pairs after the point.
+            lower = np.moveaxis(bounds[..., 1::2], -1, 0)
+            upper = np.moveaxis(bounds[..., 2::2], -1, 0)
+            adaptive = score_bounds(truth, lower, upper, levels)
+        else:
+            fixed.replace(predictions)
+
     keras_model = load_keras_model(out / SEARCH_DIR / WINNER_DIR)
     keras_forecast = bundle.scaler.inverse(
         keras_model.predict(test.x, batch_size=1024, verbose=0), bundle.data.targets
     )
-    frame = pd.read_csv(predictions)
-    index = data.frame.index
-    last_rows = [str(index[o - 1]) for o in test.origins]
-    device = frame[frame["origin"].isin(set(last_rows))]
-    names = target_columns(targets, levels)
-    device = device.set_index(["origin", "step"])[names]
-    # (origins, horizon, targets, 1 + 2 levels): the point, then each level's lower and upper.
-    table = np.stack(
-        [
-            device.loc[[(t, s) for s in range(1, bundle.model.horizon + 1)]].to_numpy()
-            for t in last_rows
-        ]
-    ).reshape(len(last_rows), bundle.model.horizon, len(targets), -1)
     ordered = table[..., 0]
     difference = np.abs(ordered - keras_forecast)
     shipped = ExportRecord.of(bundle).shipped_result()
@@ -111,6 +117,8 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
         predictions_csv=predictions.name,
         intervals=scores,
         max_abs_bounds_vs_keras=bounds_difference,
+        adaptive_intervals=adaptive,
+        adapt=DEFAULT_ADAPT if levels else 0,
     )
     write_record(out / DEVICE_CHECK, check)
     if not check.passed:
@@ -157,7 +165,7 @@ def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
     with tempfile.TemporaryDirectory(dir=out) as scratch:
         sample = Path(scratch) / fleet.path.name
         rows.to_csv(sample, index=False)
-        predict_files(predictor, [sample], predictions, mode="rolling", levels=levels)
+        predict_files(predictor, [sample], predictions, mode="rolling", levels=levels, adapt=0)
 
     keras_model = load_keras_model(out / SEARCH_DIR / WINNER_DIR)
     targets = bundle.data.targets
@@ -216,6 +224,27 @@ def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
             "their own units)"
         )
     return check
+
+
+def _forecast_table(
+    predictions: Path,
+    last_rows: list[str],
+    horizon: int,
+    targets: tuple[str, ...],
+    levels: tuple[float, ...],
+) -> np.ndarray:
+    """(origins, horizon, targets, 1 + 2 levels) from predict's CSV: the point, then each
+    level's lower and upper bound, at the origins whose last rows are `last_rows`."""
+    import pandas as pd
+
+    from forecaster.device.predict_csv import target_columns
+
+    frame = pd.read_csv(predictions)
+    device = frame[frame["origin"].isin(set(last_rows))]
+    device = device.set_index(["origin", "step"])[target_columns(targets, levels)]
+    return np.stack(
+        [device.loc[[(t, s) for s in range(1, horizon + 1)]].to_numpy() for t in last_rows]
+    ).reshape(len(last_rows), horizon, len(targets), -1)
 
 
 def _sorted_copy(path: Path, time_col: str, folder: Path) -> Path:

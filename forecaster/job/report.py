@@ -284,6 +284,14 @@ def _intervals(
     if intervals is None or not metrics.intervals:
         return
     report.add(Heading("Prediction intervals (test part)"))
+    adapting = (
+        "In rolling mode `forecaster predict` recalibrates them by default from the last "
+        f"{check.adapt} errors seen per step (only errors of rows before each origin), which "
+        "follows drift and changes of season: the 'adapting' row is the shipped file run that "
+        "way over the whole input. "
+        if check.adaptive_intervals
+        else ""
+    )
     report.add(
         Paragraph(
             f"Each interval is the forecast +- a half-width per horizon step: the conformal "
@@ -291,13 +299,17 @@ def _intervals(
             f"origins ({intervals.first_origin} to {intervals.last_origin}). The shipped "
             "file's come from its own LiteRT forecasts. Early stopping chose the epoch on the "
             "same origins, so the model's may be a little narrow: the coverage below, on the "
-            "test part, is the honest check. Winkler score: the mean width plus 2/(1 - level) "
-            "times each miss's distance, in the target's units; lower is better."
+            f"test part, is the honest check. {adapting}Winkler score: the mean width plus "
+            "2/(1 - level) times each miss's distance, in the target's units; lower is better."
         )
     )
     rows = []
     shipped_name = f"shipped model ({export.shipped}, LiteRT)"
-    methods = [(shipped_name, check.intervals)] + [
+    adapting_name = f"shipped model, adapting (last {check.adapt} errors)"
+    methods = [(shipped_name, check.intervals)]
+    if check.adaptive_intervals:
+        methods.append((adapting_name, check.adaptive_intervals))
+    methods += [
         (MODEL_ROW if m == "model" else metrics.label(m), scores)
         for m, scores in metrics.intervals.items()
     ]
@@ -315,6 +327,8 @@ def _intervals(
             )
             if name == shipped_name and abs(score.coverage - score.level) > COVERAGE_TOLERANCE:
                 off.append(f"{score.name}% covers {score.coverage:.1%}")
+            if name == adapting_name and abs(score.coverage - score.level) > COVERAGE_TOLERANCE:
+                off.append(f"{score.name}% covers {score.coverage:.1%} adapting")
     report.add(TableBlock(["method", "nominal", "covered", "mean width", "Winkler"], rows, 0))
     if off:
         report.add(
@@ -324,7 +338,8 @@ def _intervals(
                 "from those on the validation part (a drift, a season the validation part "
                 f"does not hold, or too few origins: {metrics.origins} test, "
                 f"{intervals.origins} validation). "
-                "`forecaster predict --mode rolling --adapt N` recalibrates from recent errors.",
+                "`forecaster predict --mode rolling` recalibrates from recent errors; a larger "
+                "`--adapt N` steadies that, a smaller one follows changes sooner.",
                 note=True,
             )
         )
