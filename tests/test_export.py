@@ -398,7 +398,7 @@ def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner,
     csv, _, outcome = exported
     out = tmp_path / "levels.csv"
     args = ["predict", str(outcome.bundle_dir), str(csv), "--mode", "rolling", "--out", str(out)]
-    result = runner.invoke(app, [*args, "--level", "95,50"])
+    result = runner.invoke(app, [*args, "--level", "95,50", "--adapt", "0"])
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out)
     assert list(frame.columns)[3:] == [
@@ -414,19 +414,21 @@ def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner,
     for i, level in enumerate(("50", "95")):
         half = (frame[f"temp_upper_{level}"] - frame["temp"]).to_numpy()
         np.testing.assert_allclose(half, widths[i][frame["step"] - 1], rtol=1e-4, atol=1e-4)
+    # By default the bounds follow the file's own recent errors.
     adapted = tmp_path / "adapted.csv"
     args[-1] = str(adapted)
-    assert runner.invoke(app, [*args, "--adapt", "50"]).exit_code == 0
+    assert runner.invoke(app, [*args, "--level", "95,50", "--adapt", "50"]).exit_code == 0
     moved = pd.read_csv(adapted)
     np.testing.assert_allclose(moved["temp"], frame["temp"], rtol=1e-6)
     assert not np.allclose(moved["temp_upper_95"], frame["temp_upper_95"])
-    line = one_line_error(
-        runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--adapt", "9"]), 2
-    )
-    assert line == (
-        "Error: --adapt learns from the errors of earlier forecasts in the file, so it needs "
-        "--mode rolling"
-    )
+    # `last` mode learns from the origins before the last one: its bounds are rolling mode's
+    # at the file's last origin, and not the bundle's.
+    last = tmp_path / "last.csv"
+    last_args = ["predict", str(outcome.bundle_dir), str(csv), "--out", str(last)]
+    assert runner.invoke(app, [*last_args, "--level", "95,50", "--adapt", "50"]).exit_code == 0
+    ending = moved[moved["origin"] == moved["origin"].iloc[-1]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(last), ending, rtol=1e-6)
+    assert not np.allclose(ending["temp_upper_95"], frame["temp_upper_95"].iloc[-len(ending) :])
     line = one_line_error(
         runner.invoke(app, ["predict", str(outcome.bundle_dir), str(csv), "--level", "85"]), 2
     )

@@ -125,8 +125,7 @@ def test_predict_over_interleaved_rows_equals_each_series_alone(fleet, runner, t
     path = long_csv(frames, tmp_path / "fleet.csv")
     out = tmp_path / "out.csv"
     args = ["predict", str(directory), str(path), "--mode", mode, "--chunk-rows", "50"]
-    adapt = ["--adapt", "20"] if mode == "rolling" else []
-    result = runner.invoke(app, [*args, "--out", str(out), "--level", "80", *adapt])
+    result = runner.invoke(app, [*args, "--out", str(out), "--level", "80", "--adapt", "20"])
     assert result.exit_code == 0, result.output
     forecasts = (ROWS - WINDOW + 1) * len(frames) if mode == "rolling" else len(frames)
     assert f"{forecasts} forecast(s) of 3 series of {HORIZON} steps from 240 rows" in result.stdout
@@ -150,7 +149,7 @@ def test_predict_over_interleaved_rows_equals_each_series_alone(fleet, runner, t
             expected_out,
             mode=mode,
             levels=(0.8,),
-            adapt=20 if mode == "rolling" else 0,
+            adapt=20,
         )
         expected = pd.read_csv(expected_out)
         mine = got[got["sensor"] == name].drop(columns="sensor").reset_index(drop=True)

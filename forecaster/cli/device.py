@@ -106,8 +106,8 @@ def predict(
         typer.Option(
             metavar="N",
             callback=at_least(0),
-            help="Rolling mode: recalibrate the intervals from the last N errors seen (0: off).",
-            show_default=f"{DEFAULT_ADAPT} in rolling mode",
+            help="Intervals from the file's last N errors per step (0: the bundle's own).",
+            show_default=str(DEFAULT_ADAPT),
         ),
     ] = None,
     unknown: Annotated[

@@ -78,8 +78,10 @@ def stream_fleet(
     chunk_rows: int = 20_000,
     report: FleetReport | None = None,
     unknown: UnknownPolicy = "error",
+    tail: int = 0,
 ) -> Iterator[OriginBatch]:
-    """Yield the windows of every series' origins (`rolling`) or of each series' last (`last`).
+    """Yield the windows of every series' origins (`rolling`) or of each series' last (`last`,
+    with the complete ones among the `tail` origins before it).
 
     Each batch's `series` holds the position in `fleet.series` of every window. An id the
     model was not trained on is refused (DataError naming it and its row) unless `unknown` is
@@ -100,7 +102,9 @@ def stream_fleet(
             position = int(codes[order[start]])
             stream = streams.get(position)
             if stream is None:
-                stream = FileStream(path, spec, window, report, series=fleet.series[position].id)
+                stream = FileStream(
+                    path, spec, window, report, series=fleet.series[position].id, tail=tail
+                )
                 streams[position] = stream
             rows = parsed.take(order[start:stop])
             stream.rows += stop - start

@@ -58,9 +58,9 @@ def predict_files(
     `origin` is the time of the last observed row; `timestamp` the time forecast. With several
     files a leading `file` column says which. Without `out`, the CSV goes to standard output.
     Each level in `levels` (fractions) adds `<target>_lower_<level>` and `<target>_upper_<level>`
-    columns after each target's. In rolling mode they are recalibrated from the last `adapt`
-    errors seen in each file (in each series of it, for a fleet): DEFAULT_ADAPT unless given,
-    0 keeps the bundle's own.
+    columns after each target's, recalibrated from the errors of the file's own earlier forecasts
+    (in each series of it, for a fleet): the last `adapt` per step, DEFAULT_ADAPT unless given;
+    0 keeps the bundle's. In `last` mode those are forecasts from the origins before the last.
 
     For a fleet bundle each file is a long CSV with the bundle's id column, which leads each
     output row (after `file`); `unknown="skip"` skips the rows of series the model was not
@@ -76,12 +76,7 @@ def predict_files(
             "was trained on one series, so leave --unknown out"
         )
     if adapt is None:
-        adapt = DEFAULT_ADAPT if mode == "rolling" else 0
-    if adapt and mode != "rolling":
-        raise UsageError(
-            "--adapt learns from the errors of earlier forecasts in the file, so it needs "
-            "--mode rolling"
-        )
+        adapt = DEFAULT_ADAPT if levels else 0
     options = _Options(mode, chunk_rows, levels, adapt, unknown)
     if out is None:
         # `last` output is small: hold it back so an error in a later file prints no rows.
@@ -166,6 +161,10 @@ def _write_all(
         prefix = _csv_field(str(path)).replace("%", "%%") + "," if many else ""
         template = f"{prefix}{'%s,' if fleet is not None else ''}%s,%s,%d,{numbers}\n"
         recent: dict[int, RecentErrors] = {}  # per series position (-1: a one-series bundle)
+        # `last` mode learns its intervals from the forecasts of the origins just before.
+        tail = (
+            options.adapt + predictor.horizon - 1 if options.adapt and options.mode == "last" else 0
+        )
         if fleet is not None:
             report = FleetReport()
             batches = stream_fleet(
@@ -177,6 +176,7 @@ def _write_all(
                 chunk_rows=options.chunk_rows,
                 report=report,
                 unknown=options.unknown,
+                tail=tail,
             )
         else:
             report = StreamReport()
@@ -187,17 +187,21 @@ def _write_all(
                 mode=options.mode,
                 chunk_rows=options.chunk_rows,
                 report=report,
+                tail=tail,
             )
         for batch in batches:
             index = batch.series
             ids = None if fleet_ids is None or index is None else fleet_ids[index]
-            # Each window's last row is new data exactly once in rolling mode.
+            last = batch.last_times
+            final: slice | np.ndarray = slice(None)
+            if tail:
+                final = _last_of_each(index, len(last))
+            # Each window's last row is new data exactly once, in either mode.
             if predictor.fleet is not None and index is not None:
-                out_of_range += predictor.fleet.out_of_range(batch.x[:, -1, :], index)
+                out_of_range += predictor.fleet.out_of_range(batch.x[final, -1, :], index[final])
                 seen[index] = True
             else:
-                out_of_range += bundle.scaler.out_of_range(batch.x[:, -1, :])
-            last = batch.last_times
+                out_of_range += bundle.scaler.out_of_range(batch.x[final, -1, :])
             if levels:
                 result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
                 forecast = result.point
@@ -212,9 +216,11 @@ def _write_all(
                 parts = [forecast[..., None]]
                 for i in range(len(levels)):
                     parts += [result.lower[i][..., None], result.upper[i][..., None]]
-                table = np.concatenate(parts, axis=-1)
+                table = np.concatenate(parts, axis=-1)[final]
             else:
                 table = predictor.forecast_windows(batch.x, last, ids)[..., None]
+            last = last[final]
+            index = None if index is None else index[final]
             if spec.time_col:
                 stamps = (last[:, None] + steps[None, :] * step).reshape(-1)
                 origin_text = pd.DatetimeIndex(last).strftime(TIME_FORMAT).to_numpy()
@@ -251,6 +257,14 @@ def _write_all(
             summary.warnings.extend(report.fleet_warnings(path))
     summary.series = int(seen.sum())
     summary.out_of_range = dict(zip(spec.features, (int(v) for v in out_of_range), strict=True))
+
+
+def _last_of_each(index: np.ndarray | None, n: int) -> np.ndarray:
+    """Positions of each series' last window in a batch (the last one for a single series)."""
+    if index is None:
+        return np.array([n - 1])
+    _, from_end = np.unique(index[::-1], return_index=True)
+    return np.sort(n - 1 - from_end)
 
 
 def _adapted(

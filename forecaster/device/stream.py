@@ -48,13 +48,17 @@ def stream_origins(
     mode: PredictMode = "rolling",
     chunk_rows: int = 20_000,
     report: StreamReport | None = None,
+    tail: int = 0,
 ) -> Iterator[OriginBatch]:
     """Yield the windows of every origin (`rolling`) or of the one after the last row (`last`).
 
     An origin is the grid slot of the first forecast step; its window is the `window` rows
-    before it, all complete after gap filling.
+    before it, all complete after gap filling. In `last` mode `tail` adds the (complete)
+    origins among the `tail` before the last one, for intervals that learn from their errors.
     """
-    stream = FileStream(path, spec, window, report if report is not None else StreamReport())
+    stream = FileStream(
+        path, spec, window, report if report is not None else StreamReport(), tail=tail
+    )
     chunks = read_chunks(path, spec, chunk_rows, stream.report)
     current = next(chunks, None)
     if current is None:
@@ -131,9 +135,11 @@ class FileStream:
         report: StreamReport,
         *,
         series: str | None = None,
+        tail: int = 0,
     ):
         self.path, self.spec, self.window, self.report = path, spec, window, report
         self.series = series
+        self.tail = tail  # `last` mode: origins before the last one to yield too
         self.name = str(path) if series is None else f"{path} series '{series}'"
         self.kind = "file" if series is None else "series"
         self.rows = 0  # rows received, junk included
@@ -166,7 +172,8 @@ class FileStream:
             # (no grid until then, which a fleet's many small feeds would each pay for).
             if self.spec.dedupe == "error" and (np.diff(all_slots) == 0).any():
                 _grid(self.name, self.spec, all_slots, all_values)  # raises, naming the file
-            keep = all_slots >= all_slots[-1] - (self.window + self.spec.max_gap + 1)
+            reach = self.window + self.tail + self.spec.max_gap + 1
+            keep = all_slots >= all_slots[-1] - reach
             self.slots, self.values = all_slots[keep], all_values[keep]
             return None
         grid_start = int(all_slots[0])
@@ -187,26 +194,26 @@ class FileStream:
             limit = min(end - 1, settled)
         batch = None
         if mode == "rolling" or final:
-            first = self.next_origin if mode == "rolling" else end
+            first = self.next_origin if mode == "rolling" else end - self.tail
             found = _windows(grid_values, complete, grid_start, first, limit, self.window)
             if mode == "rolling":
                 self.report.origins_skipped += found[2]
             origins, x, _ = found
-            if len(origins):
-                batch = OriginBatch(self._times(origins - 1), x)
-                self.forecasts += len(origins)
-            elif mode == "last" and end < self.window:
+            if mode == "last" and end < self.window:
                 raise ShortSeries(
                     f"{self.name} has {self.rows} rows, fewer than the {self.window} the "
                     f"model needs: a forecast reads the last {self.window} rows ({self._reads()}); "
                     f"pass a {self.kind} with at least {self.window} rows"
                 )
-            elif mode == "last":
+            if mode == "last" and (len(origins) == 0 or origins[-1] != end):
                 raise ShortSeries(
                     f"the last {self.window} rows of {self.name} are not complete (a gap or NaN "
                     f"longer than --max-gap {self.spec.max_gap}); a forecast needs "
                     f"{self.window} complete rows at the end of the {self.kind}"
                 )
+            if len(origins):
+                batch = OriginBatch(self._times(origins - 1), x)
+                self.forecasts += len(origins)
         self.next_origin = max(self.next_origin, limit + 1)
         keep = all_slots >= limit - (self.window + self.spec.max_gap + 1)
         self.slots, self.values = all_slots[keep], all_values[keep]

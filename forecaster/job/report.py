@@ -285,10 +285,10 @@ def _intervals(
         return
     report.add(Heading("Prediction intervals (test part)"))
     adapting = (
-        "In rolling mode `forecaster predict` recalibrates them by default from the last "
-        f"{check.adapt} errors seen per step (only errors of rows before each origin), which "
-        "follows drift and changes of season: the 'adapting' row is the shipped file run that "
-        "way over the whole input. "
+        "`forecaster predict` recalibrates them by default from the file's own last "
+        f"{check.adapt} errors per step (only errors of rows before each origin; in `last` "
+        "mode, of the origins before the last one), which follows drift and changes of "
+        "season: the 'adapting' row is the shipped file run that way over the whole input. "
         if check.adaptive_intervals
         else ""
     )
@@ -338,7 +338,7 @@ def _intervals(
                 "from those on the validation part (a drift, a season the validation part "
                 f"does not hold, or too few origins: {metrics.origins} test, "
                 f"{intervals.origins} validation). "
-                "`forecaster predict --mode rolling` recalibrates from recent errors; a larger "
+                "`forecaster predict` recalibrates from the file's recent errors: a larger "
                 "`--adapt N` steadies that, a smaller one follows changes sooner.",
                 note=True,
             )
