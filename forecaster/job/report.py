@@ -313,7 +313,7 @@ def _intervals(
         (MODEL_ROW if m == "model" else metrics.label(m), scores)
         for m, scores in metrics.intervals.items()
     ]
-    off = []
+    off: dict[str, list[str]] = {shipped_name: [], adapting_name: []}
     for name, scores in methods:
         for i, score in enumerate(scores):
             rows.append(
@@ -325,21 +325,35 @@ def _intervals(
                     _f(score.winkler, ".4g"),
                 ]
             )
-            if name == shipped_name and abs(score.coverage - score.level) > COVERAGE_TOLERANCE:
-                off.append(f"{score.name}% covers {score.coverage:.1%}")
-            if name == adapting_name and abs(score.coverage - score.level) > COVERAGE_TOLERANCE:
-                off.append(f"{score.name}% covers {score.coverage:.1%} adapting")
+            if name in off and abs(score.coverage - score.level) > COVERAGE_TOLERANCE:
+                off[name].append(f"{score.name}% covers {score.coverage:.1%}")
     report.add(TableBlock(["method", "nominal", "covered", "mean width", "Winkler"], rows, 0))
-    if off:
+    points = f"{COVERAGE_TOLERANCE * 100:.0f} points"
+    if off[shipped_name]:
+        fine = (
+            f" The adapting intervals `predict` writes by default are within {points}."
+            if check.adaptive_intervals and not off[adapting_name]
+            else ""
+        )
         report.add(
             Paragraph(
-                f"The shipped model's coverage is more than {COVERAGE_TOLERANCE * 100:.0f} "
-                f"points from nominal ({'; '.join(off)}): its errors on the test part differ "
+                f"The bundle's fixed intervals are more than {points} from nominal "
+                f"({'; '.join(off[shipped_name])}): the model's errors on the test part differ "
                 "from those on the validation part (a drift, a season the validation part "
                 f"does not hold, or too few origins: {metrics.origins} test, "
-                f"{intervals.origins} validation). "
-                "`forecaster predict` recalibrates from the file's recent errors: a larger "
-                "`--adapt N` steadies that, a smaller one follows changes sooner.",
+                f"{intervals.origins} validation).{fine}",
+                note=True,
+            )
+        )
+    if off[adapting_name]:
+        report.add(
+            Paragraph(
+                f"The adapting intervals are more than {points} from nominal "
+                f"({'; '.join(off[adapting_name])}) over {metrics.origins} test origins: "
+                "the errors' spread changes faster than the last "
+                f"{check.adapt} errors follow, or the origins are too few to measure coverage "
+                "that closely. A smaller `--adapt N` follows changes sooner, a larger one "
+                "steadies the widths.",
                 note=True,
             )
         )
