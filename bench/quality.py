@@ -159,9 +159,9 @@ def interval_section(rows: list[dict[str, Any]], result: Section) -> None:
             "fixed",
             "Holt-Winters",
         ],
-        title="Prediction intervals of the shipped file on the test origins: as rolling "
-        "`predict` adapts them by default (last 100 errors per step) and the bundle's fixed ones "
-        "(Winkler: lower is better)",
+        title="Prediction intervals of the shipped file on the test origins: as `predict` adapts "
+        "them by default (last 100 errors per step) and the bundle's fixed ones (Winkler: lower "
+        "is better)",
     )
     near, better = [], []
     for row in rows:
@@ -208,8 +208,8 @@ def interval_section(rows: list[dict[str, Any]], result: Section) -> None:
     result.tables.append(table)
     result.targets += [
         Target(
-            "interval coverage within 3 points of nominal (80%, 95%), as rolling predict "
-            "writes them",
+            "interval coverage within 3 points of nominal (80%, 95%), as predict writes them "
+            "(adapting)",
             "every series",
             f"{len(near)} of {len(rows)}",
             len(near) == len(rows),
@@ -224,7 +224,7 @@ def interval_section(rows: list[dict[str, Any]], result: Section) -> None:
     result.notes.append(
         "Intervals: the shipped LiteRT file's split-conformal half-widths (calibrated on the "
         "validation origins, in bundle.json: 'fixed') and the same recalibrated from the last "
-        "100 errors per step as `forecaster predict --mode rolling` does by default "
+        "100 errors per step as `forecaster predict` does by default "
         "('adapting'), each as predict wrote them in the device check over the whole file; "
         "Holt-Winters' own are its Gaussian ETS intervals with sigma from its one-step "
         "errors on the validation origins."
