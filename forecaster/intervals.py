@@ -151,3 +151,39 @@ def with_intervals(
     """Point forecasts +- half-widths (levels, horizon, targets) or (levels, origins, H, T)."""
     widths = half_widths if half_widths.ndim == 4 else half_widths[:, None]
     return IntervalForecast(point, levels, point[None] - widths, point[None] + widths)
+
+
+def recent_half_widths(
+    errors: np.ndarray,
+    origins: np.ndarray,
+    base: np.ndarray,
+    levels: tuple[float, ...],
+    size: int,
+) -> np.ndarray:
+    """Half-widths (levels, n, horizon, targets) at n origins from the errors known before each.
+
+    `errors` (n, horizon, targets) are the forecasts' at `origins` (increasing grid rows of the
+    first step). An origin's step-h width (h from 1) is the conformal quantile of the last
+    `size` step-h errors of origins at least h rows earlier, whose truth it has seen: what
+    rolling `predict --adapt size` computes while streaming (`device.adapt.RecentErrors`),
+    here over a whole evaluation at once. Below a level's fewest origins, `base`'s width.
+    """
+    errors = np.abs(np.asarray(errors, dtype=np.float64))
+    origins = np.asarray(origins, dtype=np.int64)
+    n, horizon, targets = errors.shape
+    out = np.broadcast_to(np.asarray(base, np.float64)[:, None], (len(levels), n, horizon, targets))
+    out = out.copy()
+    padded = np.concatenate([np.full((size, horizon, targets), np.nan), errors])
+    # recent[k] holds the `size` errors before position k (NaN where there are fewer).
+    recent = np.lib.stride_tricks.sliding_window_view(padded, size, axis=0)  # (n+1, H, T, size)
+    for step in range(horizon):
+        known = np.searchsorted(origins + step + 1, origins, side="right")  # errors known at each
+        ordered = np.sort(recent[known, step], axis=-1)  # (n, T, size), NaN last
+        counts = np.minimum(known, size)
+        for j, level in enumerate(levels):
+            ranks = np.ceil((counts + 1) * level - 1e-9).astype(np.int64)
+            ranks = np.minimum(ranks, counts) - 1
+            ok = counts >= fewest_origins(level)
+            picked = np.take_along_axis(ordered, np.maximum(ranks, 0)[:, None, None], axis=-1)
+            out[j, ok, step] = picked[ok, :, 0]
+    return out

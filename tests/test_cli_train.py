@@ -75,7 +75,7 @@ def test_evaluate_reproduces_the_training_metrics(trained, runner):
     assert "Holt-Winters" in result.stdout
     # Every method's intervals, calibrated on the validation origins, scored on the test ones.
     assert after["intervals"] == before["intervals"]
-    assert set(after["intervals"]) == {*after["scores"], "holt_winters_conformal"}
+    assert set(after["intervals"]) == {*after["scores"], "holt_winters_conformal", "model_adapting"}
     assert after["calibration_origins"] > 19
     for method, levels in after["intervals"].items():
         assert [s["level"] for s in levels] == [0.8, 0.95]
@@ -84,7 +84,11 @@ def test_evaluate_reproduces_the_training_metrics(trained, runner):
     # Seasonal naive's errors hardly change from the validation part to the test part.
     naive_80 = after["intervals"]["seasonal_naive"][0]["coverage"]
     assert abs(naive_80 - 0.8) < 0.1
+    # As predict recalibrates them from recent errors: the same forecasts, other widths.
+    fixed, adapting = after["intervals"]["model"][0], after["intervals"]["model_adapting"][0]
+    assert adapting["width"] != pytest.approx(fixed["width"], rel=1e-6)
     assert "Prediction intervals on the" in result.stdout and "Winkler" in result.stdout
+    assert "model, adapting" in result.stdout
 
 
 def test_evaluate_on_another_file(trained, runner, tmp_path):
@@ -96,8 +100,10 @@ def test_evaluate_on_another_file(trained, runner, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics_other.json").read_text())
     assert metrics["origins"] + metrics["skipped_origins"] == 200 - 30 + 1
-    # Another file has no validation part: only the model's stored intervals are scored.
-    assert set(metrics["intervals"]) == {"model"} and metrics["calibration_origins"] == 0
+    # Another file has no validation part: only the model's stored intervals are scored, and
+    # as predict adapts them from the file's own errors.
+    assert set(metrics["intervals"]) == {"model", "model_adapting"}
+    assert metrics["calibration_origins"] == 0
 
 
 def test_evaluate_file_with_other_columns(trained, runner, write_text):

@@ -17,6 +17,7 @@ from forecaster.intervals import (
     fewest_origins,
     level_name,
     parse_levels,
+    recent_half_widths,
     with_intervals,
 )
 from forecaster.records import from_plain, to_plain
@@ -133,6 +134,22 @@ def test_recent_errors_bring_coverage_back_after_a_level_shift():
     assert np.mean(np.abs(truth[calm] - forecast[calm]) <= adapted[0][calm]) == pytest.approx(
         0.8, abs=0.05
     )
+
+
+def test_recent_half_widths_over_an_evaluation_equal_the_streaming_ring():
+    """evaluate's all-at-once widths are the ones predict computes row by row."""
+    rng = np.random.default_rng(3)
+    n, horizon, targets, levels = 300, 5, 2, (0.5, 0.8, 0.95)
+    series = np.cumsum(rng.normal(size=(n + horizon + 10, targets)), axis=0)
+    origins = np.arange(10, 10 + n)
+    point = series[origins[:, None] - 1] + rng.normal(size=(n, horizon, targets))
+    truth = np.stack([series[o : o + horizon] for o in origins])
+    base = np.full((len(levels), horizon, targets), 7.0)
+    streamed = RecentErrors(base, levels, 30).run(origins - 1, series[origins - 1], point)
+    batch = recent_half_widths(truth - point, origins, base, levels, 30)
+    np.testing.assert_array_equal(batch, streamed)
+    # The first origins have too few errors for 95% and keep the bundle's width.
+    assert (batch[2, :19] == 7.0).all() and (batch[2, 40:] != 7.0).any()
 
 
 def test_recent_errors_use_only_the_past():

@@ -26,7 +26,12 @@ from forecaster.evaluation.decomposition import (
 )
 from forecaster.evaluation.intervals import IntervalScore, score_intervals
 from forecaster.evaluation.metrics import score
-from forecaster.intervals import DEFAULT_LEVELS, Intervals, conformal_half_widths
+from forecaster.intervals import (
+    DEFAULT_LEVELS,
+    Intervals,
+    conformal_half_widths,
+    recent_half_widths,
+)
 from forecaster.records import from_plain, to_plain
 
 NAMES = {
@@ -35,6 +40,7 @@ NAMES = {
     "seasonal_naive": "seasonal naive",
     "holt_winters": "Holt-Winters",
     "holt_winters_conformal": "Holt-Winters, conformal",
+    "model_adapting": "model, adapting",
     "decomposition": "MSTL/STL + ETS",
 }
 # A model within this share of the best baseline's MASE ties with it.
@@ -237,6 +243,8 @@ def evaluate_forecasts(
     model_intervals: Intervals | None = None,
     calibration_origins: np.ndarray | None = None,
     levels: tuple[float, ...] = DEFAULT_LEVELS,
+    model_calibration_forecast: np.ndarray | None = None,
+    adapt: int = 0,
 ) -> Evaluation:
     """Score the model's forecasts and the baselines on the origins where all are defined.
 
@@ -244,7 +252,9 @@ def evaluate_forecasts(
     model's forecast for origin o covers rows o .. o + horizon - 1. `first_row` places the series
     on the training file's grid (the decomposition's phase). The model's `model_intervals` and
     the baselines' conformal intervals, calibrated on their errors at `calibration_origins` (the
-    validation part's), are scored at `levels`.
+    validation part's), are scored at `levels`. With `adapt`, so are the model's intervals as
+    `predict` recalibrates them from the last `adapt` errors (`model_adapting`): over the model's
+    forecasts at the calibration origins (`model_calibration_forecast`) and the test origins.
     """
     horizon = model_forecast.shape[1]
     seasons, hw_params = baselines.seasons, baselines.holt_winters
@@ -300,6 +310,21 @@ def evaluate_forecasts(
         for name, widths in half_widths.items()
         if len(origins)
     }
+    if "model" in half_widths and adapt and len(origins):
+        errors, every = truth - model_forecast, origins
+        if model_calibration_forecast is not None and len(calibration):
+            cal_truth = np.stack([series[o : o + horizon] for o in calibration])
+            cal_errors = cal_truth - model_calibration_forecast[cal_keep]
+            errors = np.concatenate([cal_errors, errors])
+            every = np.concatenate([calibration, origins])
+        order = np.argsort(every, kind="stable")
+        adapted = recent_half_widths(
+            errors[order], every[order], half_widths["model"], levels, adapt
+        )
+        test = np.argsort(order)[len(every) - len(origins) :]  # the test origins' places
+        intervals["model_adapting"] = score_intervals(
+            truth, model_forecast, adapted[:, test], levels
+        )
     return Evaluation(
         targets=targets,
         origins=origins,

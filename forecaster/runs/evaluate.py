@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forecaster.bundle import Bundle, DataSpec
+from forecaster.config import DEFAULT_ADAPT
 from forecaster.errors import DataError
 from forecaster.files import write_text_atomic
 from forecaster.layout import ERROR_BY_STEP_PNG, FORECAST_PNG, METRICS, suffixed
@@ -53,7 +54,7 @@ def evaluate(
     if file is None:
         prepared = load_training_data(bundle, run_dir=run_dir)
         data, windows = prepared.data, prepared.windows["test"]
-        calibration = prepared.windows["val"].origins
+        calibration = prepared.windows["val"]
         suffix = ""
     else:
         file = Path(file)
@@ -113,7 +114,8 @@ def evaluate(
         np.asarray(spec.mase_scale),
         first_row,
         intervals=bundle.intervals,
-        calibration_origins=calibration,
+        calibration=calibration,
+        adapt=DEFAULT_ADAPT,
     )
     write_evaluation(run_dir, evaluation, data, suffix=suffix)
     return bundle, evaluation
@@ -170,14 +172,17 @@ def evaluate_windows(
     first_row: int = 0,
     *,
     intervals: Intervals | None = None,
-    calibration_origins: np.ndarray | None = None,
+    calibration: Windows | None = None,
     scaled_forecast: np.ndarray | None = None,
+    adapt: int = 0,
 ) -> Evaluation:
     """The model's forecasts at the windows' origins, scored beside every baseline.
 
-    The model's `intervals` and the baselines' own, calibrated at `calibration_origins`, are
-    scored too. `scaled_forecast`, when given, is the model's output for `windows` already
-    computed (a fleet predicts every series' windows in one call).
+    The model's `intervals` and the baselines' own, calibrated at the `calibration` windows'
+    origins, are scored too; with `adapt`, also the model's as `predict --adapt` recalibrates
+    them from its recent errors there and on `windows`. `scaled_forecast`, when given, is the
+    model's output for `windows` already computed (a fleet predicts every series' windows in
+    one call).
     """
     from forecaster.data.inspect import position_label
     from forecaster.evaluation.rolling import evaluate_forecasts
@@ -189,6 +194,11 @@ def evaluate_windows(
     )
     forecast = scaler.inverse(scaled_pred, data.targets)
     series = data.frame[list(data.targets)].to_numpy(np.float64)
+    calibration_forecast = None
+    if adapt and intervals is not None and calibration is not None and len(calibration):
+        calibration_forecast = scaler.inverse(
+            keras_model.predict(calibration.x, batch_size=1024, verbose=0), data.targets
+        )
     return evaluate_forecasts(
         series,
         windows.origins,
@@ -199,7 +209,9 @@ def evaluate_windows(
         mase_scale=mase_scale,
         first_row=first_row,
         model_intervals=intervals,
-        calibration_origins=calibration_origins,
+        calibration_origins=None if calibration is None else calibration.origins,
+        model_calibration_forecast=calibration_forecast,
+        adapt=adapt,
     )
 
 

@@ -264,7 +264,7 @@ def score_series(
             baselines.fitted,
             baselines.mase_scale,
             intervals=intervals,
-            calibration_origins=val.origins,
+            calibration=val,
             scaled_forecast=test_pred[pooled.series_index["test"] == i],
         )
         members.append(

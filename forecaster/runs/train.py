@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from forecaster.bundle import Bundle, DataSpec, ModelSpec, TrainingSpec
-from forecaster.config import DataConfig, ModelConfig, SplitConfig, TrainConfig, WindowConfig
+from forecaster.config import (
+    DEFAULT_ADAPT,
+    DataConfig,
+    ModelConfig,
+    SplitConfig,
+    TrainConfig,
+    WindowConfig,
+)
 from forecaster.errors import ConfigError
 from forecaster.files import sha256_of, staged_dir, write_text_atomic
 from forecaster.layout import HISTORY, KERAS_MODEL, LOSS_PNG, TRAINING_FILE
@@ -163,7 +170,8 @@ def train(
         baselines,
         mase_scale,
         intervals=intervals,
-        calibration_origins=prepared.windows["val"].origins,
+        calibration=prepared.windows["val"],
+        adapt=DEFAULT_ADAPT,
     )
     bundle = Bundle(
         data=DataSpec(
