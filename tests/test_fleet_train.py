@@ -81,6 +81,10 @@ def test_every_series_is_scored_beside_its_own_baselines(fleet_run: tuple[Path, 
     assert all({"naive", "holt_winters", "decomposition"} <= set(s.mase) for s in figures.series)
     assert figures.wins + figures.ties + figures.losses == 3
     assert (run / "fleet.md").exists() and (run / "fleet_mase.png").exists()
+    # Coverage pooled over the series, fixed and as predict adapts each series' intervals.
+    assert {"model", "model_adapting"} <= set(figures.coverage)
+    assert [c.series for c in figures.coverage["model_adapting"]] == [3, 3]
+    assert "model, adapting" in (run / "fleet.md").read_text()
     metrics = Bundle.load(run).metrics["fleet"]
     assert metrics["series"] == 3 and metrics["skipped"] == 1
 

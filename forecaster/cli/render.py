@@ -264,9 +264,11 @@ def fleet(result: FleetEvaluation, title: str = "Test part") -> None:
     say(f"Highest model MASE: {result.worst_mase.describe()}")
     say(f"Largest loss to a baseline: {result.worst_ratio.describe()}")
     for method, levels in result.coverage.items():
+        covered = ", ".join(f"{c.coverage:.1%} of {c.name}%" for c in levels)
         if method == "model":
-            covered = ", ".join(f"{c.coverage:.1%} of {c.name}%" for c in levels)
             say(f"Model intervals pooled over the series cover {covered}")
+        if method == "model_adapting":
+            say(f"... adapting to recent errors as predict does, {covered}")
     if result.unscored:
         more = ", ..." if len(result.unscored) > 10 else ""
         note(

@@ -175,14 +175,15 @@ def evaluate_windows(
     calibration: Windows | None = None,
     scaled_forecast: np.ndarray | None = None,
     adapt: int = 0,
+    scaled_calibration_forecast: np.ndarray | None = None,
 ) -> Evaluation:
     """The model's forecasts at the windows' origins, scored beside every baseline.
 
     The model's `intervals` and the baselines' own, calibrated at the `calibration` windows'
     origins, are scored too; with `adapt`, also the model's as `predict --adapt` recalibrates
-    them from its recent errors there and on `windows`. `scaled_forecast`, when given, is the
-    model's output for `windows` already computed (a fleet predicts every series' windows in
-    one call).
+    them from its recent errors there and on `windows`. `scaled_forecast` and
+    `scaled_calibration_forecast`, when given, are the model's outputs for `windows` and
+    `calibration` already computed (a fleet predicts every series' windows in one call).
     """
     from forecaster.data.inspect import position_label
     from forecaster.evaluation.rolling import evaluate_forecasts
@@ -196,9 +197,11 @@ def evaluate_windows(
     series = data.frame[list(data.targets)].to_numpy(np.float64)
     calibration_forecast = None
     if adapt and intervals is not None and calibration is not None and len(calibration):
-        calibration_forecast = scaler.inverse(
-            keras_model.predict(calibration.x, batch_size=1024, verbose=0), data.targets
-        )
+        if scaled_calibration_forecast is None:
+            scaled_calibration_forecast = keras_model.predict(
+                calibration.x, batch_size=1024, verbose=0
+            )
+        calibration_forecast = scaler.inverse(scaled_calibration_forecast, data.targets)
     return evaluate_forecasts(
         series,
         windows.origins,

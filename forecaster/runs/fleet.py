@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from forecaster.bundle import Bundle, DataSpec, FleetSpec, ModelSpec, SeasonalInputs, SeriesSpec
-from forecaster.config import ModelConfig, SplitConfig, TrainConfig, WindowConfig
+from forecaster.config import DEFAULT_ADAPT, ModelConfig, SplitConfig, TrainConfig, WindowConfig
 from forecaster.data.fleet import Fleet, Skipped
 from forecaster.errors import ConfigError, DataError
 from forecaster.evaluation.fleet import FleetEvaluation
@@ -266,6 +266,8 @@ def score_series(
             intervals=intervals,
             calibration=val,
             scaled_forecast=test_pred[pooled.series_index["test"] == i],
+            adapt=DEFAULT_ADAPT,
+            scaled_calibration_forecast=val_pred[pooled.series_index["val"] == i],
         )
         members.append(
             SeriesSpec(
