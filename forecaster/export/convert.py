@@ -44,6 +44,7 @@ import numpy as np
 from forecaster.export.flatbuffer import (
     requantize_pairs,
     shrink,
+    widen_lstm_cells,
     with_signature,
     zero_lstm_states,
 )
@@ -233,7 +234,7 @@ def fused_integer(model: keras.Model, representative: np.ndarray) -> bytes:
     calibrating.optimizations = [tf.lite.Optimize.DEFAULT]
     calibrating.representative_dataset = lambda: ([w[None]] for w in windows)
     calibrating._experimental_calibrate_only = True  # ranges only: the LSTM is quantized alone
-    calibrated = calibrating.convert()
+    calibrated = widen_lstm_cells(calibrating.convert())
     lstm_int8 = with_signature(
         lite_convert.mlir_quantize(
             calibrated, denylisted_ops=sorted(used - {"UNIDIRECTIONAL_SEQUENCE_LSTM"})
