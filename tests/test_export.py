@@ -134,6 +134,24 @@ def test_micro_export_runs_in_tflite_micro_like_keras(exported, runner, tmp_path
     np.testing.assert_allclose(micro.forecast, litert, atol=0.005)
 
 
+@pytest.mark.parametrize("exported", ["lstm"], indirect=True)
+def test_a_refused_fused_lstm_file_falls_back_to_the_unrolled_one(exported, tmp_path):
+    """The gate refuses the fused file (no file can be 100% better than Keras), so the unrolled
+    recipe is converted and judged too, and the mode's result says why the fused one was not."""
+    _, run, _ = exported
+    outcome = export(
+        run.run_dir, quantize="int16", max_accuracy_loss=-1.0, force=True, out=tmp_path / "b"
+    )
+    (result,) = outcome.results
+    assert result.recipe.startswith("unrolled twin") and not result.passed
+    (refused,) = result.refused_recipes
+    assert refused.startswith("fused-LSTM twin at batch 1") and ": MAE " in refused
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in result.ops
+    bundle = Bundle.load(outcome.bundle_dir)
+    assert bundle.export is not None and bundle.export.recipe == result.recipe
+    assert bundle.metrics["export"]["modes"][0]["refused_recipes"] == [refused]
+
+
 def test_float32_scores_match_the_keras_evaluation(exported):
     _, run, outcome = exported
     float32 = next(r for r in outcome.results if r.mode == "float32")

@@ -159,7 +159,7 @@ def export(
                         run_dir / KERAS_MODEL, work, [name], calibration, on_stage
                     )
                 if on_stage is not None:
-                    on_stage(f"checking {name} in LiteRT")
+                    on_stage(f"checking {_label(name)} in LiteRT")
                 result = ModeResult(mode, recipe=RECIPES[name], refused_recipes=list(refused))
                 converted = files[name]
                 if isinstance(converted, str):
@@ -171,7 +171,7 @@ def export(
                     try:
                         if mode == "micro":
                             if on_stage is not None:
-                                on_stage(f"checking {name} in TensorFlow Lite Micro")
+                                on_stage(f"checking {_label(name)} in TensorFlow Lite Micro")
                             measure_micro(result, converted, test.x, keras_forecast, units)
                     except ExportError as exc:
                         if name == conversions(mode, cell)[-1]:
@@ -212,13 +212,13 @@ def _convert_all(
     representative = work / "representative.npy"
     np.save(representative, calibration.astype(np.float32))
     if on_stage is not None:
-        on_stage(f"converting {', '.join(modes)}")
+        on_stage(f"converting {', '.join(_label(m) for m in modes)}")
     crash = _run_child(model_path, work, modes, representative)
     missing = [m for m in modes if not _outcome_exists(work, m)]
     if crash and len(missing) > 1:
         for mode in missing:
             if on_stage is not None:
-                on_stage(f"converting {mode} alone after a converter crash")
+                on_stage(f"converting {_label(mode)} alone after a converter crash")
             _run_child(model_path, work, [mode], representative)
     found: dict[str, Path | str] = {}
     for mode in modes:
@@ -230,6 +230,12 @@ def _convert_all(
         else:
             found[mode] = f"the converter crashed ({crash or 'no output'})"
     return found
+
+
+def _label(conversion: str) -> str:
+    """A conversion as the progress line names it: `int16x8@fused` -> `int16x8 (fused LSTM)`."""
+    mode, _, recipe = conversion.partition("@")
+    return f"{mode} ({recipe} LSTM)" if recipe else mode
 
 
 def _outcome_exists(work: Path, mode: str) -> bool:
