@@ -151,16 +151,35 @@ def run(ctx: Context) -> Section:
             bool(integer) and all(m and m["passed"] for m in integer.values()),
         ),
     ]
+    lstm = integer.get("lstm")
+    if lstm is not None:
+        float_bytes = next(
+            m["size_bytes"]
+            for m in data["lstm"]["modes"]  # type: ignore[index]
+            if m["mode"] == "float32"
+        )
+        section.targets.append(
+            Target(
+                "an LSTM's full-integer file is no larger than its float32 file",
+                "int16x8 within the gate and at most the float32 loop file's size (stretch: half)",
+                f"lstm int16x8 {lstm['size_bytes']:,} bytes, "
+                f"{lstm['size_bytes'] / float_bytes:.0%} of float32 ({lstm['recipe'][:24]}...)",
+                bool(lstm["passed"]) and lstm["size_bytes"] <= float_bytes,
+            )
+        )
     section.notes = [
         "int8 rounds the recurrent state and every gate to 8 bits (per-tensor scales: "
         "per-channel weights make the converter fail) at each of the window's steps, and the "
         "rounding compounds through the loop; where that costs more than the gate allows, "
         "the gate refuses int8 and the next smallest passing mode ships.",
-        "int16x8 and micro are the twin unrolled over the window and quantized by "
+        "A GRU's int16x8 and micro are the twin unrolled over the window and quantized by "
         "ai-edge-quantizer (int8 per-tensor weights, int16 activations): accurate, but every "
         "step has its own tensors and operators, so the file grows with the window; micro is "
         "the same at batch 1, run in TensorFlow Lite Micro's interpreter on 200 test windows "
         "(its arena is the RAM a microcontroller sets aside; flash is the file).",
+        "An LSTM's int16x8 and micro are first one fused UNIDIRECTIONAL_SEQUENCE_LSTM op a "
+        "layer (int8, int16 cell state) at batch 1, the ops around it int16: its weights are "
+        "stored once; the unrolled file is made only when the gate refuses the fused one.",
         "Sizes are the files `forecaster export` writes (after its constant sharing); max |diff| "
         "is the largest difference from the Keras forecast over every test window and step.",
         "Export wall time (5 conversions in a child process + measuring each mode; micro "

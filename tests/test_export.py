@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -49,7 +50,7 @@ def exported(request, tmp_path_factory):
 
 
 def test_every_mode_converts_builtin_only_and_runs(exported):
-    _, _, outcome = exported
+    _, run, outcome = exported
     modes = {r.mode: r for r in outcome.results}
     assert set(modes) == {"float32", "dynamic", "float16", "int8", "int16x8"}
     for result in modes.values():
@@ -65,13 +66,22 @@ def test_every_mode_converts_builtin_only_and_runs(exported):
     assert modes["float32"].max_abs_vs_keras < 1e-4
     assert modes["float16"].max_abs_vs_keras < 0.05
     assert modes["int8"].mean_abs_vs_keras < 0.25  # temp spans ~10 degrees: < 2.5% of range
-    # int16 activations, unrolled: no loop, no float tensor, and close to Keras everywhere.
+    # Full integer: no loop, no float tensor, and close to Keras everywhere.
     full = modes["int16x8"]
     assert "WHILE" not in full.ops
     assert "integer-only" in full.runs_on
     assert "ai-edge-quantizer" in full.recipe
-    assert full.max_abs_vs_keras < 0.05
-    assert abs(full.mae_change) < 0.01
+    if run.bundle.model.cell == "lstm":
+        # One fused LSTM op in int8 with an int16 cell state (test_fused_lstm.py), smaller than
+        # the float32 loop file; the gate passes it.
+        assert full.recipe.startswith("fused-LSTM") and full.refused_recipes == []
+        assert full.ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == 1
+        assert full.size_bytes < modes["float32"].size_bytes
+        assert full.passed and full.max_abs_vs_keras < 0.1 and abs(full.mae_change) < 0.02
+    else:  # int16 activations, unrolled
+        assert full.recipe.startswith("unrolled twin")
+        assert full.max_abs_vs_keras < 0.05
+        assert abs(full.mae_change) < 0.01
     assert "integer-only" not in modes["dynamic"].runs_on  # float activations
 
 
@@ -115,10 +125,31 @@ def test_micro_export_runs_in_tflite_micro_like_keras(exported, runner, tmp_path
     keras_pred = load_keras_model(run.run_dir).predict(windows, verbose=0)
     micro = run_micro(out / "model.tflite", windows)
     assert micro.arena_bytes == bundle.export.arena_bytes
-    # Scaled units (0..1 over the training range): int16 activations stay within 0.5% of it.
-    assert np.abs(micro.forecast - keras_pred).max() < 0.005
+    # The fused LSTM op (int8, int16 cell state) and the int16 ops around it stay within 1% of
+    # the scaled range (0..1 over the training range) of Keras, and near LiteRT's kernels.
+    assert shipped["recipe"].startswith("fused-LSTM")
+    assert shipped["ops"]["UNIDIRECTIONAL_SEQUENCE_LSTM"] == 1
+    assert np.abs(micro.forecast - keras_pred).max() < 0.01
     litert = Predictor.load(out, num_threads=1).predict_scaled(windows)
-    np.testing.assert_allclose(micro.forecast, litert, atol=1e-3)
+    np.testing.assert_allclose(micro.forecast, litert, atol=0.005)
+
+
+@pytest.mark.parametrize("exported", ["lstm"], indirect=True)
+def test_a_refused_fused_lstm_file_falls_back_to_the_unrolled_one(exported, tmp_path):
+    """The gate refuses the fused file (no file can be 100% better than Keras), so the unrolled
+    recipe is converted and judged too, and the mode's result says why the fused one was not."""
+    _, run, _ = exported
+    outcome = export(
+        run.run_dir, quantize="int16", max_accuracy_loss=-1.0, force=True, out=tmp_path / "b"
+    )
+    (result,) = outcome.results
+    assert result.recipe.startswith("unrolled twin") and not result.passed
+    (refused,) = result.refused_recipes
+    assert refused.startswith("fused-LSTM twin at batch 1") and ": MAE " in refused
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in result.ops
+    bundle = Bundle.load(outcome.bundle_dir)
+    assert bundle.export is not None and bundle.export.recipe == result.recipe
+    assert bundle.metrics["export"]["modes"][0]["refused_recipes"] == [refused]
 
 
 def test_float32_scores_match_the_keras_evaluation(exported):
@@ -139,13 +170,18 @@ def test_bundle_describes_the_shipped_model(exported):
     assert sorted(p.name for p in outcome.bundle_dir.iterdir()) == ["bundle.json", "model.tflite"]
     assert bundle.export is not None
     assert bundle.export.quantization == outcome.shipped
-    assert bundle.export.batch is None  # resizable
     assert bundle.export.size_bytes == (outcome.bundle_dir / "model.tflite").stat().st_size
     assert bundle.metrics["export"]["shipped"] == outcome.shipped
     assert len(bundle.metrics["export"]["modes"]) == 5
     assert bundle.export.runtime == "litert"
     assert bundle.export.arena_bytes is None
-    assert bundle.export.recipe.startswith("WHILE-loop twin")  # the tiny model ships a loop mode
+    if run.bundle.model.cell == "lstm":
+        # The fused LSTM's full-integer file is the smallest within the gate: it ships, at batch 1.
+        assert (outcome.shipped, bundle.export.batch) == ("int16x8", 1)
+        assert bundle.export.recipe.startswith("fused-LSTM twin")
+    else:  # the tiny GRU ships a loop mode, its batch resizable
+        assert bundle.export.batch is None
+        assert bundle.export.recipe.startswith("WHILE-loop twin")
     if bundle.export.quantization == "int8":
         assert bundle.export.input_scale is not None
 
@@ -488,7 +524,11 @@ def test_export_refuses_an_existing_bundle_and_inspect_shows_it(exported, runner
     )
     result = runner.invoke(app, ["inspect", str(outcome.bundle_dir)])
     assert result.exit_code == 0
-    assert "resizable batch" in result.stdout and "WHILE" in result.stdout
+    if outcome.shipped == "int16x8":  # the LSTM's fused file
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in result.stdout
+        assert re.search(r"resizable batch\s*│\s*no\b", result.stdout)
+    else:
+        assert "resizable batch" in result.stdout and "WHILE" in result.stdout
     assert "levels 50, 80, 90, 95, 99%" in result.stdout
 
 

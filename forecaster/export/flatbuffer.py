@@ -1,4 +1,5 @@
-"""Rewriting a LiteRT flatbuffer: its signature, and smaller (shared constants, no names)."""
+"""Rewriting a LiteRT flatbuffer: its signature, smaller (shared constants, no names), and the
+fixes a fused LSTM file needs (integer hand-overs, a zero state at every call)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,130 @@ def _share_buffers(model: Any, data: list[bytes]) -> None:
             tensor.buffer = mapping[tensor.buffer]
     for meta in model.metadata:
         meta.buffer = mapping[meta.buffer]
+
+
+def requantize_pairs(model_bytes: bytes) -> bytes:
+    """Replace each DEQUANTIZE -> QUANTIZE pair by one QUANTIZE from integer to integer.
+
+    Quantizing in two passes (the LSTM to int8 first, the rest to int16 after) leaves a float
+    tensor at every hand-over between them; LiteRT and TFLite Micro requantize int16 <-> int8
+    directly, so the file keeps no float tensor.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    for graph in model.subgraphs:
+        readers: dict[int, int] = {}
+        for op in graph.operators:
+            for i in op.inputs:
+                readers[i] = readers.get(i, 0) + 1
+        made_by = {op.outputs[0]: op for op in graph.operators if len(op.outputs) == 1}
+        dropped = set()
+        for op in graph.operators:
+            if codes[op.opcodeIndex] != schema.BuiltinOperator.QUANTIZE:
+                continue
+            source = made_by.get(op.inputs[0])
+            if (
+                source is None
+                or codes[source.opcodeIndex] != schema.BuiltinOperator.DEQUANTIZE
+                or readers[op.inputs[0]] != 1
+                or op.inputs[0] in graph.outputs
+            ):
+                continue
+            op.inputs = [source.inputs[0]]
+            dropped.add(id(source))
+        graph.operators = [op for op in graph.operators if id(op) not in dropped]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+# UNIDIRECTIONAL_SEQUENCE_LSTM's inputs: its output (h) and cell (c) states, variable tensors.
+_LSTM_STATES = (18, 19)
+_LSTM_CELL = 19
+
+
+def widen_lstm_cells(calibrated: bytes, at_least: float = 1.0) -> bytes:
+    """Widen every LSTM cell state's calibrated range to at least +-`at_least`.
+
+    The converter gives the int16 cell state a power-of-two scale covering its range; below
+    2^-15 (a range under +-1: small or untrained LSTMs) LiteRT's integer LSTM kernel goes wrong
+    (0.30 off in scaled units on an LSTM(8) over 2 channels, where TFLite Micro's kernel is
+    0.006 off), and at 2^-15 both agree (0.0025). One bit of a 16-bit state is the price.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    lstm = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            if model.operatorCodes[op.opcodeIndex].builtinCode != lstm:
+                continue
+            quant = graph.tensors[op.inputs[_LSTM_CELL]].quantization
+            if quant is None or quant.min is None or quant.max is None:
+                continue
+            quant.min = np.minimum(np.asarray(quant.min, np.float32), -at_least)
+            quant.max = np.maximum(np.asarray(quant.max, np.float32), at_least)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def zero_lstm_states(model_bytes: bytes) -> bytes:
+    """Write zero into every LSTM's state tensors before it runs, at every call.
+
+    The fused op keeps its last h and c in variable tensors and starts the next call from them:
+    a window's forecast would depend on the window before (0.002 in scaled units on an
+    untrained float LSTM(16), 0.06 on an int8 LSTM(64) given random windows in TFLite Micro).
+    An ADD of a zero constant to itself, written into each state, makes every call start from
+    zero as Keras does, in LiteRT and TFLite Micro alike, with no reset call.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    codes = model.operatorCodes
+    add = next(
+        (n for n, c in enumerate(codes) if c.builtinCode == schema.BuiltinOperator.ADD), None
+    )
+    if add is None:
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.ADD
+        code.version = 1
+        codes.append(code)
+        add = len(codes) - 1
+    dtypes = {
+        schema.TensorType.FLOAT32: np.float32,
+        schema.TensorType.INT8: np.int8,
+        schema.TensorType.INT16: np.int16,
+    }
+    for graph in model.subgraphs:
+        operators = []
+        for op in graph.operators:
+            if (
+                codes[op.opcodeIndex].builtinCode
+                == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
+            ):
+                for slot in _LSTM_STATES:
+                    state = graph.tensors[op.inputs[slot]]
+                    quant = state.quantization
+                    zero_point = (
+                        int(quant.zeroPoint[0]) if quant and quant.zeroPoint is not None else 0
+                    )
+                    buffer = schema.BufferT()
+                    buffer.data = np.full(state.shape, zero_point, dtypes[state.type]).tobytes()
+                    model.buffers.append(buffer)
+                    zero = schema.TensorT()
+                    zero.shape, zero.type = list(state.shape), state.type
+                    zero.buffer = len(model.buffers) - 1
+                    zero.quantization = quant
+                    graph.tensors.append(zero)
+                    reset = schema.OperatorT()
+                    reset.opcodeIndex = add
+                    reset.inputs = [len(graph.tensors) - 1] * 2
+                    reset.outputs = [op.inputs[slot]]
+                    reset.builtinOptionsType = schema.BuiltinOptions.AddOptions
+                    reset.builtinOptions = schema.AddOptionsT()
+                    operators.append(reset)
+            operators.append(op)
+        graph.operators = operators
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

@@ -36,6 +36,8 @@ class ModeResult:
     ops: dict[str, int] = field(default_factory=dict)
     latency_ms: float = float("nan")  # one window, batch 1
     recipe: str = ""  # how the file was made (export.convert.RECIPES)
+    # Recipes of this mode the gate refused before this one, each with why.
+    refused_recipes: list[str] = field(default_factory=list)
     runs_on: list[str] = field(default_factory=list)  # LiteRT CPU, integer-only, TFLite Micro
     arena_bytes: int | None = None  # TFLite Micro's tensor arena: the RAM a microcontroller needs
     passed: bool = False
@@ -168,11 +170,15 @@ def measure_micro(
 
 def _integer_only(path: Path) -> bool:
     """Every tensor of the main graph is an integer: no float kernel runs, input and output
-    included, so an integer-only accelerator can take the whole model."""
+    included, so an integer-only accelerator can take the whole model. Empty tensors hold no
+    data (the fused LSTM's unused gate intermediates are float and of size 0)."""
     from forecaster.device.predictor import interpreter_class
 
     interpreter = interpreter_class()(model_path=str(path))
-    return all(np.dtype(t["dtype"]).kind in "iu" for t in interpreter.get_tensor_details())
+    return all(
+        np.dtype(t["dtype"]).kind in "iu" or 0 in t["shape"]
+        for t in interpreter.get_tensor_details()
+    )
 
 
 def judge(result: ModeResult, keras_mae: float, bounds: list[float], max_loss: float) -> None:
@@ -181,7 +187,10 @@ def judge(result: ModeResult, keras_mae: float, bounds: list[float], max_loss: f
     result.mae_change = result.mae / keras_mae - 1 if keras_mae else 0.0
     result.worst_bound = list(bounds)
     result.passed = (
-        result.builtin_only and result.mae_change <= max_loss and not worst_beyond(result)
+        result.error is None
+        and result.builtin_only
+        and result.mae_change <= max_loss
+        and not worst_beyond(result)
     )
 
 

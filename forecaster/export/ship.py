@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forecaster.bundle import Bundle, ExportSpec
-from forecaster.errors import ConfigError
-from forecaster.export.convert import RECIPES
+from forecaster.errors import ConfigError, ExportError
+from forecaster.export.convert import RECIPES, conversions
 from forecaster.export.gate import (
     ExportRecord,
     GateUnits,
@@ -29,6 +29,7 @@ from forecaster.export.gate import (
     judge,
     measure,
     measure_micro,
+    refusal,
 )
 from forecaster.files import sha256_of, staged_dir
 from forecaster.layout import KERAS_MODEL, TFLITE_MODEL
@@ -141,24 +142,46 @@ def export(
         modes = [MODE_OF[quantize]]
     train = prepared.windows["train"]
     picks = np.linspace(0, len(train) - 1, num=min(CALIBRATION_WINDOWS, len(train))).astype(int)
+    cell = bundle.model.cell
+    calibration = train.x[picks]
     with tempfile.TemporaryDirectory(prefix="forecaster-export-") as tmp:
         work = Path(tmp)
-        files = _convert_all(run_dir / KERAS_MODEL, work, modes, train.x[picks], on_stage)
+        # Each mode's first conversion now; a fallback recipe only if the first is refused.
+        first = [conversions(mode, cell)[0] for mode in modes]
+        files = _convert_all(run_dir / KERAS_MODEL, work, first, calibration, on_stage)
         results = []
+        shipped_files: dict[str, Path | str] = {}
         for mode in modes:
-            if on_stage is not None:
-                on_stage(f"checking {mode} in LiteRT")
-            result = ModeResult(mode, recipe=RECIPES[mode])
-            converted = files[mode]
-            if isinstance(converted, str):
-                result.error = converted
-            else:
-                measure(result, converted, bundle, test.x, keras_forecast, truth, mase_scale, units)
-                if mode == "micro":
-                    if on_stage is not None:
-                        on_stage("checking micro in TensorFlow Lite Micro")
-                    measure_micro(result, converted, test.x, keras_forecast, units)
-                judge(result, keras_mae, bounds, max_accuracy_loss)
+            refused: list[str] = []
+            for name in conversions(mode, cell):
+                if name not in files:
+                    files |= _convert_all(
+                        run_dir / KERAS_MODEL, work, [name], calibration, on_stage
+                    )
+                if on_stage is not None:
+                    on_stage(f"checking {_label(name)} in LiteRT")
+                result = ModeResult(mode, recipe=RECIPES[name], refused_recipes=list(refused))
+                converted = files[name]
+                if isinstance(converted, str):
+                    result.error = converted
+                else:
+                    measure(
+                        result, converted, bundle, test.x, keras_forecast, truth, mase_scale, units
+                    )
+                    try:
+                        if mode == "micro":
+                            if on_stage is not None:
+                                on_stage(f"checking {_label(name)} in TensorFlow Lite Micro")
+                            measure_micro(result, converted, test.x, keras_forecast, units)
+                    except ExportError as exc:
+                        if name == conversions(mode, cell)[-1]:
+                            raise
+                        result.error = str(exc)  # the next recipe may load
+                    judge(result, keras_mae, bounds, max_accuracy_loss)
+                shipped_files[mode] = converted
+                if result.passed:
+                    break
+                refused.append(f"{result.recipe}: {refusal(result, targets)}")
             results.append(result)
         float_size = next(
             (r.size_bytes for r in results if r.mode == "float32" and r.size_bytes), 0
@@ -169,7 +192,15 @@ def export(
         shipped, reason = choose(results, quantize, max_accuracy_loss, force, targets)
         chosen = next(r for r in results if r.mode == shipped)
         bundle_out = _write_bundle(
-            out, overwrite, bundle, files[shipped], chosen, results, reason, keras_mae, prepared
+            out,
+            overwrite,
+            bundle,
+            shipped_files[shipped],
+            chosen,
+            results,
+            reason,
+            keras_mae,
+            prepared,
         )
     return ExportOutcome(out, bundle_out, shipped, reason, results, keras_mae)
 
@@ -181,13 +212,13 @@ def _convert_all(
     representative = work / "representative.npy"
     np.save(representative, calibration.astype(np.float32))
     if on_stage is not None:
-        on_stage(f"converting {', '.join(modes)}")
+        on_stage(f"converting {', '.join(_label(m) for m in modes)}")
     crash = _run_child(model_path, work, modes, representative)
     missing = [m for m in modes if not _outcome_exists(work, m)]
     if crash and len(missing) > 1:
         for mode in missing:
             if on_stage is not None:
-                on_stage(f"converting {mode} alone after a converter crash")
+                on_stage(f"converting {_label(mode)} alone after a converter crash")
             _run_child(model_path, work, [mode], representative)
     found: dict[str, Path | str] = {}
     for mode in modes:
@@ -199,6 +230,12 @@ def _convert_all(
         else:
             found[mode] = f"the converter crashed ({crash or 'no output'})"
     return found
+
+
+def _label(conversion: str) -> str:
+    """A conversion as the progress line names it: `int16x8@fused` -> `int16x8 (fused LSTM)`."""
+    mode, _, recipe = conversion.partition("@")
+    return f"{mode} ({recipe} LSTM)" if recipe else mode
 
 
 def _outcome_exists(work: Path, mode: str) -> bool:

@@ -5,11 +5,14 @@ stay builtin-only, and the int8 calibrator segfaults on it. The twin runs the wh
 stack in one `tf.while_loop` without TensorLists (the first layer's input projection is one
 matmul over all steps before the loop, each recurrent weight a single constant in the body, the
 batch free), or unrolled over the window for the full-integer modes. For full int8 it records
-activation ranges in an eager pass and bakes them in as FakeQuant ops (see `convert`).
+activation ranges in an eager pass and bakes them in as FakeQuant ops (see `convert`). An LSTM
+stack can instead be one composite function per layer that the converter fuses into LiteRT's
+UNIDIRECTIONAL_SEQUENCE_LSTM op, at a fixed batch of 1 (`fused`).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,12 +89,45 @@ def _structure(model: keras.Model) -> tuple[str, list[Any], Any, dict[str, Any],
     return kind, recurrent, dense[0], normalize, reference
 
 
+def _fused_lstm(steps: int) -> Any:
+    """One LSTM layer as the composite function LiteRT's converter fuses into its
+    UNIDIRECTIONAL_SEQUENCE_LSTM op.
+
+    The converter recognises Keras 2's `standard_lstm` by its attributes (an `api_implements` of
+    "lstm_" and a unique id, `time_major`, `go_backwards`) and its signature: inputs, initial h
+    and c (a fixed batch), kernel, recurrent kernel, bias (gates i, f, c, o, Keras 3's order
+    too); outputs last h, the sequence, h, c and a runtime tag, the last two unused. It replaces
+    the body, so the body only has to be right for TensorFlow.
+    """
+    import tensorflow as tf
+
+    attributes = {
+        "api_implements": f"lstm_{uuid.uuid4()}",
+        "time_major": False,
+        "go_backwards": False,
+    }
+
+    @tf.function(autograph=False, experimental_attributes=attributes)
+    def lstm(inputs: Any, init_h: Any, init_c: Any, kernel: Any, recurrent: Any, bias: Any) -> Any:
+        h, c, outputs = init_h, init_c, []
+        for t in range(steps):
+            z = tf.matmul(inputs[:, t], kernel) + tf.matmul(h, recurrent) + bias
+            i, f, g, o = tf.split(z, 4, axis=1)
+            c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            h = tf.sigmoid(o) * tf.tanh(c)
+            outputs.append(h)
+        return h, tf.stack(outputs, axis=1), h, c, tf.constant(0.0)
+
+    return lstm
+
+
 def build_twin(
     model: keras.Model,
     *,
     batch: int | None = None,
     calibration: np.ndarray | None = None,
     unroll: bool = False,
+    fused: bool = False,
 ) -> keras.Model:
     """A single-loop twin of `model` with the same weights.
 
@@ -99,6 +135,10 @@ def build_twin(
     every activation and weight is wrapped in FakeQuant, ready for full-int8 conversion. With
     `unroll`, the steps are written out one after another instead of a WHILE loop: every step's
     activations get their own tensors (so their own quantization ranges) and no tensor is dynamic.
+    With `fused` (an LSTM, batch 1), each layer is a composite function the converter turns into
+    one UNIDIRECTIONAL_SEQUENCE_LSTM op; its weights are constants, not variables, because the
+    converter sees composite functions only through a saved model, which keeps variables as
+    resources.
     """
     import keras
     import tensorflow as tf
@@ -112,6 +152,8 @@ def build_twin(
     )
 
     kind, recurrent, head, normalize, reference = _structure(model)
+    if fused and (kind != "lstm" or batch != 1):
+        raise ValueError("only an LSTM at a fixed batch of 1 converts to the fused LSTM op")
     out_shape = tuple(model.output_shape[1:])
     steps, n_features = model.input_shape[1], model.input_shape[2]
     per_layer = 1 if kind == "gru" else 2  # states per layer: h, or h and c
@@ -129,9 +171,10 @@ def build_twin(
                 [np.asarray(w) for w in (r.cell.kernel, r.cell.recurrent_kernel, r.cell.bias)]
                 for r in recurrent
             ]
-            if kind == "lstm":
+            if kind == "lstm" and not fused:
                 weights = [[lstm_gates_ifoc(a) for a in ws] for ws in weights]
             self.source = weights
+            self.fused = [_fused_lstm(steps) for _ in recurrent] if fused else []
             self.head_source = [np.asarray(w) for w in head.weights]
             self.mode = "float"  # float | record | fake_quant
             self.ranges: dict[str, list[float]] = {}
@@ -139,6 +182,8 @@ def build_twin(
 
         def build(self, input_shape: Any) -> None:
             def constant(name: str, value: np.ndarray) -> Any:
+                if fused:
+                    return tf.constant(value)
                 var = self.add_weight(
                     shape=value.shape, initializer="zeros", trainable=False, name=name
                 )
@@ -293,6 +338,39 @@ def build_twin(
                 new.extend(s)
             return tuple(new)
 
+        def loop(self, x: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:
+            """The final states of the stack, run step by step (unrolled) or in a WHILE loop."""
+            xp = self.project(0, ops.reshape(x, (-1, n_features)), "l0_xp")  # all steps at once
+            xp = ops.reshape(xp, (-1, steps, xp.shape[-1]))
+            if self.mode == "record" or unroll:
+                for t in range(steps):
+                    values = self.step(xp[:, t], values)
+                return values
+
+            def body(t: Any, *state: Any) -> tuple[Any, ...]:
+                return (t + 1, *self.step(tf.gather(xp, t, axis=1), state))
+
+            shapes = (
+                tf.TensorShape([]),
+                *(tf.TensorShape([None, s.shape[-1]]) for s in values if s is not None),
+            )
+            return tuple(
+                tf.while_loop(
+                    lambda t, *state: t < steps,
+                    body,
+                    (tf.constant(0), *values),
+                    shape_invariants=shapes,
+                )[1:]
+            )
+
+        def fused_stack(self, x: Any) -> tuple[Any, ...]:
+            """The last layer's final h (as the states' second to last), one fused op a layer."""
+            last = x
+            for i, (kernel, rkernel, bias) in enumerate(self.w):
+                zeros = tf.zeros((1, self.units[i]))
+                last, x = self.fused[i](x, zeros, zeros, kernel, rkernel, bias)[:2]
+            return (last, None)
+
         def call(self, x: Any) -> Any:
             # A (1, units) zero state broadcasts against the batch at the first step. Unrolled,
             # step 0 is written without its recurrent terms instead (None): an all-zero constant
@@ -308,29 +386,7 @@ def build_twin(
                 x = self.act(
                     "x_norm", normalize_window(raw, normalize["mode"], normalize["channels"])
                 )
-            xp = self.project(0, ops.reshape(x, (-1, n_features)), "l0_xp")  # all steps at once
-            xp = ops.reshape(xp, (-1, steps, xp.shape[-1]))
-            if self.mode == "record" or unroll:
-                for t in range(steps):
-                    values = self.step(xp[:, t], values)
-            else:
-
-                def body(t: Any, *state: Any) -> tuple[Any, ...]:
-                    return (t + 1, *self.step(tf.gather(xp, t, axis=1), state))
-
-                shapes = (
-                    tf.TensorShape([]),
-                    *(tf.TensorShape([None, s.shape[-1]]) for s in values if s is not None),
-                )
-                values = tuple(
-                    tf.while_loop(
-                        lambda t, *state: t < steps,
-                        body,
-                        (tf.constant(0), *values),
-                        shape_invariants=shapes,
-                    )[1:]
-                )
-            values = self.states(values)
+            values = self.fused_stack(x) if fused else self.states(self.loop(x, values))
             h = values[-1] if kind == "gru" else values[-2]
             y = self.act("y", ops.matmul(h, self.weight(self.head_kernel)) + self.head_bias)
             y = ops.reshape(y, (-1, *out_shape))
