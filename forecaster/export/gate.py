@@ -35,6 +35,7 @@ class ModeResult:
     builtin_only: bool = False
     ops: dict[str, int] = field(default_factory=dict)
     latency_ms: float = float("nan")  # one window, batch 1
+    resizable: bool = True  # takes any batch; the fused LSTM's file takes one window per call
     recipe: str = ""  # how the file was made (export.convert.RECIPES)
     # Recipes of this mode the gate refused before this one, each with why.
     refused_recipes: list[str] = field(default_factory=list)
@@ -131,6 +132,7 @@ def measure(
     result.mae, result.rmse, result.mase = scores["mae"], scores["rmse"], scores["mase"]
     result.mase_1step = first_step(scores)
     result.ops = predictor.ops()
+    result.resizable = bool(predictor.describe()["resizable_batch"])
     result.builtin_only = not any(n.startswith("Flex") or n == "CUSTOM" for n in result.ops)
     result.runs_on = (["LiteRT CPU"] if result.builtin_only else []) + (
         ["integer-only"] if _integer_only(path) else []
@@ -260,7 +262,12 @@ def choose(
     if not passing:
         problems = "; ".join(f"{r.mode}: {refusal(r, targets)}" for r in results)
         raise ExportError(f"no quantization mode passed the accuracy gate ({problems})")
-    best = min(passing, key=lambda r: (r.size_bytes, r.latency_ms))
+    # A file that forecasts one window per call (the fused full-integer LSTM's, 10x slower per
+    # window and ~30x in batches) is a poor trade for a few KB on the phones, gateways and boards
+    # `all` ships to; integer-only chips and microcontrollers ask for it by name.
+    batched = [r for r in passing if r.resizable] or passing
+    best = min(batched, key=lambda r: (r.size_bytes, r.latency_ms))
+    single = [r for r in passing if r not in batched and r.size_bytes < best.size_bytes]
     refused = [r.mode for r in results if not r.passed]
     why = (
         f"{best.mode} is the smallest file ({best.size_bytes:,} bytes"
@@ -273,6 +280,10 @@ def choose(
         )
         + ")"
     )
+    if single:
+        why += "; smaller but one window per call, shipped only when asked for: " + ", ".join(
+            f"{r.mode} ({r.size_bytes:,} bytes)" for r in single
+        )
     if refused:
         why += f"; refused: {', '.join(refused)}"
     return best.mode, why
