@@ -13,8 +13,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from forecaster.intervals import fewest_origins
+
+# Window values sorted at a time (8 MB of float64): the sorts stay in cache and memory stays
+# bounded whatever the batch.
+SORT_VALUES = 1 << 20
+NO_ORIGIN = np.iinfo(np.int64).min // 2
 
 
 class RecentErrors:
@@ -26,10 +32,10 @@ class RecentErrors:
         self.size = size
         _, horizon, targets = self.base.shape
         self.horizon = horizon
-        self.errors = np.zeros((size, horizon, targets))
+        self.errors = np.zeros((size, horizon, targets))  # error number c sits at c % size
         self.count = np.zeros(horizon, np.int64)  # errors recorded per step, all time
         self.pending = np.zeros((horizon, horizon, targets))  # forecasts awaiting their truth
-        self.pending_origin = np.full(horizon, np.iinfo(np.int64).min // 2)
+        self.pending_origin = np.full(horizon, NO_ORIGIN)  # slot origin % horizon
         # Conformal rank of each level among n recent errors (0-based), or -1 when n is too few.
         self._ranks = np.array(
             [
@@ -39,7 +45,7 @@ class RecentErrors:
                 ]
                 for n in range(size + 1)
             ]
-        )
+        ).reshape(size + 1, len(levels))
 
     def run(self, slots: np.ndarray, actual: np.ndarray, point: np.ndarray) -> np.ndarray:
         """Half-widths (levels, n, horizon, targets) for n origins in time order.
@@ -48,39 +54,66 @@ class RecentErrors:
         (n, targets) and `point` the forecasts (n, horizon, targets). An origin's widths use the
         errors known up to its last row only.
         """
-        out = np.empty((len(self.levels), *point.shape))
-        for i, slot in enumerate(np.asarray(slots, dtype=np.int64)):
-            self._observe(int(slot), actual[i])
-            out[:, i] = self._widths()
-            origin = int(slot) + 1
-            self.pending[origin % self.horizon] = point[i]
-            self.pending_origin[origin % self.horizon] = origin
+        slots = np.asarray(slots, dtype=np.int64)
+        n, horizon, size = len(slots), self.horizon, self.size
+        out = np.empty((len(self.levels), *np.shape(point)))
+        if n == 0:
+            return out
+        # The errors each origin's last row reveals, (n, horizon, targets), and which exist.
+        errors, known = self._errors(slots, np.asarray(actual), np.asarray(point))
+        # Per step, the errors in time order: the ring's last `size` (NaN where it has fewer,
+        # which sorts last), then this batch's. Origin i's ring is `size` of them from seen[i].
+        seen = np.cumsum(known, axis=0)
+        added = seen[-1]
+        sequence = np.full((horizon, size + n, errors.shape[2]), np.nan)
+        for step in range(horizon):
+            held = min(int(self.count[step]), size)
+            order = (self.count[step] - held + np.arange(held)) % size
+            sequence[step, size - held : size] = self.errors[order, step]
+            sequence[step, size : size + added[step]] = errors[known[:, step], step]
+        rings = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
+        ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
+        steps = np.arange(horizon)
+        block = max(1, SORT_VALUES // (horizon * size * errors.shape[2]))
+        for a in range(0, n, block):
+            ordered = rings[steps, seen[a : a + block]]  # a copy: (block, horizon, targets, size)
+            ordered.sort(axis=-1)
+            rank = ranks[a : a + block]
+            picked = np.take_along_axis(
+                ordered, np.maximum(rank, 0)[:, :, None, :], axis=-1
+            )  # (block, horizon, targets, levels)
+            widths = np.where(rank[:, :, None, :] >= 0, picked, np.moveaxis(self.base, 0, -1))
+            out[:, a : a + block] = np.moveaxis(widths, -1, 0)
+        self._keep(sequence, added, slots, point)
         return out
 
-    def _observe(self, row: int, actual: np.ndarray) -> None:
-        steps = row - self.pending_origin
-        slots = np.flatnonzero((steps >= 0) & (steps < self.horizon))
-        steps = steps[slots]  # distinct: one pending origin per step
-        positions = self.count[steps] % self.size
-        self.errors[positions, steps] = np.abs(actual - self.pending[slots, steps])
-        self.count[steps] += 1
+    def _errors(
+        self, slots: np.ndarray, actual: np.ndarray, point: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """|truth - forecast| for each row and step whose forecast was made (by an earlier
+        call's origins or this one's), and a mask of which were."""
+        held = self.pending_origin != NO_ORIGIN
+        order = np.argsort(self.pending_origin[held])
+        origins = np.concatenate([self.pending_origin[held][order], slots + 1])
+        forecasts = np.concatenate([self.pending[held][order], point])
+        # Row s is step k of origin s - k, made at an earlier row when it exists.
+        wanted = slots[:, None] - np.arange(self.horizon)[None, :]
+        found = np.minimum(np.searchsorted(origins, wanted), len(origins) - 1)
+        known = origins[found] == wanted
+        made = forecasts[found, np.arange(self.horizon)[None, :]]  # (n, horizon, targets)
+        return np.abs(actual[:, None, :] - made), known
 
-    def _widths(self) -> np.ndarray:
-        widths = self.base.copy()
-        if self.count.min() >= self.size:
-            # The usual case once the ring is full: one sort for every step and target.
-            ordered = np.sort(self.errors, axis=0)
-            for j, rank in enumerate(self._ranks[self.size]):
-                if rank >= 0:
-                    widths[j] = ordered[rank]
-            return widths
+    def _keep(
+        self, sequence: np.ndarray, added: np.ndarray, slots: np.ndarray, point: np.ndarray
+    ) -> None:
+        """Carry the last `size` errors per step and the last forecasts to the next call."""
+        size = self.size
         for step in range(self.horizon):
-            n = int(min(self.count[step], self.size))
-            ranks = self._ranks[n]
-            if n == 0 or (ranks < 0).all():
-                continue
-            ordered = np.sort(self.errors[:n, step], axis=0)
-            for j, rank in enumerate(ranks):
-                if rank >= 0:
-                    widths[j, step] = ordered[rank]
-        return widths
+            total = int(self.count[step] + added[step])
+            numbers = np.arange(max(total - size, 0), total)
+            self.errors[numbers % size, step] = sequence[step, numbers - total + size + added[step]]
+        self.count += added
+        for i in range(max(len(slots) - self.horizon, 0), len(slots)):
+            origin = int(slots[i]) + 1
+            self.pending[origin % self.horizon] = point[i]
+            self.pending_origin[origin % self.horizon] = origin
