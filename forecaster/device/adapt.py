@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from numpy.lib.stride_tricks import sliding_window_view
 
 from forecaster.intervals import fewest_origins
 
-# Window values sorted at a time (8 MB of float64): the sorts stay in cache and memory stays
-# bounded whatever the batch.
-SORT_VALUES = 1 << 20
+# Ring values sorted at a time (4 MB of float64), in arrays reused from block to block: the
+# sorts stay in cache, and fresh arrays this size would cost page faults on every block.
+SORT_VALUES = 1 << 19
 NO_ORIGIN = np.iinfo(np.int64).min // 2
 
 
@@ -62,7 +63,7 @@ class RecentErrors:
         # The errors each origin's last row reveals, (n, horizon, targets), and which exist.
         errors, known = self._errors(slots, np.asarray(actual), np.asarray(point))
         # Per step, the errors in time order: the ring's last `size` (NaN where it has fewer,
-        # which sorts last), then this batch's. Origin i's ring is `size` of them from seen[i].
+        # which sorts last), then this batch's. Origin i's ring is the `size` from seen[i].
         seen = np.cumsum(known, axis=0)
         added = seen[-1]
         sequence = np.full((horizon, size + n, errors.shape[2]), np.nan)
@@ -71,19 +72,30 @@ class RecentErrors:
             order = (self.count[step] - held + np.arange(held)) % size
             sequence[step, size - held : size] = self.errors[order, step]
             sequence[step, size : size + added[step]] = errors[known[:, step], step]
-        rings = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
         ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
-        steps = np.arange(horizon)
-        block = max(1, SORT_VALUES // (horizon * size * errors.shape[2]))
+        full = self._ranks[size]
+        targets = errors.shape[2]
+        windows = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
+        block = max(1, SORT_VALUES // (horizon * size * targets))
+        rings = np.empty((horizon, block, targets, size))
         for a in range(0, n, block):
-            ordered = rings[steps, seen[a : a + block]]  # a copy: (block, horizon, targets, size)
-            ordered.sort(axis=-1)
-            rank = ranks[a : a + block]
-            picked = np.take_along_axis(
-                ordered, np.maximum(rank, 0)[:, :, None, :], axis=-1
-            )  # (block, horizon, targets, levels)
-            widths = np.where(rank[:, :, None, :] >= 0, picked, np.moveaxis(self.base, 0, -1))
-            out[:, a : a + block] = np.moveaxis(widths, -1, 0)
+            b = min(a + block, n)
+            ring, rank = rings[:, : b - a], ranks[a:b]
+            for step in range(horizon):
+                first, last = int(seen[a, step]), int(seen[b - 1, step])
+                if last - first == b - 1 - a:  # a new error at every origin: consecutive rings
+                    ring[step] = windows[step, first : last + 1]
+                else:
+                    ring[step] = windows[step, seen[a:b, step]]
+            ring.sort(axis=-1)
+            if (rank == full).all():  # every ring full: the same ranks throughout
+                for j, r in enumerate(full):
+                    out[j, a:b] = np.moveaxis(ring[..., r], 0, 1) if r >= 0 else self.base[j]
+                continue
+            picked = np.take_along_axis(ring, np.maximum(rank.swapaxes(0, 1), 0)[:, :, None], -1)
+            base = np.moveaxis(self.base, 0, -1)[:, None]  # (horizon, 1, targets, levels)
+            widths = np.where(rank.swapaxes(0, 1)[:, :, None] >= 0, picked, base)
+            out[:, a:b] = np.moveaxis(widths, (3, 0), (0, 2))
         self._keep(sequence, added, slots, point)
         return out
 

@@ -111,18 +111,22 @@ class _Scratch:
 
 def format_numbers(values: np.ndarray) -> np.ndarray:
     """`'%.6g' % v` of each value, as rows of bytes (n, 8) or (n, 16) padded with PAD."""
+    out = np.empty((np.size(values), 2), np.uint64)
+    width = _format_all(values, out, _Scratch())
+    return out.view(np.uint8)[:, :width]
+
+
+def _format_all(values: np.ndarray, out: np.ndarray, scratch: _Scratch) -> int:
+    """Fill `out` (n, 2) with the text of each value; return the bytes used (8 or 16)."""
     x = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    out = np.empty((len(x), 2), np.uint64)
-    scratch = _Scratch()
+    wide = False
     for a in range(0, len(x), _CHUNK):
-        _format(x[a : a + _CHUNK], out[a : a + _CHUNK], scratch)
-    if (out[:, 1] == _ALL).all():
-        return np.ascontiguousarray(out[:, 0]).view(np.uint8).reshape(-1, 8)
-    return out.view(np.uint8).reshape(-1, 16)
+        wide |= _format(x[a : a + _CHUNK], out[a : a + _CHUNK], scratch)
+    return 16 if wide else 8
 
 
-def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> None:
-    """Fill `out` (n, 2) with the words of each value's text (the second all PAD if unused)."""
+def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> bool:
+    """Fill `out` (n, 2) with the words of each value's text; whether any needs the second."""
     n = len(x)
     a, f, integer = scratch.a[:n], scratch.f[:n], scratch.integer[:n]
     index, i, j = scratch.index[:n], scratch.i[:n], scratch.j[:n]
@@ -167,13 +171,17 @@ def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> None:
     np.equal(lo, 0, out=ok)
     b |= ok
     apart = np.flatnonzero(b)
+    wide = False
     if len(apart):
         out[apart] = _apart(hi[apart], lo[apart], index[apart] - _OFFSET, sign[apart])
+        wide = bool((out[apart, 1] != _ALL).any())
     for k, v in zip(fallback.tolist(), x[fallback].tolist(), strict=True):
         text = f"{v:.6g}".encode()  # as "%.6g" % v
         row = out[k : k + 1].view(np.uint8)
         row[0] = PAD
         row[0, : len(text)] = np.frombuffer(text, np.uint8)
+        wide |= len(text) > 8
+    return wide
 
 
 _PREFIX = np.array([_ascii("0." + "0" * (q - 1)) << 8 if q else 0 for q in range(5)], np.uint64)
@@ -279,6 +287,10 @@ class ForecastLines:
         self.step = step
         self.times = times
         self.steps = format_integers(np.arange(1, horizon + 1))
+        # Reused from block to block: fresh arrays of a block's size cost page faults each time.
+        self._scratch = _Scratch()
+        self._words = np.empty((0, 2), np.uint64)
+        self._bytes = np.empty(0, np.uint8)
 
     def text(
         self,
@@ -303,7 +315,11 @@ class ForecastLines:
     ) -> str:
         n, horizon, columns = numbers.shape
         origin, stamps = self._stamps(keys)
-        values = format_numbers(numbers).reshape(n, horizon, columns, -1)
+        if len(self._words) < numbers.size:
+            self._words = np.empty((numbers.size, 2), np.uint64)
+        words = self._words[: numbers.size]
+        used = _format_all(numbers, words, self._scratch)
+        values = words.view(np.uint8)[:, :used].reshape(n, horizon, columns, used)
         parts: list[tuple[np.ndarray, int]] = []  # (bytes broadcast to (n, horizon, w), width)
         if len(self.prefix):
             parts.append((self.prefix[None, None, :], len(self.prefix)))
@@ -316,8 +332,11 @@ class ForecastLines:
             (self.steps[None, :, :], self.steps.shape[1] + 1),
         ]
         width = sum(w for _, w in parts)
-        number_width = values.shape[-1] + 1
-        out = np.empty((n, horizon, width + columns * number_width), np.uint8)
+        number_width = used + 1
+        line = width + columns * number_width
+        if len(self._bytes) < n * horizon * line:
+            self._bytes = np.empty(n * horizon * line, np.uint8)
+        out = self._bytes[: n * horizon * line].reshape(n, horizon, line)
         at = 0
         for field, w in parts:
             size = field.shape[-1]
