@@ -22,9 +22,11 @@ from forecaster.device.predictor import Predictor
 from forecaster.errors import BundleError, ExportError
 from forecaster.export.gate import ModeResult, choose, judge
 from forecaster.export.ship import export
+from forecaster.intervals import with_intervals
 from forecaster.runs.load import load_keras_model, load_training_data
 from forecaster.runs.train import train
 from tests.test_cli_data import one_line_error
+from tests.test_text import percent_g
 
 pytestmark = pytest.mark.slow
 
@@ -428,6 +430,65 @@ def test_the_bundle_carries_the_shipped_files_own_intervals(exported):
         upper - result.point, np.broadcast_to(intervals.widths((0.95,))[0], upper.shape)
     )
     assert (lower < result.point).all() and (result.interval(0.8)[1] <= upper).all()
+
+
+def rows_as_written_one_at_a_time(predictor, files, levels, adapt):
+    """predict's rolling CSV as it was written before numpy formatted it: a %-format per row,
+    strftime for the times."""
+    from forecaster.device.adapt import RecentErrors
+    from forecaster.device.predict_csv import target_columns
+    from forecaster.device.stream import stream_origins
+
+    spec, horizon = predictor.bundle.data, predictor.horizon
+    names = target_columns(spec.targets, levels)
+    # The header comes from the csv module, whose lines end in \r\n.
+    lines = [",".join(["file"] * (len(files) > 1) + ["origin", "timestamp", "step", *names]) + "\r"]
+    for path in files:
+        prefix = f"{path}," if len(files) > 1 else ""
+        recent = None
+        for batch in stream_origins(path, spec, predictor.history, mode="rolling"):
+            last = batch.last_times
+            if not levels:
+                table = predictor.forecast_windows(batch.x, last)[..., None]
+            else:
+                result = predictor.forecast_intervals(batch.x, last, levels)
+                if adapt:
+                    assert predictor.bundle.intervals is not None
+                    base = predictor.bundle.intervals.widths(levels)
+                    recent = recent or RecentErrors(base, levels, adapt)
+                    slots = last.astype(np.int64) // round(spec.step_seconds * 1e9)
+                    actual = batch.x[:, -1, [spec.features.index(t) for t in spec.targets]]
+                    widths = recent.run(slots, actual, result.point)
+                    result = with_intervals(result.point, widths, levels)
+                parts = [result.point[..., None]]
+                for i in range(len(levels)):
+                    parts += [result.lower[i][..., None], result.upper[i][..., None]]
+                table = np.concatenate(parts, axis=-1)
+            for i, origin in enumerate(pd.DatetimeIndex(last)):
+                for k in range(horizon):
+                    stamp = origin + pd.Timedelta(seconds=(k + 1) * spec.step_seconds)
+                    cells = ",".join(map(percent_g, table[i, k].reshape(-1).tolist()))
+                    times = f"{origin:%Y-%m-%d %H:%M:%S},{stamp:%Y-%m-%d %H:%M:%S}"
+                    lines.append(f"{prefix}{times},{k + 1},{cells}")
+    return "\n".join(lines) + "\n"
+
+
+def test_predict_writes_the_bytes_a_format_per_row_wrote(exported, tmp_path):
+    from forecaster.device.predict_csv import predict_files
+
+    csv, _, outcome = exported
+    predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
+    other = tmp_path / "second, 100%.csv"
+    shutil.copy(csv, other)
+    for files, levels, adapt in (
+        ([csv], (), 0),
+        ([csv], (0.8, 0.95), 0),
+        ([csv, other], (0.5, 0.95), 30),
+    ):
+        out = tmp_path / "out.csv"
+        predict_files(predictor, files, out, mode="rolling", levels=levels, adapt=adapt)
+        expected = rows_as_written_one_at_a_time(predictor, files, levels, adapt)
+        assert out.read_bytes() == expected.replace(f"{other},", f'"{other}",').encode()
 
 
 def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner, tmp_path):

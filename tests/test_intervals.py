@@ -193,3 +193,52 @@ def test_holt_winters_variance_is_its_state_space_models_own(season):
     own = np.cumsum(np.square(loadings))
     np.testing.assert_allclose(holt_winters_variance(spec, 30), own / own[0], rtol=1e-10)
     assert own[0] == pytest.approx(1.0)
+
+
+def recent_errors_one_origin_at_a_time(base, levels, size, parts):
+    """Half-widths from the last `size` errors per step, origin by origin: each forecast's
+    errors recorded as its rows arrive, then each step's ring sorted for the next origin."""
+    base = np.asarray(base, np.float64)
+    horizon = base.shape[1]
+    history: list[list[np.ndarray]] = [[] for _ in range(horizon)]
+    made: dict[int, np.ndarray] = {}  # origin -> forecast
+    out = []
+    for slots, actual, point in parts:
+        widths = np.empty((len(levels), *point.shape))
+        for i, slot in enumerate(slots.tolist()):
+            for step in range(horizon):
+                if slot - step in made:
+                    history[step].append(np.abs(actual[i] - made[slot - step][step]))
+            for step in range(horizon):
+                ring = np.sort(np.array(history[step][-size:]).reshape(-1, base.shape[2]), axis=0)
+                for j, level in enumerate(levels):
+                    n = len(ring)
+                    rank = min(int(np.ceil((n + 1) * level - 1e-9)), n) - 1
+                    enough = n >= fewest_origins(level)
+                    widths[j, i, step] = ring[rank] if enough else base[j, step]
+            made[slot + 1] = point[i]
+        out.append(widths)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recent_errors_of_a_batch_are_those_of_one_origin_at_a_time(seed):
+    rng = np.random.default_rng(seed)
+    horizon, targets, size = (
+        int(rng.integers(1, 6)),
+        int(rng.integers(1, 3)),
+        int(rng.integers(1, 25)),
+    )
+    levels = (0.5, 0.8, 0.95)[: int(rng.integers(1, 4))]
+    base = rng.random((len(levels), horizon, targets))
+    n = 300
+    slots = np.cumsum(rng.choice([1, 1, 1, 2, 5], n))  # gaps skip origins now and then
+    actual = np.round(rng.normal(size=(n, targets)), 1)  # rounded: tied errors
+    point = np.round(rng.normal(size=(n, horizon, targets)), 1)
+    cuts = np.sort(rng.choice(np.arange(1, n), 4, replace=False))
+    parts = list(zip(*(np.split(v, cuts) for v in (slots, actual, point)), strict=True))
+    recent = RecentErrors(base, levels, size)
+    fast = [recent.run(s, a, p) for s, a, p in parts]
+    slow = recent_errors_one_origin_at_a_time(base, levels, size, parts)
+    for got, expected in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(got, expected)

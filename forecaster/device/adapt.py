@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from numpy.lib.stride_tricks import sliding_window_view
 
 from forecaster.intervals import fewest_origins
