@@ -11,10 +11,13 @@ Candes 2021). Memory is `size x horizon x targets` errors, whatever the file's l
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from forecaster.cpus import usable_cpus
 from forecaster.intervals import fewest_origins
 
 # Ring values sorted at a time (4 MB of float64), in arrays reused from block to block: the
@@ -72,12 +75,37 @@ class RecentErrors:
             sequence[step, size - held : size] = self.errors[order, step]
             sequence[step, size : size + added[step]] = errors[known[:, step], step]
         ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
-        full = self._ranks[size]
-        targets = errors.shape[2]
         windows = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
-        block = max(1, SORT_VALUES // (horizon * size * targets))
+        block = max(1, SORT_VALUES // (horizon * size * errors.shape[2]))
+        starts = list(range(0, n, block))
+        parts = min(len(starts), usable_cpus())
+        # numpy sorts without the GIL: the cores share the blocks.
+        if parts > 1:
+            jobs = [
+                _pool().submit(self._rings, windows, seen, ranks, out, starts[i::parts], block)
+                for i in range(parts)
+            ]
+            for job in jobs:
+                job.result()
+        else:
+            self._rings(windows, seen, ranks, out, starts, block)
+        self._keep(sequence, added, slots, point)
+        return out
+
+    def _rings(
+        self,
+        windows: np.ndarray,
+        seen: np.ndarray,
+        ranks: np.ndarray,
+        out: np.ndarray,
+        starts: list[int],
+        block: int,
+    ) -> None:
+        """Fill `out` for the blocks of origins from each of `starts`: each ring sorted."""
+        horizon, n, targets, size = windows.shape[0], len(seen), windows.shape[2], self.size
+        full = self._ranks[size]
         rings = np.empty((horizon, block, targets, size))
-        for a in range(0, n, block):
+        for a in starts:
             b = min(a + block, n)
             ring, rank = rings[:, : b - a], ranks[a:b]
             for step in range(horizon):
@@ -95,8 +123,6 @@ class RecentErrors:
             base = np.moveaxis(self.base, 0, -1)[:, None]  # (horizon, 1, targets, levels)
             widths = np.where(rank.swapaxes(0, 1)[:, :, None] >= 0, picked, base)
             out[:, a:b] = np.moveaxis(widths, (3, 0), (0, 2))
-        self._keep(sequence, added, slots, point)
-        return out
 
     def _errors(
         self, slots: np.ndarray, actual: np.ndarray, point: np.ndarray
@@ -128,3 +154,9 @@ class RecentErrors:
             origin = int(slots[i]) + 1
             self.pending[origin % self.horizon] = point[i]
             self.pending_origin[origin % self.horizon] = origin
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the rings' sorts, one per core, started on first use."""
+    return ThreadPoolExecutor(usable_cpus(), thread_name_prefix="adapt")
