@@ -143,9 +143,10 @@ def test_lines_are_what_a_percent_format_per_row_wrote(horizon, columns):
     prefix = csv_field('logs/a,"b" 100%.csv') + ","
     lines = ForecastLines(prefix, horizon, HOUR, times=True)
     leads = padded(lead_text)[which]
-    got = "".join(lines.text(keys.astype("datetime64[ns]"), numbers, leads, rows=25))
+    columns = list(np.moveaxis(numbers, 2, 0))
+    got = "".join(lines.text(keys.astype("datetime64[ns]"), columns, leads, rows=25))
     assert got == reference(prefix, keys, numbers, HOUR, [lead_text[w] for w in which])
     # Without a time column the origin and timestamp are row numbers.
     rows = np.arange(n) * 3 + 7
-    got = "".join(ForecastLines("", horizon, 1, times=False).text(rows, numbers, rows=10))
+    got = "".join(ForecastLines("", horizon, 1, times=False).text(rows, columns, rows=10))
     assert got == reference("", rows, numbers, 1, None)

@@ -211,17 +211,17 @@ def _write_all(
                     actual = batch.x[:, -1, target_index]
                     widths = _adapted(predictor, recent, options, index, slots, actual, forecast)
                     result = with_intervals(forecast, widths, levels)
-                # (origins, horizon, targets, 1 + 2 levels): the point, then each bound pair.
-                parts = [forecast[..., None]]
-                for i in range(len(levels)):
-                    parts += [result.lower[i][..., None], result.upper[i][..., None]]
-                table = np.concatenate(parts, axis=-1)[final]
+                # Each target's point, then its bound pair per level: the CSV's columns.
+                bounds = [b for pair in zip(result.lower, result.upper, strict=True) for b in pair]
+                parts = [forecast, *bounds]
+                columns = [part[final, :, t] for t in range(len(spec.targets)) for part in parts]
             else:
-                table = predictor.forecast_windows(batch.x, last, ids)[..., None]
+                forecast = predictor.forecast_windows(batch.x, last, ids)
+                columns = [forecast[..., t] for t in range(len(spec.targets))]
             last = last[final]
             index = None if index is None else index[final]
             lead = None if id_text is None or index is None else id_text[index]
-            for text in lines.text(last, table.reshape(len(last), predictor.horizon, -1), lead):
+            for text in lines.text(last, columns, lead):
                 handle.write(text)
             summary.forecasts += len(last)
             if progress is not None:

@@ -10,7 +10,7 @@ bytes are 0xFF, a byte UTF-8 never uses, deleted from the finished block in one 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -289,37 +289,41 @@ class ForecastLines:
         self.steps = format_integers(np.arange(1, horizon + 1))
         # Reused from block to block: fresh arrays of a block's size cost page faults each time.
         self._scratch = _Scratch()
-        self._words = np.empty((0, 2), np.uint64)
+        self._words = np.empty((0, 0, 2), np.uint64)
         self._bytes = np.empty(0, np.uint8)
 
     def text(
         self,
         last: np.ndarray,
-        numbers: np.ndarray,
+        numbers: Sequence[np.ndarray],
         lead: np.ndarray | None = None,
         rows: int = 12_000,
     ) -> Iterator[str]:
         """The lines of origins whose last rows are at `last` (datetime64, or row numbers), about
         `rows` lines at a time.
 
-        `numbers` are (origins, horizon, columns); `lead` (origins, width) are bytes each
-        origin's lines start with after the prefix (a series id and its comma), or None.
+        `numbers` are the value columns in order, each (origins, horizon); `lead` (origins,
+        width) are bytes each origin's lines start with after the prefix (a series id and its
+        comma), or None.
         """
         keys = np.asarray(last).astype(np.int64)
         per = max(1, rows // self.horizon)
         for a in range(0, len(keys), per):
-            yield self._block(keys[a : a + per], numbers[a : a + per], lead, a)
+            block = [column[a : a + per] for column in numbers]
+            yield self._block(keys[a : a + per], block, lead, a)
 
     def _block(
-        self, keys: np.ndarray, numbers: np.ndarray, lead: np.ndarray | None, first: int
+        self, keys: np.ndarray, numbers: list[np.ndarray], lead: np.ndarray | None, first: int
     ) -> str:
-        n, horizon, columns = numbers.shape
+        n, horizon, columns = len(keys), self.horizon, len(numbers)
         origin, stamps = self._stamps(keys)
-        if len(self._words) < numbers.size:
-            self._words = np.empty((numbers.size, 2), np.uint64)
-        words = self._words[: numbers.size]
-        used = _format_all(numbers, words, self._scratch)
-        values = words.view(np.uint8)[:, :used].reshape(n, horizon, columns, used)
+        if self._words.shape[1] < n * horizon or len(self._words) < columns:
+            self._words = np.empty((columns, n * horizon, 2), np.uint64)
+        words = self._words[:columns, : n * horizon]
+        used = 8
+        for column, out in zip(numbers, words, strict=True):
+            used = max(used, _format_all(column, out, self._scratch))
+        values = words.view(np.uint8)[..., :used].reshape(columns, n, horizon, used)
         parts: list[tuple[np.ndarray, int]] = []  # (bytes broadcast to (n, horizon, w), width)
         if len(self.prefix):
             parts.append((self.prefix[None, None, :], len(self.prefix)))
@@ -345,7 +349,7 @@ class ForecastLines:
                 out[:, :, at + size] = ord(",")
             at += w
         cells = np.reshape(out[:, :, width:], (n, horizon, columns, number_width), copy=False)
-        cells[..., :-1] = values
+        cells[..., :-1] = np.moveaxis(values, 0, 2)
         cells[..., -1] = ord(",")
         cells[:, :, -1, -1] = ord("\n")
         return out.tobytes().translate(None, _PAD_BYTE).decode()
