@@ -223,7 +223,7 @@ def recent_errors_one_origin_at_a_time(base, levels, size, parts):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_recent_errors_of_a_batch_are_those_of_one_origin_at_a_time(seed, monkeypatch):
-    if seed % 2:  # rings sorted a few origins at a time, blocks shared among threads
+    if seed % 2:  # rings sorted a few origins at a time
         monkeypatch.setattr("forecaster.device.adapt.SORT_VALUES", 200)
     rng = np.random.default_rng(seed)
     horizon, targets, size = (

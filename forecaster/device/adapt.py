@@ -11,13 +11,10 @@ Candes 2021). Memory is `size x horizon x targets` errors, whatever the file's l
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from forecaster.cpus import usable_cpus
 from forecaster.intervals import fewest_origins
 
 # Ring values sorted at a time (4 MB of float64), in arrays reused from block to block: the
@@ -77,20 +74,7 @@ class RecentErrors:
         ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
         block = max(1, SORT_VALUES // (horizon * size * errors.shape[2]))
         starts = list(range(0, n, block))
-        parts = min(len(starts), usable_cpus())
-        keys = _keys(sequence, size)
-        # numpy sorts without the GIL: the cores share the blocks.
-        if parts > 1:
-            jobs = [
-                _pool().submit(
-                    self._rings, sequence, keys, seen, ranks, out, starts[i::parts], block
-                )
-                for i in range(parts)
-            ]
-            for job in jobs:
-                job.result()
-        else:
-            self._rings(sequence, keys, seen, ranks, out, starts, block)
+        self._rings(sequence, _keys(sequence, size), seen, ranks, out, starts, block)
         self._keep(sequence, added, slots, point)
         return out
 
@@ -173,8 +157,17 @@ class RecentErrors:
         origins = np.concatenate([self.pending_origin[held][order], slots + 1])
         forecasts = np.concatenate([self.pending[held][order], point])
         # Row s is step k of origin s - k, made at an earlier row when it exists.
-        wanted = slots[:, None] - np.arange(self.horizon)[None, :]
-        found = np.minimum(np.searchsorted(origins, wanted), len(origins) - 1)
+        steps = np.arange(self.horizon)
+        wanted = slots[:, None] - steps[None, :]
+        if slots[-1] - slots[0] == len(slots) - 1:  # no gap: this call's origin i - k - 1
+            found = (
+                np.arange(len(slots))[:, None] - steps[None, :] + (len(origins) - len(slots) - 1)
+            )
+            early = found < len(origins) - len(slots)
+            found[early] = np.searchsorted(origins, wanted[early])
+        else:
+            found = np.searchsorted(origins, wanted)
+        found = np.minimum(found, len(origins) - 1)
         known = origins[found] == wanted
         made = forecasts[found, np.arange(self.horizon)[None, :]]  # (n, horizon, targets)
         return np.abs(actual[:, None, :] - made), known
@@ -224,9 +217,3 @@ def _keys(sequence: np.ndarray, size: int) -> np.ndarray | None:
     bits = sequence.astype(np.float32).view(np.uint32)  # rounding keeps the order (ties aside)
     place = (np.arange(sequence.shape[1]) & mask).astype(np.uint32)[None, :, None]
     return (bits & np.uint32(0xFFFFFFFF ^ mask)) | place
-
-
-@cache
-def _pool() -> ThreadPoolExecutor:
-    """Threads for the rings' sorts, one per core, started on first use."""
-    return ThreadPoolExecutor(usable_cpus(), thread_name_prefix="adapt")

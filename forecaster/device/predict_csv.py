@@ -201,23 +201,24 @@ def _write_all(
                 seen[index] = True
             else:
                 out_of_range += bundle.scaler.out_of_range(batch.x[final, -1, :])
-            if levels:
-                result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
-                forecast = result.point
+            if not levels:
+                forecast = predictor.forecast_windows(batch.x, last, ids)
+                columns = [forecast[..., t] for t in range(len(spec.targets))]
+            else:
                 if options.adapt:
+                    forecast = predictor.forecast_windows(batch.x, last, ids)
                     slots = np.asarray(last).astype(np.int64)
                     if spec.time_col:
                         slots = slots // step.astype(np.int64)
                     actual = batch.x[:, -1, target_index]
                     widths = _adapted(predictor, recent, options, index, slots, actual, forecast)
                     result = with_intervals(forecast, widths, levels)
+                else:
+                    result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
                 # Each target's point, then its bound pair per level: the CSV's columns.
                 bounds = [b for pair in zip(result.lower, result.upper, strict=True) for b in pair]
-                parts = [forecast, *bounds]
+                parts = [result.point, *bounds]
                 columns = [part[final, :, t] for t in range(len(spec.targets)) for part in parts]
-            else:
-                forecast = predictor.forecast_windows(batch.x, last, ids)
-                columns = [forecast[..., t] for t in range(len(spec.targets))]
             last = last[final]
             index = None if index is None else index[final]
             lead = None if id_text is None or index is None else id_text[index]
