@@ -72,29 +72,22 @@ class RecentErrors:
             sequence[step, size - held : size] = self.errors[order, step]
             sequence[step, size : size + added[step]] = errors[known[:, step], step]
         ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
-        block = max(1, SORT_VALUES // (horizon * size * errors.shape[2]))
-        starts = list(range(0, n, block))
-        self._rings(sequence, _keys(sequence, size), seen, ranks, out, starts, block)
+        self._rings(sequence, seen, ranks, out)
         self._keep(sequence, added, slots, point)
         return out
 
     def _rings(
-        self,
-        sequence: np.ndarray,
-        keys: np.ndarray | None,
-        seen: np.ndarray,
-        ranks: np.ndarray,
-        out: np.ndarray,
-        starts: list[int],
-        block: int,
+        self, sequence: np.ndarray, seen: np.ndarray, ranks: np.ndarray, out: np.ndarray
     ) -> None:
-        """Fill `out` for the blocks of origins from each of `starts`: each ring sorted."""
+        """Fill `out` with each origin's quantiles of its rings, a block of origins at a time."""
         horizon, targets, size, n = sequence.shape[0], sequence.shape[2], self.size, len(seen)
         full = self._ranks[size]
         windows = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
-        rings = np.empty((horizon, block, targets, size))
+        block = max(1, SORT_VALUES // (horizon * size * targets))
+        rings = np.empty((horizon, min(block, n), targets, size))
+        keys = _keys(sequence, size)
         keyed = None if keys is None else np.empty(rings.shape, np.uint32)
-        for a in starts:
+        for a in range(0, n, block):
             b = min(a + block, n)
             rank = ranks[a:b]
             if keys is not None and keyed is not None and (rank == full).all():
