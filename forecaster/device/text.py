@@ -70,7 +70,7 @@ def _half(before: int, value: int, first: int) -> int:
 
     The half holding the last integer digit or the first fraction digit writes the point,
     cut when no fraction digit is left; with a zero low half (000) the cut is left to
-    `_round` (it depends on both halves).
+    `_apart` (it depends on both halves).
     """
     text = f"{value:03d}"
     word = 0
