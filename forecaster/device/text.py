@@ -107,6 +107,7 @@ class _Scratch:
         self.hi, self.lo = np.empty(n, np.intp), np.empty(n, np.intp)
         self.word, self.sign = np.empty(n, np.uint64), np.empty(n, np.uint64)
         self.ok, self.b = np.empty(n, bool), np.empty(n, bool)
+        self.negative = np.empty(n, np.uint64)
 
 
 def format_numbers(values: np.ndarray) -> np.ndarray:
@@ -163,8 +164,9 @@ def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> bool:
     np.add(lo, i, out=j)
     np.take(_HALF_LO, j, out=out[:, 0], mode="clip")
     word |= out[:, 0]
-    np.right_shift(x.view(np.uint64), np.uint64(63), out=j.view(np.uint64))
-    np.take(_SIGN, j, out=sign, mode="clip")
+    negative = scratch.negative[:n]
+    np.right_shift(x.view(np.uint64), np.uint64(63), out=negative)
+    np.take(_SIGN, negative.view(np.int64), out=sign, mode="clip")
     np.bitwise_or(word, sign, out=out[:, 0])
     out[:, 1] = _ALL
     np.take(_LONG, index, out=b, mode="clip")
