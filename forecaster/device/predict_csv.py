@@ -203,7 +203,7 @@ def _write_all(
                 out_of_range += bundle.scaler.out_of_range(batch.x[final, -1, :])
             if not levels:
                 forecast = predictor.forecast_windows(batch.x, last, ids)
-                columns = [forecast[..., t] for t in range(len(spec.targets))]
+                columns = [forecast[final, :, t] for t in range(len(spec.targets))]
             else:
                 if options.adapt:
                     forecast = predictor.forecast_windows(batch.x, last, ids)
