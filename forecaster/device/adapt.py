@@ -81,18 +81,12 @@ class RecentErrors:
     ) -> None:
         """Fill `out` with each origin's quantiles of its rings, a block of origins at a time."""
         horizon, targets, size, n = sequence.shape[0], sequence.shape[2], self.size, len(seen)
-        full = self._ranks[size]
         windows = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
         block = max(1, SORT_VALUES // (horizon * size * targets))
         rings = np.empty((horizon, min(block, n), targets, size))
-        keys = _keys(sequence, size)
-        keyed = None if keys is None else np.empty(rings.shape, np.uint32)
         for a in range(0, n, block):
             b = min(a + block, n)
             rank = ranks[a:b]
-            if keys is not None and keyed is not None and (rank == full).all():
-                self._keyed(sequence, keys, seen[a:b], out[:, a:b], keyed[:, : b - a])
-                continue
             ring = rings[:, : b - a]
             _gather(windows, seen[a:b], ring)
             ring.sort(axis=-1)
@@ -100,45 +94,6 @@ class RecentErrors:
             base = np.moveaxis(self.base, 0, -1)[:, None]  # (horizon, 1, targets, levels)
             widths = np.where(rank.swapaxes(0, 1)[:, :, None] >= 0, picked, base)
             out[:, a:b] = np.moveaxis(widths, (3, 0), (0, 2))
-
-    def _keyed(
-        self,
-        sequence: np.ndarray,
-        keys: np.ndarray,
-        seen: np.ndarray,
-        out: np.ndarray,
-        ring: np.ndarray,
-    ) -> None:
-        """Full rings' half-widths from their sorted 32-bit keys (see `_keys`), each checked
-        to name one error exactly; the few that do not are sorted as float64."""
-        horizon, size = sequence.shape[0], self.size
-        low = _low_bits(size)
-        _gather(sliding_window_view(keys, size, axis=1), seen, ring)
-        ring.sort(axis=-1)
-        first = seen.T[:, :, None]  # (horizon, origins, 1): each ring's first error
-        steps = np.arange(horizon)[:, None, None]
-        targets = np.arange(sequence.shape[2])[None, None, :]
-        mask = (1 << low) - 1
-        doubtful = np.zeros(ring.shape[:3], bool)
-        for j, r in enumerate(self._ranks[size]):
-            if r < 0:
-                out[j] = self.base[j]
-                continue
-            key = ring[..., r]
-            high = key >> np.uint32(low)
-            if r > 0:
-                doubtful |= ring[..., r - 1] >> np.uint32(low) == high
-            if r + 1 < size:
-                doubtful |= ring[..., r + 1] >> np.uint32(low) == high
-            position = first + (((key & np.uint32(mask)).astype(np.int64) - first) & mask)
-            out[j] = sequence[steps, position, targets].swapaxes(0, 1)
-        if doubtful.any():
-            step, origin, target = np.nonzero(doubtful)
-            windows = sliding_window_view(sequence, size, axis=1)
-            exact = np.sort(windows[step, seen[origin, step], target], axis=-1)
-            for j, r in enumerate(self._ranks[size]):
-                if r >= 0:
-                    out[j, origin, step, target] = exact[:, r]
 
     def _errors(
         self, slots: np.ndarray, actual: np.ndarray, point: np.ndarray
@@ -190,23 +145,3 @@ def _gather(windows: np.ndarray, seen: np.ndarray, ring: np.ndarray) -> None:
             ring[step] = windows[step, first : last + 1]
         else:
             ring[step] = windows[step, seen[:, step]]
-
-
-def _low_bits(size: int) -> int:
-    """Bits that number the errors of a ring of `size`."""
-    return max(1, (size - 1).bit_length())
-
-
-def _keys(sequence: np.ndarray, size: int) -> np.ndarray | None:
-    """32-bit sort keys of the errors that order them as their values do and say where each
-    sits: the float32's bits with the lowest replaced by the error's position in `sequence`
-    modulo 2**bits, which tells apart the errors of one ring. Sorting these is twice as fast as
-    sorting float64; a ring's quantile is exact when no other error shares its key's high bits.
-    None for rings too large to number this way."""
-    low = _low_bits(size)
-    if low > 12:
-        return None
-    mask = (1 << low) - 1
-    bits = sequence.astype(np.float32).view(np.uint32)  # rounding keeps the order (ties aside)
-    place = (np.arange(sequence.shape[1]) & mask).astype(np.uint32)[None, :, None]
-    return (bits & np.uint32(0xFFFFFFFF ^ mask)) | place
