@@ -68,6 +68,10 @@ class FleetReport(StreamReport):
         return lines
 
 
+# Windows of series' ends yielded at a time hold at most this many chunks of rows.
+FLUSH_CHUNKS = 4
+
+
 def stream_fleet(
     path: Path,
     spec: DataSpec,
@@ -122,7 +126,7 @@ def stream_fleet(
         np.empty(0, np.int64),
         np.empty(0, np.int64),
     )
-    batches = []
+    batches, pending, forecast = [], 0, False
     for position, stream in streams.items():
         try:
             batch = stream.feed_rows(nothing, final=True, mode=mode)
@@ -130,8 +134,15 @@ def stream_fleet(
             batch = None
         if batch is not None:
             batches.append((position, batch))
+            pending += len(batch.x)
+            forecast = True
         if stream.forecasts == 0:
             report.short.append((fleet.series[position].id, _why_none(stream, window, mode)))
+        # The ends of many series go to the predictor together, but no more windows at once
+        # than hold a few chunks' rows: last mode's intervals read ~100 windows a series.
+        if pending * window >= FLUSH_CHUNKS * chunk_rows:
+            yield _joined(batches)
+            batches, pending = [], 0
     if batches:
         yield _joined(batches)
     if not streams:
@@ -140,7 +151,7 @@ def stream_fleet(
             f"{_names([*report.unknown, *report.left_out])}); pass a file of the series in "
             "the bundle"
         )
-    if mode == "last" and not batches:
+    if mode == "last" and not forecast:
         raise DataError(
             f"no series of {path} has the {window} complete rows at its end that a forecast "
             f"reads ({len(report.short)} series: {_names([i for i, _ in report.short])}); pass "
