@@ -32,7 +32,8 @@ class RecentErrors:
         self.size = size
         _, horizon, targets = self.base.shape
         self.horizon = horizon
-        self.errors = np.zeros((size, horizon, targets))  # error number c sits at c % size
+        # The last `size` errors per step in time order, NaN before the first (sorts last).
+        self.recent = np.full((horizon, size, targets), np.nan)
         self.count = np.zeros(horizon, np.int64)  # errors recorded per step, all time
         self.pending = np.zeros((horizon, horizon, targets))  # forecasts awaiting their truth
         self.pending_origin = np.full(horizon, NO_ORIGIN)  # slot origin % horizon
@@ -66,11 +67,9 @@ class RecentErrors:
         seen = np.cumsum(known, axis=0)
         added = seen[-1]
         sequence = np.full((horizon, size + n, errors.shape[2]), np.nan)
-        for step in range(horizon):
-            held = min(int(self.count[step]), size)
-            order = (self.count[step] - held + np.arange(held)) % size
-            sequence[step, size - held : size] = self.errors[order, step]
-            sequence[step, size : size + added[step]] = errors[known[:, step], step]
+        sequence[:, :size] = self.recent
+        origin, step = np.nonzero(known)
+        sequence[step, size - 1 + seen[origin, step]] = errors[origin, step]
         ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
         self._rings(sequence, seen, ranks, out)
         self._keep(sequence, added, slots, point)
@@ -124,11 +123,8 @@ class RecentErrors:
         self, sequence: np.ndarray, added: np.ndarray, slots: np.ndarray, point: np.ndarray
     ) -> None:
         """Carry the last `size` errors per step and the last forecasts to the next call."""
-        size = self.size
-        for step in range(self.horizon):
-            total = int(self.count[step] + added[step])
-            numbers = np.arange(max(total - size, 0), total)
-            self.errors[numbers % size, step] = sequence[step, numbers - total + size + added[step]]
+        last = added[:, None] + np.arange(self.size)[None, :]  # (horizon, size) in `sequence`
+        self.recent = np.take_along_axis(sequence, last[:, :, None], axis=1)
         self.count += added
         for i in range(max(len(slots) - self.horizon, 0), len(slots)):
             origin = int(slots[i]) + 1
