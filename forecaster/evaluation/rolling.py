@@ -294,8 +294,10 @@ def evaluate_forecasts(
     half_widths: dict[str, np.ndarray] = {}
     if model_intervals is not None and levels:
         half_widths["model"] = model_intervals.widths(levels)
-    if len(calibration) and levels:
-        cal_truth = np.stack([series[o : o + horizon] for o in calibration])
+    cal_truth = (
+        np.stack([series[o : o + horizon] for o in calibration]) if len(calibration) else None
+    )
+    if cal_truth is not None and levels:
         cal_forecasts = {k: v[len(origins) :] for k, v in baseline_ahead.items()} | cal_extra
         for name, pred in cal_forecasts.items():
             half_widths[name] = conformal_half_widths(cal_truth - pred, levels)
@@ -312,8 +314,7 @@ def evaluate_forecasts(
     }
     if "model" in half_widths and adapt and len(origins):
         errors, every = truth - model_forecast, origins
-        if model_calibration_forecast is not None and len(calibration):
-            cal_truth = np.stack([series[o : o + horizon] for o in calibration])
+        if model_calibration_forecast is not None and cal_truth is not None:
             cal_errors = cal_truth - model_calibration_forecast[cal_keep]
             errors = np.concatenate([cal_errors, errors])
             every = np.concatenate([calibration, origins])
