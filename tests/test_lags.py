@@ -235,3 +235,9 @@ def test_evaluating_another_file_reads_its_lags_from_that_file(trained, tmp_path
     x = scaled[origins[:, None] + np.arange(-WINDOW, 0)]
     expected = bundle.scaler.inverse(load_keras_model(run.run_dir).predict(x, verbose=0), ("load",))
     np.testing.assert_allclose(evaluation.forecasts["model"], expected, rtol=1e-5)
+    # As predict would on this file: the bundle's widths at first, then its own recent errors.
+    adapting = evaluation.adapting_widths
+    assert bundle.intervals is not None and adapting is not None
+    assert adapting.shape == (2, len(origins), HORIZON, 1)
+    np.testing.assert_array_equal(adapting[:, 0], bundle.intervals.widths((0.8, 0.95)))
+    assert not np.array_equal(adapting[:, -1], adapting[:, 0])

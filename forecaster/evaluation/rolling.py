@@ -130,6 +130,8 @@ class Evaluation:
     intervals: dict[str, list[IntervalScore]] = field(default_factory=dict)  # method -> levels
     half_widths: dict[str, np.ndarray] = field(default_factory=dict)  # (levels, horizon, targets)
     calibration_origins: int = 0
+    # The model's half-widths as predict adapts them, per origin: (levels, n, horizon, targets).
+    adapting_widths: np.ndarray | None = None
 
     @property
     def baselines(self) -> list[str]:
@@ -312,6 +314,7 @@ def evaluate_forecasts(
         for name, widths in half_widths.items()
         if len(origins)
     }
+    adapting_widths = None
     if "model" in half_widths and adapt and len(origins):
         errors, every = truth - model_forecast, origins
         if model_calibration_forecast is not None and cal_truth is not None:
@@ -323,8 +326,9 @@ def evaluate_forecasts(
             errors[order], every[order], half_widths["model"], levels, adapt
         )
         test = np.argsort(order)[len(every) - len(origins) :]  # the test origins' places
+        adapting_widths = adapted[:, test]
         intervals["model_adapting"] = score_intervals(
-            truth, model_forecast, adapted[:, test], levels
+            truth, model_forecast, adapting_widths, levels
         )
     return Evaluation(
         targets=targets,
@@ -339,4 +343,5 @@ def evaluate_forecasts(
         intervals=intervals,
         half_widths=half_widths,
         calibration_origins=len(calibration),
+        adapting_widths=adapting_widths,
     )

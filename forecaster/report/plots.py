@@ -124,11 +124,16 @@ def plot_forecasts(
 
 
 def _bands(ax: Any, evaluation: Evaluation, i: int, ahead: np.ndarray, *, first: bool) -> None:
-    """The model's intervals at origin i (first target), widest first, lighter when wider."""
+    """The model's intervals at origin i (first target), widest first, lighter when wider: as
+    `predict` adapts them when the evaluation has those, else the bundle's."""
     widths = evaluation.half_widths.get("model")
+    adapting = evaluation.adapting_widths
+    if adapting is not None:
+        widths = adapting[:, i]
     if widths is None:
         return
     names = [s.name for s in evaluation.intervals.get("model", [])]
+    kind = " (adapting)" if adapting is not None else ""
     point = evaluation.forecasts["model"][i, :, 0]
     for j in reversed(range(len(widths))):
         ax.fill_between(
@@ -138,7 +143,7 @@ def _bands(ax: Any, evaluation: Evaluation, i: int, ahead: np.ndarray, *, first:
             color=COLORS["model"],
             alpha=0.15,  # overlapping: the narrower band shows darker
             linewidth=0,
-            label=f"model {names[j]}% interval" if first and j < len(names) else None,
+            label=f"model {names[j]}% interval{kind}" if first and j < len(names) else None,
         )
 
 
