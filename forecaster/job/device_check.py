@@ -66,6 +66,7 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     index = data.frame.index
     last_rows = [str(index[o - 1]) for o in test.origins]
     targets = bundle.data.targets
+    truth = bundle.scaler.inverse(test.y, targets)
     with tempfile.TemporaryDirectory(dir=out) as scratch:
         source = data.path
         if data.report.out_of_order and data.time_col:
@@ -80,7 +81,6 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
         if levels:
             predict_files(predictor, [source], predictions, mode="rolling", levels=levels)
             bounds = _forecast_table(predictions, last_rows, bundle.model.horizon, targets, levels)
-            truth = bundle.scaler.inverse(test.y, targets)
             # (levels, origins, horizon, targets) from the lower/upper pairs after the point.
             lower = np.moveaxis(bounds[..., 1::2], -1, 0)
             upper = np.moveaxis(bounds[..., 2::2], -1, 0)
@@ -106,7 +106,6 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
             axis=-1,
         )
         bounds_difference = float(np.abs(table[..., 1:] - keras_bounds).max())
-        truth = bundle.scaler.inverse(test.y, targets)
         scores = score_intervals(truth, ordered, widths, levels)
     check = DeviceCheck(
         origins=len(last_rows),
