@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from forecaster.export.flatbuffer import (
+    builtin_code,
     requantize_pairs,
     shrink,
     widen_lstm_cells,
@@ -228,7 +229,7 @@ def fused_integer(model: keras.Model, representative: np.ndarray) -> bytes:
     float_file = converter().convert()
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     graph = flatbuffer_utils.read_model_from_bytearray(bytearray(float_file))
-    used = {names[max(c.builtinCode, c.deprecatedBuiltinCode)] for c in graph.operatorCodes}
+    used = {names[builtin_code(c)] for c in graph.operatorCodes}
     if "UNIDIRECTIONAL_SEQUENCE_LSTM" not in used:
         raise ValueError("the converter did not fuse the LSTM layers")
     calibrating = converter()

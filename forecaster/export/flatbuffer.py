@@ -134,6 +134,12 @@ def _share_buffers(model: Any, data: list[bytes]) -> None:
         meta.buffer = mapping[meta.buffer]
 
 
+def builtin_code(code: Any) -> int:
+    """An operator code's builtin operator: codes past 127 live only in the newer field, older
+    files fill only the deprecated one."""
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
 def requantize_pairs(model_bytes: bytes) -> bytes:
     """Replace each DEQUANTIZE -> QUANTIZE pair by one QUANTIZE from integer to integer.
 
@@ -145,7 +151,7 @@ def requantize_pairs(model_bytes: bytes) -> bytes:
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
-    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    codes = [builtin_code(c) for c in model.operatorCodes]
     for graph in model.subgraphs:
         readers: dict[int, int] = {}
         for op in graph.operators:
@@ -190,7 +196,7 @@ def widen_lstm_cells(calibrated: bytes, at_least: float = 1.0) -> bytes:
     lstm = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
     for graph in model.subgraphs:
         for op in graph.operators:
-            if model.operatorCodes[op.opcodeIndex].builtinCode != lstm:
+            if builtin_code(model.operatorCodes[op.opcodeIndex]) != lstm:
                 continue
             quant = graph.tensors[op.inputs[_LSTM_CELL]].quantization
             if quant is None or quant.min is None or quant.max is None:
@@ -215,7 +221,7 @@ def zero_lstm_states(model_bytes: bytes) -> bytes:
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
     codes = model.operatorCodes
     add = next(
-        (n for n, c in enumerate(codes) if c.builtinCode == schema.BuiltinOperator.ADD), None
+        (n for n, c in enumerate(codes) if builtin_code(c) == schema.BuiltinOperator.ADD), None
     )
     if add is None:
         code = schema.OperatorCodeT()
@@ -232,7 +238,7 @@ def zero_lstm_states(model_bytes: bytes) -> bytes:
         operators = []
         for op in graph.operators:
             if (
-                codes[op.opcodeIndex].builtinCode
+                builtin_code(codes[op.opcodeIndex])
                 == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
             ):
                 for slot in _LSTM_STATES:
