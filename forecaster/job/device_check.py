@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from forecaster.errors import ForecasterError
 from forecaster.evaluation.intervals import IntervalScore, score_bounds, score_intervals
 from forecaster.layout import BUNDLE_DIR, DEVICE_CHECK, SEARCH_DIR, TEST_PREDICTIONS, WINNER_DIR
 from forecaster.records import write_record
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
     OUT/device_check.json; raises when they disagree by more than the export measured for the
     shipped file.
     """
+    import pandas as pd
+
     from forecaster.device.predict_csv import predict_files
     from forecaster.device.predictor import Predictor
     from forecaster.export.ship import ExportRecord
@@ -76,11 +82,12 @@ def check_on_device(out: Path, data: SensorData) -> DeviceCheck:
         # in rolling mode, adapting them to recent errors, whose coverage is what a user gets.
         fixed = Path(scratch) / TEST_PREDICTIONS
         predict_files(predictor, [source], fixed, mode="rolling", levels=levels, adapt=0)
-        table = _forecast_table(fixed, last_rows, bundle.model.horizon, targets, levels)
+        horizon = bundle.model.horizon
+        table = _forecast_table(pd.read_csv(fixed), last_rows, horizon, targets, levels)
         adaptive: list[IntervalScore] = []
         if levels:
             predict_files(predictor, [source], predictions, mode="rolling", levels=levels)
-            bounds = _forecast_table(predictions, last_rows, bundle.model.horizon, targets, levels)
+            bounds = _forecast_table(pd.read_csv(predictions), last_rows, horizon, targets, levels)
             # (levels, origins, horizon, targets) from the lower/upper pairs after the point.
             lower = np.moveaxis(bounds[..., 1::2], -1, 0)
             upper = np.moveaxis(bounds[..., 2::2], -1, 0)
@@ -139,7 +146,7 @@ def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
     import pandas as pd
 
     from forecaster.data.load import parse_times
-    from forecaster.device.predict_csv import predict_files, target_columns
+    from forecaster.device.predict_csv import predict_files
     from forecaster.device.predictor import Predictor
     from forecaster.export.ship import ExportRecord
     from forecaster.intervals import DEFAULT_LEVELS
@@ -170,7 +177,6 @@ def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
     targets = bundle.data.targets
     shipped = ExportRecord.of(bundle).shipped_result()
     frame = pd.read_csv(predictions, dtype={spec.id_col: str})
-    names = target_columns(targets, levels)
     horizon = bundle.model.horizon
     worst, worst_bounds, mean_parts, origins, passed = 0.0, 0.0, [], 0, True
     tolerance_used = 0.0
@@ -182,11 +188,9 @@ def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
         )
         index = member.data.frame.index
         last_rows = [str(index[o - 1]) for o in test.origins]
-        device = frame[(frame[spec.id_col] == series.id) & frame["origin"].isin(set(last_rows))]
-        device = device.set_index(["origin", "step"])[names]
-        table = np.stack(
-            [device.loc[[(t, k) for k in range(1, horizon + 1)]].to_numpy() for t in last_rows]
-        ).reshape(len(last_rows), horizon, len(targets), -1)
+        table = _forecast_table(
+            frame[frame[spec.id_col] == series.id], last_rows, horizon, targets, levels
+        )
         difference = np.abs(table[..., 0] - keras)
         bounds = 0.0
         if levels and series.intervals is not None:
@@ -226,19 +230,16 @@ def check_fleet_on_device(out: Path, fleet: Fleet) -> DeviceCheck:
 
 
 def _forecast_table(
-    predictions: Path,
+    frame: pd.DataFrame,
     last_rows: list[str],
     horizon: int,
     targets: tuple[str, ...],
     levels: tuple[float, ...],
 ) -> np.ndarray:
-    """(origins, horizon, targets, 1 + 2 levels) from predict's CSV: the point, then each
+    """(origins, horizon, targets, 1 + 2 levels) from predict's rows: the point, then each
     level's lower and upper bound, at the origins whose last rows are `last_rows`."""
-    import pandas as pd
-
     from forecaster.device.predict_csv import target_columns
 
-    frame = pd.read_csv(predictions)
     device = frame[frame["origin"].isin(set(last_rows))]
     device = device.set_index(["origin", "step"])[target_columns(targets, levels)]
     return np.stack(
