@@ -153,23 +153,37 @@ def with_intervals(
     return IntervalForecast(point, levels, point[None] - widths, point[None] + widths)
 
 
+# Recent-error widths are recomputed once per this many fractions of their ring's size.
+REFRESHES_PER_RING = 10
+
+
+def refresh_every(size: int) -> int:
+    """Grid rows between two recomputations of the quantiles of a ring of `size` errors."""
+    return max(1, size // REFRESHES_PER_RING)
+
+
 def recent_half_widths(
     errors: np.ndarray,
     origins: np.ndarray,
     base: np.ndarray,
     levels: tuple[float, ...],
     size: int,
+    every: int | None = None,
 ) -> np.ndarray:
     """Half-widths (levels, n, horizon, targets) at n origins from the errors known before each.
 
     `errors` (n, horizon, targets) are the forecasts' at `origins` (increasing grid rows of the
     first step). An origin's step-h width (h from 1) is the conformal quantile of the last
-    `size` step-h errors of origins at least h rows earlier, whose truth it has seen: what
+    `size` step-h errors of origins at least h rows earlier, whose truth it has seen, as of the
+    first origin of its stretch of `every` grid rows (default `refresh_every(size)`): what
     rolling `predict --adapt size` computes while streaming (`device.adapt.RecentErrors`),
     here over a whole evaluation at once. Below a level's fewest origins, `base`'s width.
     """
     errors = np.abs(np.asarray(errors, dtype=np.float64))
     origins = np.asarray(origins, dtype=np.int64)
+    # The origin whose known errors each one uses: the first of its stretch (slot = origin - 1).
+    stretch = (origins - 1) // (refresh_every(size) if every is None else every)
+    refresh = origins[np.searchsorted(stretch, stretch)]
     n, horizon, targets = errors.shape
     out = np.broadcast_to(np.asarray(base, np.float64)[:, None], (len(levels), n, horizon, targets))
     out = out.copy()
@@ -177,7 +191,7 @@ def recent_half_widths(
     # recent[k] holds the `size` errors before position k (NaN where there are fewer).
     recent = np.lib.stride_tricks.sliding_window_view(padded, size, axis=0)  # (n+1, H, T, size)
     for step in range(horizon):
-        known = np.searchsorted(origins + step + 1, origins, side="right")  # errors known at each
+        known = np.searchsorted(origins + step + 1, refresh, side="right")  # errors known at each
         ordered = np.sort(recent[known, step], axis=-1)  # (n, T, size), NaN last
         counts = np.minimum(known, size)
         for j, level in enumerate(levels):

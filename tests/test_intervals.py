@@ -18,6 +18,7 @@ from forecaster.intervals import (
     level_name,
     parse_levels,
     recent_half_widths,
+    refresh_every,
     with_intervals,
 )
 from forecaster.records import from_plain, to_plain
@@ -148,6 +149,9 @@ def test_recent_half_widths_over_an_evaluation_equal_the_streaming_ring():
     streamed = RecentErrors(base, levels, 30).run(origins - 1, series[origins - 1], point)
     batch = recent_half_widths(truth - point, origins, base, levels, 30)
     np.testing.assert_array_equal(batch, streamed)
+    # Refreshed every third row (30 // 10): origins 109-111 (rows 108-110) share their widths.
+    assert refresh_every(30) == 3 and (batch[:, 100:102] == batch[:, 99:100]).all()
+    assert (batch[:, 102] != batch[:, 99]).any() and (batch[:, 99] != batch[:, 98]).any()
     # The first origins have too few errors for 95% and keep the bundle's width.
     assert (batch[2, :19] == 7.0).all() and (batch[2, 40:] != 7.0).any()
 
@@ -195,13 +199,15 @@ def test_holt_winters_variance_is_its_state_space_models_own(season):
     assert own[0] == pytest.approx(1.0)
 
 
-def recent_errors_one_origin_at_a_time(base, levels, size, parts):
+def recent_errors_one_origin_at_a_time(base, levels, size, every, parts):
     """Half-widths from the last `size` errors per step, origin by origin: each forecast's
-    errors recorded as its rows arrive, then each step's ring sorted for the next origin."""
+    errors recorded as its rows arrive, each step's ring sorted at the first origin of every
+    stretch of `every` slots and its quantiles kept for the stretch's other origins."""
     base = np.asarray(base, np.float64)
     horizon = base.shape[1]
     history: list[list[np.ndarray]] = [[] for _ in range(horizon)]
     made: dict[int, np.ndarray] = {}  # origin -> forecast
+    held, stretch = base.copy(), None
     out = []
     for slots, actual, point in parts:
         widths = np.empty((len(levels), *point.shape))
@@ -209,19 +215,23 @@ def recent_errors_one_origin_at_a_time(base, levels, size, parts):
             for step in range(horizon):
                 if slot - step in made:
                     history[step].append(np.abs(actual[i] - made[slot - step][step]))
-            for step in range(horizon):
-                ring = np.sort(np.array(history[step][-size:]).reshape(-1, base.shape[2]), axis=0)
-                for j, level in enumerate(levels):
-                    n = len(ring)
-                    rank = min(int(np.ceil((n + 1) * level - 1e-9)), n) - 1
-                    enough = n >= fewest_origins(level)
-                    widths[j, i, step] = ring[rank] if enough else base[j, step]
+            if slot // every != stretch:
+                stretch = slot // every
+                for step in range(horizon):
+                    errors = np.array(history[step][-size:]).reshape(-1, base.shape[2])
+                    ring = np.sort(errors, axis=0)
+                    for j, level in enumerate(levels):
+                        n = len(ring)
+                        rank = min(int(np.ceil((n + 1) * level - 1e-9)), n) - 1
+                        enough = n >= fewest_origins(level)
+                        held[j, step] = ring[rank] if enough else base[j, step]
+            widths[:, i] = held
             made[slot + 1] = point[i]
         out.append(widths)
     return out
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(9))
 def test_recent_errors_of_a_batch_are_those_of_one_origin_at_a_time(seed, monkeypatch):
     if seed % 2:  # rings sorted a few origins at a time
         monkeypatch.setattr("forecaster.device.adapt.SORT_VALUES", 200)
@@ -232,15 +242,23 @@ def test_recent_errors_of_a_batch_are_those_of_one_origin_at_a_time(seed, monkey
         int(rng.integers(1, 25)),
     )
     levels = (0.5, 0.8, 0.95)[: int(rng.integers(1, 4))]
+    every = int(rng.integers(1, 8))
     base = rng.random((len(levels), horizon, targets))
     n = 300
-    slots = np.cumsum(rng.choice([1, 1, 1, 2, 5], n))  # gaps skip origins now and then
+    # Gaps skip origins now and then; every third seed has none (the steady stream's path).
+    slots = np.cumsum(rng.choice([1, 1, 1, 2, 5] if seed % 3 else [1], n))
     actual = np.round(rng.normal(size=(n, targets)), 1)  # rounded: tied errors
     point = np.round(rng.normal(size=(n, horizon, targets)), 1)
     cuts = np.sort(rng.choice(np.arange(1, n), 4, replace=False))
     parts = list(zip(*(np.split(v, cuts) for v in (slots, actual, point)), strict=True))
-    recent = RecentErrors(base, levels, size)
+    recent = RecentErrors(base, levels, size, every)
     fast = [recent.run(s, a, p) for s, a, p in parts]
-    slow = recent_errors_one_origin_at_a_time(base, levels, size, parts)
+    slow = recent_errors_one_origin_at_a_time(base, levels, size, every, parts)
     for got, expected in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(got, expected)
+    # Asking for some origins' widths fills those alike (and keeps the same state).
+    again = RecentErrors(base, levels, size, every)
+    for (s, a, p), expected in zip(parts, slow, strict=True):
+        wanted = np.flatnonzero(rng.random(len(s)) < 0.2)
+        got = again.run(s, a, p, wanted)
+        np.testing.assert_array_equal(got[:, wanted], expected[:, wanted])

@@ -6,6 +6,10 @@ half-widths are the conformal quantiles of that ring (the bundle's own until it 
 After a change of regime the ring fills with the new errors and coverage returns to the level
 within about `size` origins (a rolling-window variant of adaptive conformal inference, Gibbs and
 Candes 2021). Memory is `size x horizon x targets` errors, whatever the file's length.
+
+The quantiles are recomputed once per `refresh_every(size)` rows of the grid (at the first origin
+of each such stretch), not at every origin: sorting every ring at every origin cost more than
+formatting the bounds, while between two refreshes at most a tenth of a ring is new.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from forecaster.intervals import fewest_origins
+from forecaster.intervals import fewest_origins, refresh_every
 
 # Ring values sorted at a time (4 MB of float64), in arrays reused from block to block: the
 # sorts stay in cache, and fresh arrays this size would cost page faults on every block.
@@ -26,10 +30,16 @@ NO_ORIGIN = np.iinfo(np.int64).min // 2
 class RecentErrors:
     """The last `size` absolute errors per step and target, and half-widths computed from them."""
 
-    def __init__(self, base: np.ndarray, levels: tuple[float, ...], size: int):
+    def __init__(
+        self, base: np.ndarray, levels: tuple[float, ...], size: int, every: int | None = None
+    ):
         self.base = np.asarray(base, dtype=np.float64)  # (levels, horizon, targets)
         self.levels = levels
         self.size = size
+        self.every = refresh_every(size) if every is None else every
+        # The widths of the last refresh and its stretch of the grid (slot // every).
+        self.widths = self.base.copy()
+        self.stretch = NO_ORIGIN
         _, horizon, targets = self.base.shape
         self.horizon = horizon
         # The last `size` errors per step in time order, NaN before the first (sorts last).
@@ -48,30 +58,62 @@ class RecentErrors:
             ]
         ).reshape(size + 1, len(levels))
 
-    def run(self, slots: np.ndarray, actual: np.ndarray, point: np.ndarray) -> np.ndarray:
+    def run(
+        self,
+        slots: np.ndarray,
+        actual: np.ndarray,
+        point: np.ndarray,
+        wanted: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Half-widths (levels, n, horizon, targets) for n origins in time order.
 
         `slots` are the grid slots of each window's last row, `actual` the targets in that row
         (n, targets) and `point` the forecasts (n, horizon, targets). An origin's widths use the
-        errors known up to its last row only.
+        errors known up to the last row of the first origin of its stretch of the grid. With
+        `wanted` (positions), only those origins' widths are filled; the others are 0.
         """
         slots = np.asarray(slots, dtype=np.int64)
         n, horizon, size = len(slots), self.horizon, self.size
-        out = np.empty((len(self.levels), *np.shape(point)))
+        shape = (len(self.levels), *np.shape(point))
+        out = np.empty(shape) if wanted is None else np.zeros(shape)
         if n == 0:
             return out
+        # Each origin's refresh: the first origin of its stretch, -1 for the one held.
+        stretch = slots // self.every
+        fresh = np.empty(n, bool)
+        fresh[0] = stretch[0] != self.stretch
+        np.not_equal(stretch[1:], stretch[:-1], out=fresh[1:])
+        refresh = np.maximum.accumulate(np.where(fresh, np.arange(n), -1))
+        needed = refresh if wanted is None else refresh[wanted]
+        # The last refresh is always computed: the next call's first origins may share it.
+        leaders = np.union1d(needed[needed >= 0], refresh[-1:][refresh[-1:] >= 0])
         # The errors each origin's last row reveals, (n, horizon, targets), and which exist.
         errors, known = self._errors(slots, np.asarray(actual), np.asarray(point))
         # Per step, the errors in time order: the ring's last `size` (NaN where it has fewer,
         # which sorts last), then this batch's. Origin i's ring is the `size` from seen[i].
         seen = np.cumsum(known, axis=0)
         added = seen[-1]
-        sequence = np.full((horizon, size + n, errors.shape[2]), np.nan)
+        sequence = np.empty((horizon, size + n, errors.shape[2]))
         sequence[:, :size] = self.recent
-        origin, step = np.nonzero(known)
-        sequence[step, size - 1 + seen[origin, step]] = errors[origin, step]
-        ranks = self._ranks[np.minimum(self.count + seen, size)]  # (n, horizon, levels)
-        self._rings(sequence, seen, ranks, out)
+        if known.all():  # every row reveals an error per step: they follow the ring in order
+            sequence[:, size:] = errors.swapaxes(0, 1)
+        else:
+            sequence[:, size:] = np.nan
+            origin, step = np.nonzero(known)
+            sequence[step, size - 1 + seen[origin, step]] = errors[origin, step]
+        ranks = self._ranks[np.minimum(self.count + seen[leaders], size)]  # (m, horizon, levels)
+        computed = np.empty((len(self.levels), len(leaders), horizon, errors.shape[2]))
+        self._rings(sequence, seen[leaders], ranks, computed)
+        # Every origin takes its refresh's widths; before the first refresh, the held ones.
+        table = np.concatenate([computed, self.widths[:, None]], axis=1)
+        where = np.searchsorted(leaders, refresh)
+        where[refresh < 0] = len(leaders)
+        if wanted is None:
+            np.take(table, where, axis=1, out=out)
+        else:
+            out[:, wanted] = table[:, where[wanted]]
+        self.widths = table[:, where[-1]]
+        self.stretch = int(stretch[-1])
         self._keep(sequence, added, slots, point)
         return out
 
@@ -104,7 +146,15 @@ class RecentErrors:
         origins = np.concatenate([self.pending_origin[held][order], slots + 1])
         forecasts = np.concatenate([self.pending[held][order], point])
         # Row s is step k of origin s - k, made at an earlier row when it exists.
-        steps = np.arange(self.horizon)
+        horizon, n, held_count = self.horizon, len(slots), len(origins) - len(slots)
+        steady = slots[-1] - slots[0] == n - 1 and held_count == horizon
+        if steady and origins[0] == slots[0] - horizon + 1:
+            # No gap here or just before: row i's step k is forecasts[horizon - 1 + i - k],
+            # the diagonals of the forecasts' sliding windows, read without a copy.
+            windows = sliding_window_view(forecasts, horizon, axis=0)[:n, :, :, ::-1]
+            made = np.diagonal(windows, axis1=1, axis2=3).swapaxes(1, 2)
+            return np.abs(actual[:, None, :] - made), np.ones((n, horizon), bool)
+        steps = np.arange(horizon)
         wanted = slots[:, None] - steps[None, :]
         if slots[-1] - slots[0] == len(slots) - 1:  # no gap: this call's origin i - k - 1
             found = (
@@ -135,9 +185,11 @@ class RecentErrors:
 def _gather(windows: np.ndarray, seen: np.ndarray, ring: np.ndarray) -> None:
     """ring[step, i] = windows[step, seen[i, step]]: a slice when the rings are consecutive."""
     n = len(seen)
+    # A slice where each origin saw exactly one error more than the one before.
+    steady = (seen[-1] - seen[0] == n - 1) & (np.diff(seen, axis=0) > 0).all(axis=0)
     for step in range(len(ring)):
-        first, last = int(seen[0, step]), int(seen[n - 1, step])
-        if last - first == n - 1:  # a new error at every origin
-            ring[step] = windows[step, first : last + 1]
+        if steady[step]:  # a new error at every origin
+            first = int(seen[0, step])
+            ring[step] = windows[step, first : first + n]
         else:
             ring[step] = windows[step, seen[:, step]]

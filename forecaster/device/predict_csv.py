@@ -20,7 +20,7 @@ from forecaster.device.stream import StreamReport, stream_origins
 from forecaster.device.text import ForecastLines, padded
 from forecaster.errors import UsageError
 from forecaster.files import atomic_path
-from forecaster.intervals import level_name, with_intervals
+from forecaster.intervals import level_name, refresh_every, with_intervals
 
 # Called with (file, rows read so far in that file) after every chunk.
 ProgressCallback = Callable[[Path, int], None]
@@ -160,10 +160,11 @@ def _write_all(
             prefix, predictor.horizon, int(step.astype(np.int64)) if times else 1, times
         )
         recent: dict[int, RecentErrors] = {}  # per series position (-1: a one-series bundle)
-        # `last` mode learns its intervals from the forecasts of the origins just before.
-        tail = (
-            options.adapt + predictor.horizon - 1 if options.adapt and options.mode == "last" else 0
-        )
+        # `last` mode learns its intervals from the forecasts of the origins just before: the
+        # ring of the first origin of the last one's stretch needs `adapt` errors of each step.
+        tail = 0
+        if options.adapt and options.mode == "last":
+            tail = options.adapt + predictor.horizon + refresh_every(options.adapt) - 2
         if fleet is not None:
             report = FleetReport()
             batches = stream_fleet(
@@ -211,7 +212,9 @@ def _write_all(
                     if spec.time_col:
                         slots = slots // step.astype(np.int64)
                     actual = batch.x[:, -1, target_index]
-                    widths = _adapted(predictor, recent, options, index, slots, actual, forecast)
+                    widths = _adapted(
+                        predictor, recent, options, index, slots, actual, forecast, final
+                    )
                     result = with_intervals(forecast, widths, levels)
                 else:
                     result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
@@ -255,8 +258,10 @@ def _adapted(
     slots: np.ndarray,
     actual: np.ndarray,
     forecast: np.ndarray,
+    final: slice | np.ndarray,
 ) -> np.ndarray:
-    """Half-widths (levels, n, horizon, targets) from each series' own recent errors."""
+    """Half-widths (levels, n, horizon, targets) from each series' own recent errors, filled
+    at the `final` positions (the ones written)."""
     levels = options.levels
 
     def ring(position: int) -> RecentErrors:
@@ -269,10 +274,14 @@ def _adapted(
             recent[position] = RecentErrors(base, levels, options.adapt)
         return recent[position]
 
+    written = None if isinstance(final, slice) else final
     if index is None:
-        return ring(-1).run(slots, actual, forecast)
+        return ring(-1).run(slots, actual, forecast, written)
     widths = np.empty((len(levels), *forecast.shape))
+    kept = np.zeros(len(index), bool)
+    kept[final] = True
     for position in np.unique(index):
         mine = index == position
-        widths[:, mine] = ring(int(position)).run(slots[mine], actual[mine], forecast[mine])
+        wanted = None if written is None else np.flatnonzero(kept[mine])
+        widths[:, mine] = ring(int(position)).run(slots[mine], actual[mine], forecast[mine], wanted)
     return widths
