@@ -79,12 +79,15 @@ def one_series(directory, name: str) -> Predictor:
     return Predictor(alone, directory / bundle.export.file, num_threads=1)
 
 
-def long_csv(frames, path, order: str = "interleaved"):
-    """The series in one long file: rows of every series in time order, or series by series."""
+def long_csv(frames, path, order: str = "interleaved", padded: bool = False):
+    """The series in one long file: rows of every series in time order, or series by series;
+    `padded` writes every other row's id with trailing spaces, as hand-edited logs have."""
     parts = [f.assign(sensor=name) for name, f in frames.items()]
     frame = pd.concat(parts, ignore_index=True)
     if order == "interleaved":
         frame = frame.sort_values("time", kind="stable")
+    if padded:
+        frame["sensor"] = [f"{i}  " if k % 2 else i for k, i in enumerate(frame["sensor"])]
     frame = frame[["time", "sensor", *FEATURES]]
     frame.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
     return path
@@ -120,9 +123,10 @@ def test_each_window_is_scaled_with_its_own_series_numbers(fleet):
 
 @pytest.mark.parametrize("mode", ["last", "rolling"])
 def test_predict_over_interleaved_rows_equals_each_series_alone(fleet, runner, tmp_path, mode):
-    """Rows of all series in time order, as a gateway logs them, in chunks that cut series."""
+    """Rows of all series in time order, as a gateway logs them (some ids with trailing
+    spaces), in chunks that cut series."""
     directory, frames, _ = fleet
-    path = long_csv(frames, tmp_path / "fleet.csv")
+    path = long_csv(frames, tmp_path / "fleet.csv", padded=True)
     out = tmp_path / "out.csv"
     args = ["predict", str(directory), str(path), "--mode", mode, "--chunk-rows", "50"]
     result = runner.invoke(app, [*args, "--out", str(out), "--level", "80", "--adapt", "20"])

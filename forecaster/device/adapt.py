@@ -14,6 +14,7 @@ formatting the bounds, while between two refreshes at most a tenth of a ring is 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -25,6 +26,23 @@ from forecaster.intervals import fewest_origins, refresh_every
 # sorts stay in cache, and fresh arrays this size would cost page faults on every block.
 SORT_VALUES = 1 << 19
 NO_ORIGIN = np.iinfo(np.int64).min // 2
+
+
+@functools.cache
+def conformal_ranks(levels: tuple[float, ...], size: int) -> np.ndarray:
+    """Rank (0-based) of each level among n = 0..size errors, -1 where n is too few; shared
+    by the rings of every series (read only)."""
+    ranks = np.array(
+        [
+            [
+                min(math.ceil((n + 1) * lv - 1e-9), n) - 1 if n >= fewest_origins(lv) else -1
+                for lv in levels
+            ]
+            for n in range(size + 1)
+        ]
+    ).reshape(size + 1, len(levels))
+    ranks.flags.writeable = False
+    return ranks
 
 
 class RecentErrors:
@@ -47,16 +65,7 @@ class RecentErrors:
         self.count = np.zeros(horizon, np.int64)  # errors recorded per step, all time
         self.pending = np.zeros((horizon, horizon, targets))  # forecasts awaiting their truth
         self.pending_origin = np.full(horizon, NO_ORIGIN)  # slot origin % horizon
-        # Conformal rank of each level among n recent errors (0-based), or -1 when n is too few.
-        self._ranks = np.array(
-            [
-                [
-                    min(math.ceil((n + 1) * lv - 1e-9), n) - 1 if n >= fewest_origins(lv) else -1
-                    for lv in levels
-                ]
-                for n in range(size + 1)
-            ]
-        ).reshape(size + 1, len(levels))
+        self._ranks = conformal_ranks(levels, size)
 
     def run(
         self,

@@ -170,8 +170,11 @@ def _split_ids(
 ) -> tuple[ParsedRows, np.ndarray, np.ndarray]:
     """A chunk's good rows, each one's series position and its series' rank of first
     appearance in the chunk; blank and unknown ids handled."""
-    ids = chunk[fleet.id_col].fillna("").str.strip()
-    blank = (ids == "").to_numpy()
+    # Ids repeat on every row: each distinct one is stripped once, then equal ones merged.
+    raw, distinct = pd.factorize(chunk[fleet.id_col].fillna(""))
+    merged, stripped = pd.factorize(np.array([str(i).strip() for i in distinct], dtype=object))
+    ids = merged[raw]
+    blank = (stripped == "")[ids]
     if blank.any():
         if spec.bad_rows != "drop":
             raise DataError(
@@ -182,7 +185,8 @@ def _split_ids(
         report.rows_dropped += int(blank.sum())
         chunk, ids = chunk[~blank], ids[~blank]
     parsed = parse_rows(path, spec, chunk, report)
-    local, names = pd.factorize(ids.to_numpy()[parsed.kept])
+    local, present = pd.factorize(ids[parsed.kept])
+    names = stripped[present]
     # -1: an id the model never saw; -2: a series it left out of training (too short then).
     left_out = {i for i, _ in fleet.skipped}
     known = np.array(

@@ -215,6 +215,8 @@ def _write_all(
                     widths = _adapted(
                         predictor, recent, options, index, slots, actual, forecast, final
                     )
+                    if options.mode == "last":  # a series' windows come in one batch
+                        recent.clear()
                     result = with_intervals(forecast, widths, levels)
                 else:
                     result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
