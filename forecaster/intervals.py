@@ -153,7 +153,8 @@ def with_intervals(
     return IntervalForecast(point, levels, point[None] - widths, point[None] + widths)
 
 
-# Recent-error widths are recomputed once per this many fractions of their ring's size.
+# Recent-error quantiles are recomputed every size / REFRESHES_PER_RING grid rows, so at most a
+# tenth of a ring is new between two refreshes.
 REFRESHES_PER_RING = 10
 
 

@@ -282,8 +282,13 @@ def _adapted(
     widths = np.empty((len(levels), *forecast.shape))
     kept = np.zeros(len(index), bool)
     kept[final] = True
-    for position in np.unique(index):
-        mine = index == position
+    # Each series' windows, in their order: one sort, not a scan of the batch per series.
+    order = np.argsort(index, kind="stable")
+    starts = np.flatnonzero(np.diff(index[order], prepend=-1))
+    for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
+        mine = order[start:stop]
         wanted = None if written is None else np.flatnonzero(kept[mine])
-        widths[:, mine] = ring(int(position)).run(slots[mine], actual[mine], forecast[mine], wanted)
+        widths[:, mine] = ring(int(index[mine[0]])).run(
+            slots[mine], actual[mine], forecast[mine], wanted
+        )
     return widths
