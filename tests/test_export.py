@@ -441,8 +441,7 @@ def rows_as_written_one_at_a_time(predictor, files, levels, adapt):
 
     spec, horizon = predictor.bundle.data, predictor.horizon
     names = target_columns(spec.targets, levels)
-    # The header comes from the csv module, whose lines end in \r\n.
-    lines = [",".join(["file"] * (len(files) > 1) + ["origin", "timestamp", "step", *names]) + "\r"]
+    lines = [",".join(["file"] * (len(files) > 1) + ["origin", "timestamp", "step", *names])]
     for path in files:
         prefix = f"{path}," if len(files) > 1 else ""
         recent = None

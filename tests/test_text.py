@@ -144,9 +144,10 @@ def test_lines_are_what_a_percent_format_per_row_wrote(horizon, columns):
     lines = ForecastLines(prefix, horizon, HOUR, times=True)
     leads = padded(lead_text)[which]
     columns = list(np.moveaxis(numbers, 2, 0))
-    got = "".join(lines.text(keys.astype("datetime64[ns]"), columns, leads, rows=25))
+    got = b"".join(lines.text(keys.astype("datetime64[ns]"), columns, leads, rows=25)).decode()
     assert got == reference(prefix, keys, numbers, HOUR, [lead_text[w] for w in which])
     # Without a time column the origin and timestamp are row numbers.
     rows = np.arange(n) * 3 + 7
-    got = "".join(ForecastLines("", horizon, 1, times=False).text(rows, columns, rows=10))
+    got = b"".join(ForecastLines("", horizon, 1, times=False).text(rows, columns, rows=10))
+    got = got.decode()
     assert got == reference("", rows, numbers, 1, None)

@@ -77,13 +77,21 @@ def predict_files(
         adapt = DEFAULT_ADAPT if levels else 0
     options = _Options(mode, chunk_rows, levels, adapt, unknown)
     if out is None:
+        # The lines are UTF-8 bytes already: they go to stdout's binary buffer. A stdout
+        # replaced by a text-only stream gets the whole output at the end instead.
+        sys.stdout.flush()
+        stdout: IO[bytes] | None = getattr(sys.stdout, "buffer", None)
         # `last` output is small: hold it back so an error in a later file prints no rows.
-        sink = io.StringIO() if mode == "last" else sys.stdout
+        sink = io.BytesIO() if mode == "last" or stdout is None else stdout
         _write_all(predictor, files, sink, options, summary, progress)
-        if isinstance(sink, io.StringIO):
-            sys.stdout.write(sink.getvalue())
+        if isinstance(sink, io.BytesIO):
+            if stdout is None:
+                sys.stdout.write(sink.getvalue().decode())
+            else:
+                stdout.write(sink.getvalue())
+        sys.stdout.flush()
         return summary
-    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(out) as tmp, tmp.open("wb") as handle:
         _write_all(predictor, files, handle, options, summary, progress)
     for column, count in summary.out_of_range.items():
         if count and bundle.fleet is not None:
@@ -131,7 +139,7 @@ def target_columns(targets: tuple[str, ...], levels: tuple[float, ...]) -> list[
 def _write_all(
     predictor: Predictor,
     files: Sequence[Path],
-    handle: IO[str],
+    handle: IO[bytes],
     options: _Options,
     summary: PredictSummary,
     progress: ProgressCallback | None,
@@ -140,11 +148,12 @@ def _write_all(
     spec = bundle.data
     fleet = bundle.fleet
     levels = options.levels
-    writer = csv.writer(handle)
     many = len(files) > 1
     names = target_columns(spec.targets, levels)
     keys = (["file"] if many else []) + ([fleet.id_col] if fleet is not None else [])
-    writer.writerow([*keys, "origin", "timestamp", "step", *names])
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow([*keys, "origin", "timestamp", "step", *names])
+    handle.write(header.getvalue().encode())
     step = np.timedelta64(round((spec.step_seconds or 1.0) * 1e9), "ns")
     times = bool(spec.time_col)
     out_of_range = np.zeros(len(spec.features), np.int64)

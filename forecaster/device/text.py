@@ -300,7 +300,7 @@ class ForecastLines:
         numbers: Sequence[np.ndarray],
         lead: np.ndarray | None = None,
         rows: int = 12_000,
-    ) -> Iterator[str]:
+    ) -> Iterator[bytes]:
         """The lines of origins whose last rows are at `last` (datetime64, or row numbers), about
         `rows` lines at a time.
 
@@ -316,7 +316,7 @@ class ForecastLines:
 
     def _block(
         self, keys: np.ndarray, numbers: list[np.ndarray], lead: np.ndarray | None, first: int
-    ) -> str:
+    ) -> bytes:
         n, horizon, columns = len(keys), self.horizon, len(numbers)
         origin, stamps = self._stamps(keys)
         if self._words.shape[1] < n * horizon or len(self._words) < columns:
@@ -354,7 +354,7 @@ class ForecastLines:
         cells[..., :-1] = np.moveaxis(values, 0, 2)
         cells[..., -1] = ord(",")
         cells[:, :, -1, -1] = ord("\n")
-        return out.tobytes().translate(None, _PAD_BYTE).decode()
+        return out.tobytes().translate(None, _PAD_BYTE)
 
     def _stamps(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Text of each origin's time (n, w) and of its forecast steps' (n, horizon, w)."""
