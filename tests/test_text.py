@@ -148,6 +148,6 @@ def test_lines_are_what_a_percent_format_per_row_wrote(horizon, columns):
     assert got == reference(prefix, keys, numbers, HOUR, [lead_text[w] for w in which])
     # Without a time column the origin and timestamp are row numbers.
     rows = np.arange(n) * 3 + 7
-    got = b"".join(ForecastLines("", horizon, 1, times=False).text(rows, columns, rows=10))
-    got = got.decode()
+    numbered = ForecastLines("", horizon, 1, times=False).text(rows, columns, rows=10)
+    got = b"".join(numbered).decode()
     assert got == reference("", rows, numbers, 1, None)
