@@ -398,6 +398,10 @@ def test_predict_cli_last_and_rolling(exported, runner, tmp_path):
     assert rows[0] == "file,origin,timestamp,step,temp"
     assert len(rows) == 1 + 2 * (500 - 24 + 1) * 6
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # To stdout (its binary buffer, as the rows stream) the same bytes.
+    result = runner.invoke(app, [*args, "--level", "none"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == out.read_bytes()
 
 
 INTERVAL_COLUMNS = "temp_lower_80,temp_upper_80,temp_lower_95,temp_upper_95"

@@ -82,13 +82,15 @@ def predict_files(
         sys.stdout.flush()
         stdout: IO[bytes] | None = getattr(sys.stdout, "buffer", None)
         # `last` output is small: hold it back so an error in a later file prints no rows.
-        sink = io.BytesIO() if mode == "last" or stdout is None else stdout
-        _write_all(predictor, files, sink, options, summary, progress)
-        if isinstance(sink, io.BytesIO):
+        if stdout is not None and mode == "rolling":
+            _write_all(predictor, files, stdout, options, summary, progress)
+        else:
+            held = io.BytesIO()
+            _write_all(predictor, files, held, options, summary, progress)
             if stdout is None:
-                sys.stdout.write(sink.getvalue().decode())
+                sys.stdout.write(held.getvalue().decode())
             else:
-                stdout.write(sink.getvalue())
+                stdout.write(held.getvalue())
         sys.stdout.flush()
         return summary
     with atomic_path(out) as tmp, tmp.open("wb") as handle:
