@@ -129,7 +129,8 @@ class RecentErrors:
     def _rings(
         self, sequence: np.ndarray, seen: np.ndarray, ranks: np.ndarray, out: np.ndarray
     ) -> None:
-        """Fill `out` with each origin's quantiles of its rings, a block of origins at a time."""
+        """Fill `out` with the quantiles of the rings that end `seen` errors into `sequence`,
+        a block of them at a time."""
         horizon, targets, size, n = sequence.shape[0], sequence.shape[2], self.size, len(seen)
         windows = sliding_window_view(sequence, size, axis=1)  # (horizon, n + 1, targets, size)
         block = max(1, SORT_VALUES // (horizon * size * targets))
