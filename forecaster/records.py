@@ -13,7 +13,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +44,7 @@ def from_plain(kind: type[T], value: Any) -> T:
 
     Unknown keys are ignored, so a file written by a newer forecaster with extra fields loads.
     """
-    result: T = _build(kind, value)
+    result: T = _builder(typing.cast(Hashable, kind))(value)
     return result
 
 
@@ -56,10 +56,6 @@ def write_record(path: Path, record: Any) -> None:
 def read_record(path: Path, kind: type[T]) -> T:
     """Read a record written by `write_record`."""
     return from_plain(kind, json.loads(path.read_text(encoding="utf-8")))
-
-
-def _build(kind: Any, value: Any) -> Any:
-    return _builder(kind)(value)
 
 
 @functools.cache

@@ -291,14 +291,16 @@ def _adapted(
     if index is None:
         return ring(-1).run(slots, actual, forecast, written)
     widths = np.empty((len(levels), *forecast.shape))
-    kept = np.zeros(len(index), bool)
-    kept[final] = True
+    kept = None
+    if written is not None:
+        kept = np.zeros(len(index), bool)
+        kept[written] = True
     # Each series' windows, in their order: one sort, not a scan of the batch per series.
     order = np.argsort(index, kind="stable")
     starts = np.flatnonzero(np.diff(index[order], prepend=-1))
     for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
         mine = order[start:stop]
-        wanted = None if written is None else np.flatnonzero(kept[mine])
+        wanted = None if kept is None else np.flatnonzero(kept[mine])
         widths[:, mine] = ring(int(index[mine[0]])).run(
             slots[mine], actual[mine], forecast[mine], wanted
         )
