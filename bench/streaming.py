@@ -165,10 +165,9 @@ def run(ctx: Context) -> Section:
             seconds[label] = done.seconds
             if label not in best or done.seconds < best[label].seconds:
                 best[label] = done
-        plain_seconds = seconds.get(PLAIN)
-        for label, taken in seconds.items():
-            if plain_seconds is not None:
-                ratios[label].append(plain_seconds / taken)
+        if PLAIN in seconds:
+            for label, taken in seconds.items():
+                ratios[label].append(seconds[PLAIN] / taken)
     for label, done in best.items():
         record(f"forecaster predict{label}, best of {INTERVAL_REPEATS}", sizes[0], None, done)
     if settings.stream_chunk_compare:
