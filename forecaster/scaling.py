@@ -21,7 +21,9 @@ class MinMaxParams:
     def transform(self, x: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Scale values whose last axis holds `columns` (default: all columns, in order)."""
         scale, offset = self._pick(columns)
-        return (x * scale + offset).astype(np.float32)
+        scaled = x * scale
+        scaled += offset  # in place: a window batch is large, and one float64 copy is enough
+        return scaled.astype(np.float32)
 
     def inverse(self, x: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Undo `transform` for values whose last axis holds `columns`."""

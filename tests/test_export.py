@@ -213,6 +213,22 @@ def test_threads_share_a_large_batch_without_changing_the_forecast(exported):
     assert shared.describe()["num_threads"] == 3
 
 
+def test_a_large_batch_is_forecast_a_slice_at_a_time_with_the_same_result(exported, monkeypatch):
+    from forecaster.device import predictor as predictor_module
+    from forecaster.device.stream import stream_origins
+
+    csv, _, outcome = exported
+    predictor = Predictor.load(outcome.bundle_dir, num_threads=2)
+    spec = predictor.bundle.data
+    batch = next(stream_origins(csv, spec, predictor.history, mode="rolling"))
+    assert len(batch.x) > 300
+    whole = predictor.forecast_windows(batch.x, batch.last_times)
+    monkeypatch.setattr(predictor_module, "WINDOWS_AT_ONCE", 100)
+    sliced = predictor.forecast_windows(batch.x, batch.last_times)
+    assert sliced.shape == whole.shape == (len(batch.x), predictor.horizon, 1)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-6)
+
+
 def test_quantized_files_of_a_real_size_model_are_small(tmp_path):
     """GRU(64)/LSTM(64) over 48x3: the size targets, measured on real conversions."""
     import keras
@@ -436,9 +452,9 @@ def test_the_bundle_carries_the_shipped_files_own_intervals(exported):
     assert (lower < result.point).all() and (result.interval(0.8)[1] <= upper).all()
 
 
-def rows_as_written_one_at_a_time(predictor, files, levels, adapt):
+def rows_as_written_one_at_a_time(predictor, files, levels, adapt, chunk_rows):
     """predict's rolling CSV as it was written before numpy formatted it: a %-format per row,
-    strftime for the times."""
+    strftime for the times, each batch forecast before the next is read."""
     from forecaster.device.adapt import RecentErrors
     from forecaster.device.predict_csv import target_columns
     from forecaster.device.stream import stream_origins
@@ -449,7 +465,10 @@ def rows_as_written_one_at_a_time(predictor, files, levels, adapt):
     for path in files:
         prefix = f"{path}," if len(files) > 1 else ""
         recent = None
-        for batch in stream_origins(path, spec, predictor.history, mode="rolling"):
+        batches = stream_origins(
+            path, spec, predictor.history, mode="rolling", chunk_rows=chunk_rows
+        )
+        for batch in batches:
             last = batch.last_times
             if not levels:
                 table = predictor.forecast_windows(batch.x, last)[..., None]
@@ -483,14 +502,17 @@ def test_predict_writes_the_bytes_a_format_per_row_wrote(exported, tmp_path):
     predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
     other = tmp_path / "second, 100%.csv"
     shutil.copy(csv, other)
-    for files, levels, adapt in (
-        ([csv], (), 0),
-        ([csv], (0.8, 0.95), 0),
-        ([csv, other], (0.5, 0.95), 30),
+    # 97-row chunks: batches forecast ahead while the one before is written.
+    for files, levels, adapt, chunk in (
+        ([csv], (), 0, 20_000),
+        ([csv], (0.8, 0.95), 0, 97),
+        ([csv, other], (0.5, 0.95), 30, 97),
     ):
         out = tmp_path / "out.csv"
-        predict_files(predictor, files, out, mode="rolling", levels=levels, adapt=adapt)
-        expected = rows_as_written_one_at_a_time(predictor, files, levels, adapt)
+        predict_files(
+            predictor, files, out, mode="rolling", levels=levels, adapt=adapt, chunk_rows=chunk
+        )
+        expected = rows_as_written_one_at_a_time(predictor, files, levels, adapt, chunk)
         assert out.read_bytes() == expected.replace(f"{other},", f'"{other}",').encode()
 
 

@@ -75,9 +75,9 @@ class FleetTables:
 
     def transform(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
         """Windows (n, rows, features) scaled with each window's series numbers, float32."""
-        return (x * self.scale[index][:, None, :] + self.offset[index][:, None, :]).astype(
-            np.float32
-        )
+        scaled = x * self.scale[index][:, None, :]
+        scaled += self.offset[index][:, None, :]  # in place, as MinMaxParams.transform
+        return scaled.astype(np.float32)
 
     def inverse(self, y: np.ndarray, index: np.ndarray) -> np.ndarray:
         """Scaled forecasts (n, horizon, targets) back to each window's series units."""

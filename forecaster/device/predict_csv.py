@@ -14,13 +14,14 @@ import numpy as np
 
 from forecaster.config import DEFAULT_ADAPT, PredictMode, UnknownPolicy
 from forecaster.device.adapt import RecentErrors
+from forecaster.device.ahead import worked_ahead
 from forecaster.device.fleet_stream import FleetReport, stream_fleet
 from forecaster.device.predictor import Predictor
-from forecaster.device.stream import StreamReport, stream_origins
+from forecaster.device.stream import OriginBatch, StreamReport, stream_origins
 from forecaster.device.text import ForecastLines, padded
 from forecaster.errors import UsageError
 from forecaster.files import atomic_path
-from forecaster.intervals import level_name, refresh_every, with_intervals
+from forecaster.intervals import IntervalForecast, level_name, refresh_every, with_intervals
 
 # Called with (file, rows read so far in that file) after every chunk.
 ProgressCallback = Callable[[Path, int], None]
@@ -200,41 +201,49 @@ def _write_all(
                 report=report,
                 tail=tail,
             )
-        for batch in batches:
-            index = batch.series
-            ids = None if fleet_ids is None or index is None else fleet_ids[index]
-            last = batch.last_times
+
+        def forecast(batch: OriginBatch) -> _Forecasts:
+            ids = None if fleet_ids is None or batch.series is None else fleet_ids[batch.series]
+            x, last = batch.x, batch.last_times
+            made: np.ndarray | IntervalForecast
+            if levels and not options.adapt:
+                made = predictor.forecast_intervals(x, last, levels, series=ids)
+            else:
+                made = predictor.forecast_windows(x, last, ids)
+            # A copy of the last rows: a view would keep every window alive.
+            return _Forecasts(last, batch.series, x[:, -1, :].copy(), made)
+
+        # The model forecasts the next batch while this one's intervals and lines are made.
+        for done in worked_ahead(batches, forecast):
+            index, last, forecasts = done.series, done.last_times, done.forecasts
             final: slice | np.ndarray = slice(None)
             if tail:
                 final = _last_of_each(index, len(last))
             # Each window's last row is new data exactly once, in either mode.
             if predictor.fleet is not None and index is not None:
-                out_of_range += predictor.fleet.out_of_range(batch.x[final, -1, :], index[final])
+                out_of_range += predictor.fleet.out_of_range(done.last_rows[final], index[final])
                 seen[index] = True
             else:
-                out_of_range += bundle.scaler.out_of_range(batch.x[final, -1, :])
-            if not levels:
-                forecast = predictor.forecast_windows(batch.x, last, ids)
-                columns = [forecast[final, :, t] for t in range(len(spec.targets))]
+                out_of_range += bundle.scaler.out_of_range(done.last_rows[final])
+            if isinstance(forecasts, IntervalForecast):  # the bundle's fixed intervals
+                result = forecasts
+            elif levels:
+                slots = np.asarray(last).astype(np.int64)
+                if spec.time_col:
+                    slots = slots // step.astype(np.int64)
+                actual = done.last_rows[:, target_index]
+                widths = _adapted(
+                    predictor, recent, options, index, slots, actual, forecasts, final
+                )
+                if options.mode == "last":  # a series' windows come in one batch
+                    recent.clear()
+                result = with_intervals(forecasts, widths, levels)
             else:
-                if options.adapt:
-                    forecast = predictor.forecast_windows(batch.x, last, ids)
-                    slots = np.asarray(last).astype(np.int64)
-                    if spec.time_col:
-                        slots = slots // step.astype(np.int64)
-                    actual = batch.x[:, -1, target_index]
-                    widths = _adapted(
-                        predictor, recent, options, index, slots, actual, forecast, final
-                    )
-                    if options.mode == "last":  # a series' windows come in one batch
-                        recent.clear()
-                    result = with_intervals(forecast, widths, levels)
-                else:
-                    result = predictor.forecast_intervals(batch.x, last, levels, series=ids)
-                # Each target's point, then its bound pair per level: the CSV's columns.
-                bounds = [b for pair in zip(result.lower, result.upper, strict=True) for b in pair]
-                parts = [result.point, *bounds]
-                columns = [part[final, :, t] for t in range(len(spec.targets)) for part in parts]
+                result = with_intervals(forecasts, np.empty((0, 1, 1)), ())
+            # Each target's point, then its bound pair per level: the CSV's columns.
+            bounds = [b for pair in zip(result.lower, result.upper, strict=True) for b in pair]
+            parts = [result.point, *bounds]
+            columns = [part[final, :, t] for t in range(len(spec.targets)) for part in parts]
             last = last[final]
             index = None if index is None else index[final]
             lead = None if id_text is None or index is None else id_text[index]
@@ -253,6 +262,16 @@ def _write_all(
             summary.warnings.extend(report.fleet_warnings(path))
     summary.series = int(seen.sum())
     summary.out_of_range = dict(zip(spec.features, (int(v) for v in out_of_range), strict=True))
+
+
+@dataclass(frozen=True)
+class _Forecasts:
+    """A batch's forecasts and what writing them needs of its windows (not the windows)."""
+
+    last_times: np.ndarray
+    series: np.ndarray | None
+    last_rows: np.ndarray  # (n, features): each window's last row
+    forecasts: np.ndarray | IntervalForecast  # IntervalForecast: the bundle's fixed intervals
 
 
 def _last_of_each(index: np.ndarray | None, n: int) -> np.ndarray:

@@ -32,6 +32,9 @@ from forecaster.quiet import filtered_stderr
 DEFAULT_CHUNK = 256
 # Fewest windows worth handing to another thread: below this the hand-off costs more than it saves.
 MIN_WINDOWS_PER_THREAD = 32
+# Windows scaled and forecast at a time: the model's inputs are several copies of the windows,
+# which for a large batch would cost more memory than everything else predict holds.
+WINDOWS_AT_ONCE = 4096
 # A fleet bundle's series: one id for every window, or an id per window.
 SeriesArg = str | Sequence[str] | np.ndarray | None
 
@@ -234,6 +237,20 @@ class Predictor:
         return self._forecast(x, last_times, self._series_index(series, len(x)))
 
     def _forecast(
+        self, x: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
+    ) -> np.ndarray:
+        if len(x) <= WINDOWS_AT_ONCE:
+            return self._forecast_slice(x, last_times, index)
+        parts = []
+        for a in range(0, len(x), WINDOWS_AT_ONCE):
+            part = slice(a, a + WINDOWS_AT_ONCE)
+            times = None if last_times is None else np.asarray(last_times)[part]
+            parts.append(
+                self._forecast_slice(x[part], times, None if index is None else index[part])
+            )
+        return np.concatenate(parts)
+
+    def _forecast_slice(
         self, x: np.ndarray, last_times: np.ndarray | None, index: np.ndarray | None
     ) -> np.ndarray:
         scaled = self.predict_scaled(self._inputs(x, last_times, index))

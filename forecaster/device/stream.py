@@ -350,5 +350,12 @@ def _windows(
     local = candidates - grid_start
     ok = incomplete[local] - incomplete[local - window] == 0
     origins = candidates[ok]
-    index = (origins - grid_start)[:, None] + np.arange(-window, 0)[None, :]
-    return origins, values[index], int((~ok).sum())
+    skipped = int((~ok).sum())
+    if len(origins) == 0:
+        return origins, np.empty((0, window, values.shape[1])), skipped
+    # Windows as a read-only view of the grid rows: a copy would cost `window` times the rows.
+    views = np.lib.stride_tricks.sliding_window_view(values, (window, values.shape[1]))[:, 0]
+    starts = origins - grid_start - window
+    if starts[-1] - starts[0] == len(starts) - 1:  # no gap among them: a slice, still a view
+        return origins, views[starts[0] : starts[-1] + 1], skipped
+    return origins, views[starts], skipped
