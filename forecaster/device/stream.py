@@ -170,11 +170,12 @@ class FileStream:
         if mode == "last" and not final:
             # Only the end matters: keep the rows the last window and its gap filling can read
             # (no grid until then, which a fleet's many small feeds would each pay for).
-            if self.spec.dedupe == "error" and (np.diff(all_slots) == 0).any():
+            if self.spec.dedupe == "error" and (all_slots[1:] == all_slots[:-1]).any():
                 _grid(self.name, self.spec, all_slots, all_values)  # raises, naming the file
             reach = self.window + self.tail + self.spec.max_gap + 1
-            keep = all_slots >= all_slots[-1] - reach
-            self.slots, self.values = all_slots[keep], all_values[keep]
+            # Slots never decrease (_to_slots), so the rows kept are the ones from `start` on.
+            start = int(np.searchsorted(all_slots, all_slots[-1] - reach))
+            self.slots, self.values = all_slots[start:], all_values[start:]
             return None
         grid_start = int(all_slots[0])
         grid_values = _grid(self.name, self.spec, all_slots - grid_start, all_values)
@@ -245,8 +246,9 @@ class FileStream:
         if self.first_stamp is None:
             self.first_stamp = int(stamps[0])
         slots = np.rint((stamps - self.first_stamp) / self.step).astype(np.int64)
-        back = np.flatnonzero(np.diff(np.concatenate([[self.last_slot], slots])) < 0)
-        if len(back):
+        # Checked in two comparisons first: a fleet's series take many small feeds.
+        if slots[0] < self.last_slot or (slots[1:] < slots[:-1]).any():
+            back = np.flatnonzero(np.diff(np.concatenate([[self.last_slot], slots])) < 0)
             where = "" if self.series is None else f" (series '{self.series}')"
             raise DataError(
                 f"{self.path} row {file_row(parsed.rows[back[0]])}{where}: time goes backwards; "
