@@ -70,7 +70,7 @@ def _half(before: int, value: int, first: int) -> int:
 
     The half holding the last integer digit or the first fraction digit writes the point,
     cut when no fraction digit is left; with a zero low half (000) the cut is left to
-    `_apart` (it depends on both halves).
+    `_WHOLE` (it depends on both halves).
     """
     text = f"{value:03d}"
     word = 0
@@ -91,6 +91,16 @@ def _half(before: int, value: int, first: int) -> int:
 
 _HALF_HI = np.array([_half(b, v, 0) for b in range(1, 7) for v in range(1000)], np.uint64)
 _HALF_LO = np.array([_half(b, v, 3) for b in range(1, 7) for v in range(1000)], np.uint64)
+
+
+def _whole(before: int, value: int) -> int:
+    """The word of a fixed-notation mantissa `value`000 with `before` digits before its point:
+    with a zero low half, the high half's own trailing zeros may be cut too."""
+    text = f"{value * 1000 / 10 ** (6 - before):.6g}" if value >= 100 else ""
+    return sum(b << (8 * (i + 1)) for i, b in enumerate(text.encode().ljust(7, _PAD_BYTE)))
+
+
+_WHOLE = np.array([_whole(b, v) for b in range(1, 7) for v in range(1000)], np.uint64)
 _SIGN = np.array([PAD, ord("-")], np.uint64)  # indexed by the sign bit
 # Values formatted at a time, in work arrays kept from block to block: fresh temporaries of
 # this size cost page faults on every block, smaller blocks cost numpy's per-call overhead.
@@ -150,7 +160,8 @@ def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> bool:
     np.less(a, _SAFE, out=ok)
     np.less(integer, 1e6, out=b)
     ok &= b
-    fallback = np.flatnonzero(~ok)
+    np.logical_not(ok, out=b)
+    fallback = np.flatnonzero(b)
     if len(fallback):
         integer[fallback] = 1e5
     np.copyto(i, integer, casting="unsafe")
@@ -162,16 +173,20 @@ def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> bool:
     np.add(hi, i, out=j)
     np.take(_HALF_HI, j, out=word, mode="clip")
     np.add(lo, i, out=j)
-    np.take(_HALF_LO, j, out=out[:, 0], mode="clip")
-    word |= out[:, 0]
+    np.take(_HALF_LO, j, out=sign, mode="clip")
+    word |= sign
     negative = scratch.negative[:n]
     np.right_shift(x.view(np.uint64), np.uint64(63), out=negative)
     np.take(_SIGN, negative.view(np.int64), out=sign, mode="clip")
     np.bitwise_or(word, sign, out=out[:, 0])
     out[:, 1] = _ALL
-    np.take(_LONG, index, out=b, mode="clip")
+    # A zero low half (1 value in 1,000) in fixed notation: one word from the high half.
     np.equal(lo, 0, out=ok)
-    b |= ok
+    np.take(_LONG, index, out=b, mode="clip")
+    whole = np.flatnonzero(ok)
+    whole = whole[~b[whole]]
+    if len(whole):
+        out[whole, 0] = _WHOLE.take(hi[whole] + i[whole]) | sign[whole]
     apart = np.flatnonzero(b)
     wide = False
     if len(apart):
@@ -191,22 +206,12 @@ _EXP_SIGN = np.array([_ascii("+"), _ascii("-")], np.uint64)
 
 
 def _apart(hi: np.ndarray, lo: np.ndarray, exponent: np.ndarray, sign: np.ndarray) -> np.ndarray:
-    """Two words per value whose text the halves' tables do not give: fixed notation with a
-    zero low half (trailing zeros may reach the integer part), "0.000ddd" (-4 <= X < 0) and
-    "d.ddddde+XX"."""
+    """Two words per value whose text is longer than the halves' tables: "0.000ddd"
+    (-4 <= X < 0) and "d.ddddde+XX"."""
     digits = (_DIGITS_HI.take(hi) | _DIGITS_LO.take(lo)) >> _U8  # d0 in byte 0
     zeros = _ZEROS.take(lo)
     zeros += (lo == 0) * _ZEROS.take(hi)
-    fixed = (exponent >= 0) & (exponent < 6)
     small = (exponent < 0) & (exponent >= -4)
-    # Fixed, X >= 0: sign, `before` digits, and the point with the digits left after it.
-    before = np.clip(exponent + 1, 1, 6)
-    fraction = np.maximum(6 - zeros - before, 0)
-    size_fixed = 1 + before + fraction + (fraction > 0)
-    shift = (8 * (before + 1)).astype(np.uint64)
-    low = (digits << _U8) & _LOW.take(before + 1)
-    above = (digits >> (shift - _U8)) << (shift + _U8)
-    lo_fixed = sign | low | (np.uint64(ord(".")) << shift) | above
     # Small: sign, "0.", q - 1 zeros, then the digits.
     q = np.clip(-exponent, 1, 4)
     shift = (8 * (q + 2)).astype(np.uint64)
@@ -228,11 +233,11 @@ def _apart(hi: np.ndarray, lo: np.ndarray, exponent: np.ndarray, sign: np.ndarra
     where = (8 * mantissa).astype(np.uint64)
     lo_exp = sign | plain | (suffix << where)
     hi_exp = np.where(mantissa > 4, suffix >> (np.uint64(64) - where), np.uint64(0))
-    size = np.where(fixed, size_fixed, np.where(small, size_small, mantissa + 4))
+    size = np.where(small, size_small, mantissa + 4)
     out = np.empty((len(hi), 2), np.uint64)
-    out[:, 0] = np.where(fixed, lo_fixed, np.where(small, lo_small, lo_exp))
+    out[:, 0] = np.where(small, lo_small, lo_exp)
     out[:, 0] |= ~_LOW.take(np.minimum(size, 8))
-    out[:, 1] = np.where(fixed, 0, np.where(small, hi_small, hi_exp)).astype(np.uint64)
+    out[:, 1] = np.where(small, hi_small, hi_exp).astype(np.uint64)
     out[:, 1] |= ~_LOW.take(np.clip(size - 8, 0, 8))
     return out
 
