@@ -227,19 +227,19 @@ def _write_all(
                 out_of_range += bundle.scaler.out_of_range(done.last_rows[final])
             if isinstance(forecasts, IntervalForecast):  # the bundle's fixed intervals
                 result = forecasts
-            elif levels:
-                slots = np.asarray(last).astype(np.int64)
-                if spec.time_col:
-                    slots = slots // step.astype(np.int64)
-                actual = done.last_rows[:, target_index]
-                widths = _adapted(
-                    predictor, recent, options, index, slots, actual, forecasts, final
-                )
-                if options.mode == "last":  # a series' windows come in one batch
-                    recent.clear()
-                result = with_intervals(forecasts, widths, levels)
             else:
-                result = with_intervals(forecasts, np.empty((0, 1, 1)), ())
+                widths = np.empty((0, *forecasts.shape[1:]))  # no levels, no bounds
+                if levels:
+                    slots = np.asarray(last).astype(np.int64)
+                    if spec.time_col:
+                        slots = slots // step.astype(np.int64)
+                    actual = done.last_rows[:, target_index]
+                    widths = _adapted(
+                        predictor, recent, options, index, slots, actual, forecasts, final
+                    )
+                    if options.mode == "last":  # a series' windows come in one batch
+                        recent.clear()
+                result = with_intervals(forecasts, widths, levels)
             # Each target's point, then its bound pair per level: the CSV's columns.
             bounds = [b for pair in zip(result.lower, result.upper, strict=True) for b in pair]
             parts = [result.point, *bounds]

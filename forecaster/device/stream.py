@@ -36,7 +36,7 @@ class OriginBatch:
     """Windows ending at a run of forecast origins, in original units."""
 
     last_times: np.ndarray  # time of the last observed row of each window (or its row number)
-    x: np.ndarray  # (n, window, features)
+    x: np.ndarray  # (n, window, features), read-only: often views of the same rows
     series: np.ndarray | None = None  # a fleet's windows: each one's series position
 
 
