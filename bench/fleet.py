@@ -134,6 +134,7 @@ def run(ctx: Context) -> Section:
         f"{n_series:,} series x {n_rows:,} rows": (bundle, fleet_csv, total),
         f"1 series x {single_rows:,} rows": (single_bundle, single_csv, single_rows),
     }
+
     def repeats_of(mode: str) -> int:
         return max(settings.fleet_repeats, LAST_REPEATS if mode == "last" else 1)
 
