@@ -499,10 +499,11 @@ def test_predict_writes_the_bytes_a_format_per_row_wrote(exported, tmp_path):
     from forecaster.device.predict_csv import predict_files
 
     csv, _, outcome = exported
-    predictor = Predictor.load(outcome.bundle_dir, num_threads=1)
+    # Two threads: a batch is forecast ahead while the one before is written.
+    predictor = Predictor.load(outcome.bundle_dir, num_threads=2)
     other = tmp_path / "second, 100%.csv"
     shutil.copy(csv, other)
-    # 97-row chunks: batches forecast ahead while the one before is written.
+    # 97-row chunks: many batches.
     for files, levels, adapt, chunk in (
         ([csv], (), 0, 20_000),
         ([csv], (0.8, 0.95), 0, 97),
@@ -514,6 +515,11 @@ def test_predict_writes_the_bytes_a_format_per_row_wrote(exported, tmp_path):
         )
         expected = rows_as_written_one_at_a_time(predictor, files, levels, adapt, chunk)
         assert out.read_bytes() == expected.replace(f"{other},", f'"{other}",').encode()
+    # One thread: the model and the text take turns, and write what they wrote in turn.
+    one = Predictor.load(outcome.bundle_dir, num_threads=1)
+    predict_files(one, files, out, mode="rolling", levels=levels, adapt=adapt, chunk_rows=chunk)
+    expected = rows_as_written_one_at_a_time(one, files, levels, adapt, chunk)
+    assert out.read_bytes() == expected.replace(f"{other},", f'"{other}",').encode()
 
 
 def test_predict_writes_each_levels_bounds_beside_the_forecast(exported, runner, tmp_path):

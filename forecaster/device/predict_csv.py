@@ -213,8 +213,10 @@ def _write_all(
             # A copy of the last rows: a view would keep every window alive.
             return _Forecasts(last, batch.series, x[:, -1, :].copy(), made)
 
-        # The model forecasts the next batch while this one's intervals and lines are made.
-        for done in worked_ahead(batches, forecast):
+        # The model forecasts the next batch while this one's intervals and lines are made, on
+        # another core; with one (--threads 1) they take turns.
+        ahead = predictor.num_threads > 1
+        for done in worked_ahead(batches, forecast) if ahead else map(forecast, batches):
             index, last, forecasts = done.series, done.last_times, done.forecasts
             final: slice | np.ndarray = slice(None)
             if tail:
