@@ -122,9 +122,14 @@ def test_each_window_is_scaled_with_its_own_series_numbers(fleet):
 
 
 @pytest.mark.parametrize("mode", ["last", "rolling"])
-def test_predict_over_interleaved_rows_equals_each_series_alone(fleet, runner, tmp_path, mode):
+def test_predict_over_interleaved_rows_equals_each_series_alone(
+    fleet, runner, tmp_path, mode, monkeypatch
+):
     """Rows of all series in time order, as a gateway logs them (some ids with trailing
-    spaces), in chunks that cut series."""
+    spaces), in chunks that cut series, a chunk's windows forecast in several batches."""
+    from forecaster.device import fleet_stream
+
+    monkeypatch.setattr(fleet_stream, "JOINED_WINDOWS", 20)
     directory, frames, _ = fleet
     path = long_csv(frames, tmp_path / "fleet.csv", padded=True)
     out = tmp_path / "out.csv"

@@ -70,6 +70,8 @@ class FleetReport(StreamReport):
 
 # Windows of series' ends yielded at a time hold at most this many chunks of rows.
 FLUSH_CHUNKS = 4
+# Windows of several series joined into one batch (a copy) at most, in rolling mode.
+JOINED_WINDOWS = 4096
 
 
 def stream_fleet(
@@ -115,8 +117,7 @@ def stream_fleet(
             batch = stream.feed_rows(rows, final=False, mode=mode)
             if batch is not None:
                 batches.append((position, batch))
-        if batches:
-            yield _joined(batches)
+        yield from _in_groups(batches)
     if report.rows == 0:
         raise DataError(f"{path} has no data rows; add rows below the header line")
     report.series = len(streams)
@@ -212,8 +213,27 @@ def _split_ids(
     return parsed, codes, local
 
 
+def _in_groups(batches: list[tuple[int, OriginBatch]]) -> Iterator[OriginBatch]:
+    """Series' batches joined a few thousand windows at a time, in order: joining copies the
+    windows (each series' are views of its rows), so a chunk's in one batch would cost a copy
+    of every window of the chunk."""
+    group: list[tuple[int, OriginBatch]] = []
+    size = 0
+    for position, batch in batches:
+        if group and size + len(batch.x) > JOINED_WINDOWS:
+            yield _joined(group)
+            group, size = [], 0
+        group.append((position, batch))
+        size += len(batch.x)
+    if group:
+        yield _joined(group)
+
+
 def _joined(batches: list[tuple[int, OriginBatch]]) -> OriginBatch:
     """The windows of several series as one batch, each window tagged with its series."""
+    if len(batches) == 1:
+        position, batch = batches[0]
+        return OriginBatch(batch.last_times, batch.x, np.full(len(batch.x), position, np.int64))
     return OriginBatch(
         np.concatenate([b.last_times for _, b in batches]),
         np.concatenate([b.x for _, b in batches]),
