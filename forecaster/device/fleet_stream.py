@@ -10,7 +10,7 @@ The windows every series settles in a chunk come out as one batch, for one predi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +117,7 @@ def stream_fleet(
             batch = stream.feed_rows(rows, final=False, mode=mode)
             if batch is not None:
                 batches.append((position, batch))
-        yield from _in_groups(batches)
+        yield from _in_groups(batches, JOINED_WINDOWS)
     if report.rows == 0:
         raise DataError(f"{path} has no data rows; add rows below the header line")
     report.series = len(streams)
@@ -127,25 +127,22 @@ def stream_fleet(
         np.empty(0, np.int64),
         np.empty(0, np.int64),
     )
-    batches, pending, forecast = [], 0, False
-    for position, stream in streams.items():
-        try:
-            batch = stream.feed_rows(nothing, final=True, mode=mode)
-        except ShortSeries:
-            batch = None
-        if batch is not None:
-            batches.append((position, batch))
-            pending += len(batch.x)
-            forecast = True
-        if stream.forecasts == 0:
-            report.short.append((fleet.series[position].id, _why_none(stream, window, mode)))
-        # The ends of many series go to the predictor together, but no more windows at once
-        # than hold a few chunks' rows: last mode's intervals read ~100 windows a series.
-        if pending * window >= FLUSH_CHUNKS * chunk_rows:
-            yield _joined(batches)
-            batches, pending = [], 0
-    if batches:
-        yield _joined(batches)
+
+    def ends() -> Iterator[tuple[int, OriginBatch]]:
+        for position, stream in streams.items():
+            try:
+                batch = stream.feed_rows(nothing, final=True, mode=mode)
+            except ShortSeries:
+                batch = None
+            if stream.forecasts == 0:
+                report.short.append((fleet.series[position].id, _why_none(stream, window, mode)))
+            if batch is not None:
+                yield position, batch
+
+    # The ends of many series go to the predictor together, but no more windows at once than
+    # hold a few chunks' rows: last mode's intervals read ~100 windows a series.
+    yield from _in_groups(ends(), max(1, FLUSH_CHUNKS * chunk_rows // window))
+    forecast = any(stream.forecasts for stream in streams.values())
     if not streams:
         raise DataError(
             f"{path} has no rows of a series the model was trained on (its series: "
@@ -213,14 +210,14 @@ def _split_ids(
     return parsed, codes, local
 
 
-def _in_groups(batches: list[tuple[int, OriginBatch]]) -> Iterator[OriginBatch]:
-    """Series' batches joined a few thousand windows at a time, in order: joining copies the
-    windows (each series' are views of its rows), so a chunk's in one batch would cost a copy
-    of every window of the chunk."""
+def _in_groups(batches: Iterable[tuple[int, OriginBatch]], most: int) -> Iterator[OriginBatch]:
+    """Series' batches joined at most `most` windows at a time (one series' may be more), in
+    order: joining copies the windows (each series' are views of its rows), so a chunk's in
+    one batch would cost a copy of every window of the chunk."""
     group: list[tuple[int, OriginBatch]] = []
     size = 0
     for position, batch in batches:
-        if group and size + len(batch.x) > JOINED_WINDOWS:
+        if group and size + len(batch.x) > most:
             yield _joined(group)
             group, size = [], 0
         group.append((position, batch))
