@@ -5,7 +5,8 @@ id and each series goes on its own grid with the state `stream.FileStream` keeps
 only its last `window + max_gap + 1` grid rows are carried between chunks, so memory grows with
 the number of series, not with the file. Rows of a series need not be contiguous (a gateway
 appends rows of all its sensors as they come); within a series they must be in time order.
-The windows every series settles in a chunk come out as one batch, for one predictor call.
+The windows the series settle in a chunk come out together, a few thousand to a batch (joining
+copies them), for few predictor calls.
 """
 
 from __future__ import annotations

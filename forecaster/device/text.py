@@ -173,7 +173,7 @@ def _format(x: np.ndarray, out: np.ndarray, scratch: _Scratch) -> bool:
     np.add(hi, i, out=j)
     np.take(_HALF_HI, j, out=word, mode="clip")
     np.add(lo, i, out=j)
-    np.take(_HALF_LO, j, out=sign, mode="clip")
+    np.take(_HALF_LO, j, out=sign, mode="clip")  # `sign` as scratch: contiguous, unlike out
     word |= sign
     negative = scratch.negative[:n]
     np.right_shift(x.view(np.uint64), np.uint64(63), out=negative)
